@@ -1,0 +1,196 @@
+"""The one typed schema of params.yaml. Every stage validates the whole file before any work.
+
+Each section is a frozen pydantic model that forbids unknown keys, so a typo fails loudly with the
+key, the value and what is allowed, instead of silently running with a default.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorldConfig(Section):
+    """The embedded synthetic world: how many images of each kind it renders."""
+
+    image_size: int = Field(112, ge=28, le=1024, multiple_of=28)
+    pool_size: int = Field(3000, ge=10, le=10_000_000)
+    probe_per_cell: int = Field(12, ge=1)
+    eval_per_cell: int = Field(12, ge=1)
+    sft_size: int = Field(4000, ge=10)
+    clip_size: int = Field(3000, ge=10)
+
+
+class ClipConfig(Section):
+    """Tiny open_clip model trained contrastively on world captions (round r0)."""
+
+    embed_dim: int = Field(64, ge=8)
+    width: int = Field(128, ge=16)
+    layers: int = Field(2, ge=1)
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(64, ge=2)
+    lr: float = Field(1e-3, gt=0, lt=1)
+
+
+class VLMConfig(Section):
+    """Tiny Qwen2.5-VL trained by SFT on a skewed curriculum (round r0)."""
+
+    vocab_size: int = Field(1024, ge=300)
+    text_hidden: int = Field(128, ge=32)
+    text_layers: int = Field(2, ge=1)
+    vision_hidden: int = Field(96, ge=32)
+    vision_layers: int = Field(2, ge=1)
+    steps: int = Field(300, ge=0)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(5e-4, gt=0, lt=1)
+    skew: dict[str, float] = Field(default_factory=dict, description="category -> relative SFT share (default 1)")
+
+    @field_validator("skew")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if w < 0}
+        if bad:
+            raise ValueError(f"skew weights must be >= 0, got {bad}")
+        return v
+
+
+class BootstrapConfig(Section):
+    clip: ClipConfig = ClipConfig()
+    vlm: VLMConfig = VLMConfig()
+
+
+class PoolConfig(Section):
+    """Where the unlabeled image pool comes from and where the lake lives."""
+
+    sources: list[str] = Field(default_factory=lambda: ["data/world/pool.parquet"], min_length=1)
+    lake: str = "data/lake"
+    max_pixels: int = Field(16_000_000, ge=1)
+
+
+class EmbedConfig(Section):
+    batch_size: int = Field(128, ge=1)
+
+
+class DiagnoseConfig(Section):
+    max_new_tokens: int = Field(8, ge=1)
+    batch_size: int = Field(32, ge=1)
+    prior_strength: float = Field(4.0, ge=0, description="Beta prior pseudo-count towards the global mean")
+    brief_cells: int = Field(4, ge=1, description="weakest cells described in the weakness brief")
+
+
+class MixtureConfig(Section):
+    strategy: Literal["dpe_step", "uniform"] = "dpe_step"
+    budget: int = Field(64, ge=1)
+    floor: int = Field(0, ge=0, description="minimum quota of every cell")
+
+
+class GenerateConfig(Section):
+    backend: Literal["world"] = "world"
+    top_k: int = Field(16, ge=1)
+    max_attempts_per_sample: int = Field(6, ge=1)
+    edits: list[Literal["brightness", "contrast", "blur", "noise", "hflip", "vflip", "pad"]] = Field(
+        default_factory=lambda: ["brightness", "contrast", "blur", "noise", "hflip", "vflip", "pad"], min_length=1
+    )
+
+
+class FilterConfig(Section):
+    n_samples: int = Field(8, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    band_low: float = Field(0.1, ge=0, le=1)
+    band_high: float = Field(0.9, ge=0, le=1)
+    min_keep: int = Field(16, ge=0, description="fill up to this many with nearest-to-band samples, recorded")
+
+    @model_validator(mode="after")
+    def _band(self) -> "FilterConfig":
+        if self.band_low > self.band_high:
+            raise ValueError(f"band_low ({self.band_low}) must be <= band_high ({self.band_high})")
+        return self
+
+
+class TrainConfig(Section):
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    num_generations: int = Field(8, ge=2)
+    prompts_per_step: int = Field(4, ge=1)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = Field(40, ge=1)
+    beta: float = Field(0.0, ge=0)
+    temperature: float = Field(1.0, gt=0)
+    accuracy_weight: float = Field(0.9, ge=0)
+    format_weight: float = Field(0.1, ge=0)
+
+
+class EvaluateConfig(Section):
+    batch_size: int = Field(32, ge=1)
+
+
+class RoundConfig(Section):
+    prev: str
+
+
+ROUND_NAME = re.compile(r"^r[0-9]+$")
+
+
+class Params(Section):
+    seed: int = 0
+    world: WorldConfig = WorldConfig()
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    pool: PoolConfig = PoolConfig()
+    embed: EmbedConfig = EmbedConfig()
+    diagnose: DiagnoseConfig = DiagnoseConfig()
+    mixture: MixtureConfig = MixtureConfig()
+    generate: GenerateConfig = GenerateConfig()
+    filter: FilterConfig = FilterConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    rounds: dict[str, RoundConfig] = Field(default_factory=lambda: {"r1": RoundConfig(prev="r0")})
+
+    @model_validator(mode="after")
+    def _rounds_chain(self) -> "Params":
+        known = {"r0"}
+        for name, rnd in self.rounds.items():
+            if not ROUND_NAME.match(name) or name == "r0":
+                raise ValueError(f"rounds.{name}: round names are r1, r2, ... (r0 is the base model)")
+            if rnd.prev not in known:
+                raise ValueError(
+                    f"rounds.{name}.prev = {rnd.prev!r}: must name r0 or a round listed before {name} "
+                    f"(known: {sorted(known)})"
+                )
+            known.add(name)
+        return self
+
+
+class ParamsError(ValueError):
+    """params.yaml is invalid; the message names each bad key, its value and what is allowed."""
+
+
+def _describe(err: ValidationError, raw: dict) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (value {e['input']!r}); remove it or fix its spelling")
+        else:
+            lines.append(f"  {key} = {e.get('input')!r}: {e['msg']}")
+    return "invalid params.yaml:\n" + "\n".join(lines)
+
+
+def parse_params(raw: dict) -> Params:
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as err:
+        raise ParamsError(_describe(err, raw)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found; run from the repository root or pass --params")
+    return parse_params(yaml.safe_load(path.read_text()))

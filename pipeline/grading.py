@@ -1,0 +1,95 @@
+"""Grading: parse a model's free-text answer and compare it with the reference. Pure functions.
+
+>>> parse_answer("Answer: (B)", "choice", ["cat", "dog", "owl"])
+'B'
+>>> parse_answer("dog", "choice", ["cat", "dog", "owl"])
+'B'
+>>> parse_answer("It is 1,204 apples", "integer")
+'1204'
+>>> parse_answer("\\\\boxed{7}", "integer")
+'7'
+>>> is_correct("Red.", "red", "word")
+True
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+from pipeline.world.scenes import LETTERS
+
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _unbox(text: str) -> str:
+    m = _BOXED.search(text)
+    return m.group(1) if m else text
+
+
+def normalise(text: str) -> str:
+    text = text.strip().lower()
+    text = text.translate(str.maketrans("", "", string.punctuation))
+    return " ".join(text.split())
+
+
+def parse_choice(text: str, options: list[str] | None) -> str | None:
+    text = _unbox(text).strip()
+    valid = LETTERS[: len(options)] if options else LETTERS
+    bare = text.strip(" .:)(").upper()
+    if len(bare) == 1 and bare in valid:
+        return bare
+    m = re.search(r"answer\s*(?:is)?\s*:?\s*\(?([A-Za-z])\b", text, re.IGNORECASE)
+    if m and m.group(1).upper() in valid:
+        return m.group(1).upper()
+    if options:
+        norm = normalise(text)
+        hits = [LETTERS[i] for i, opt in enumerate(options) if normalise(opt) and normalise(opt) in norm.split()]
+        if len(hits) == 1:
+            return hits[0]
+    m = re.match(r"^\(?([A-Z])[\).:]", text)
+    if m and m.group(1) in valid:
+        return m.group(1)
+    return None
+
+
+def parse_integer(text: str) -> str | None:
+    text = _unbox(text).replace(",", "")
+    m = _NUMBER.search(text)
+    if not m:
+        return None
+    value = float(m.group(0))
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def parse_word(text: str) -> str | None:
+    words = normalise(_unbox(text)).split()
+    if not words:
+        return None
+    if len(words) > 1 and words[0] in {"answer", "the", "a", "an", "it", "is"}:
+        words = [w for w in words if w not in {"answer", "the", "a", "an", "it", "is"}] or words
+    return words[0]
+
+
+def parse_answer(text: str, answer_type: str, options: list[str] | None = None) -> str | None:
+    """The answer in canonical form, or None when the text holds no valid answer of that type."""
+    if answer_type == "choice":
+        return parse_choice(text, options)
+    if answer_type == "integer":
+        return parse_integer(text)
+    if answer_type == "word":
+        return parse_word(text)
+    raise ValueError(f"unknown answer_type {answer_type!r}; expected choice, integer or word")
+
+
+def is_correct(text: str, reference: str, answer_type: str, options: list[str] | None = None,
+               tolerance: float = 1e-6) -> bool:
+    parsed = parse_answer(text, answer_type, options)
+    if parsed is None:
+        return False
+    if answer_type == "integer":
+        return abs(float(parsed) - float(reference)) <= tolerance
+    if answer_type == "word":
+        return parsed == normalise(reference)
+    return parsed == reference.strip().upper()

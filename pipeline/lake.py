@@ -1,0 +1,102 @@
+"""The lake: plain functions over lancedb tables, and the manifests that pin a table version.
+
+Each stage that changes a table writes a manifest (table URI, Lance version, tag, row count) as its
+DVC out. Readers open the table *at that version*, so a round reads the pool as it was even after
+the pool grows, and the tag keeps that version safe from cleanup.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+POOL = "pool"
+QUARANTINE = "quarantine"
+VECTORS = "pool_vectors"
+
+POOL_SCHEMA = pa.schema([
+    ("image_id", pa.string()), ("sources", pa.list_(pa.string())), ("image", pa.binary()),
+    ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()),
+])
+QUARANTINE_SCHEMA = pa.schema([
+    ("source", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+])
+
+
+def vectors_schema(dim: int) -> pa.Schema:
+    return pa.schema([
+        ("image_id", pa.string()), ("model", pa.string()), ("image_type", pa.string()),
+        ("width", pa.int32()), ("height", pa.int32()), ("vector", pa.list_(pa.float32(), dim)),
+    ])
+
+
+@dataclass(frozen=True)
+class Manifest:
+    lake: str
+    table: str
+    version: int
+    tag: str
+    rows: int
+
+    def write(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Manifest":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def connect(lake: str):
+    import lancedb
+
+    return lancedb.connect(lake)
+
+
+def open_or_create(lake: str, name: str, schema: pa.Schema):
+    db = connect(lake)
+    if name in db.list_tables().tables:
+        table = db.open_table(name)
+        table.checkout_latest()
+        return table
+    return db.create_table(name, schema=schema)
+
+
+def upsert_new(table, rows: pa.Table, key: str) -> int:
+    """Insert rows whose ``key`` is not in the table yet; returns how many were inserted."""
+    if rows.num_rows == 0:
+        return 0
+    table.checkout_latest()  # a stale handle would duplicate rows
+    result = table.merge_insert(key).when_not_matched_insert_all().execute(rows)
+    return result.num_inserted_rows
+
+
+def pin(table, lake: str, stage: str) -> Manifest:
+    """Tag the table's current version for ``stage`` and describe it in a manifest."""
+    table.checkout_latest()
+    version = table.version
+    tag = f"{stage}-v{version}"
+    if tag not in table.tags.list():
+        table.tags.create(tag, version)
+    return Manifest(lake=lake, table=table.name, version=version, tag=tag, rows=table.count_rows())
+
+
+def open_pinned(manifest: Manifest):
+    """The table exactly as the manifest saw it."""
+    table = connect(manifest.lake).open_table(manifest.table)
+    table.checkout(manifest.version)
+    return table
+
+
+def fetch_images(pool, ids: list[str]) -> dict[str, bytes]:
+    if not ids:
+        return {}
+    quoted = ", ".join(f"'{i}'" for i in ids)
+    rows = pool.search().where(f"image_id IN ({quoted})").select(["image_id", "image"]).limit(len(ids)).to_arrow()
+    return dict(zip(rows["image_id"].to_pylist(), rows["image"].to_pylist()))

@@ -1,0 +1,64 @@
+"""GRPO on the round's training set with trl's GRPOTrainer (used as is, never forked).
+
+Prompts use the shared template; rewards are ``pipeline.rewards`` weighted 0.9 accuracy + 0.1 format
+as in the reference. An empty training set is not an error: the checkpoint is carried over unchanged
+and the metrics say so, so a round with nothing in band is visible rather than silently padded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+from pipeline.config import TrainConfig
+from pipeline.images import decode_rgb
+from pipeline.prompts import user_message
+from pipeline.rewards import accuracy_reward, format_reward
+
+log = logging.getLogger(__name__)
+
+
+def grpo_dataset(rows: list[dict]):
+    from datasets import Dataset
+
+    return Dataset.from_dict({
+        "prompt": [user_message(r["question"], r["answer_type"], r["options"]) for r in rows],
+        "images": [[decode_rgb(r["image"])] for r in rows],
+        "answer": [r["answer"] for r in rows],
+        "answer_type": [r["answer_type"] for r in rows],
+        "options": [r["options"] for r in rows],
+    })
+
+
+def planned_steps(n_rows: int, cfg: TrainConfig) -> int:
+    """Optimiser steps for ``epochs`` passes over the rows, capped by ``max_steps``."""
+    return min(cfg.max_steps, max(1, math.ceil(n_rows * cfg.epochs / cfg.prompts_per_step)))
+
+
+def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, work_dir: str | Path) -> dict:
+    from trl import GRPOConfig, GRPOTrainer
+
+    if not rows:
+        log.warning("empty training set: checkpoint carried over unchanged")
+        return {"steps": 0, "samples": 0, "skipped": 1}
+    steps = planned_steps(len(rows), cfg)
+    args = GRPOConfig(
+        output_dir=str(work_dir), max_steps=steps, learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+        num_generations=cfg.num_generations, max_completion_length=8, temperature=cfg.temperature,
+        beta=cfg.beta, reward_weights=[cfg.accuracy_weight, cfg.format_weight], logging_steps=1,
+        save_strategy="no", report_to=[], seed=seed, data_seed=seed, use_cpu=True, bf16=False,
+        gradient_checkpointing=False, dataloader_num_workers=0, lr_scheduler_type="constant",
+    )
+    trainer = GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward], args=args,
+                          train_dataset=grpo_dataset(rows), processing_class=processor)
+    trainer.train()
+    history = [h for h in trainer.state.log_history if "reward" in h]
+    first, last = history[:3], history[-3:]
+    mean = lambda hs, k: sum(h.get(k, 0.0) for h in hs) / max(1, len(hs))  # noqa: E731
+    return {
+        "steps": steps, "samples": len(rows), "skipped": 0,
+        "reward.first": mean(first, "reward"), "reward.last": mean(last, "reward"),
+        "accuracy_reward.last": mean(last, "rewards/accuracy_reward/mean"),
+    }

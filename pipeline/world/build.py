@@ -1,0 +1,133 @@
+"""Render the embedded world's files: the unlabeled pool, its hidden scene records, the probe and
+evaluation sets, and the bootstrap corpora for the tiny models.
+
+Every split draws from its own seeded stream (``Random(f"{seed}:{split}:{i}")``), so adding images to
+the pool never changes the probe, and the held-out sets are made disjoint from the pool by image id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from pipeline.config import WorldConfig
+from pipeline.world.captions import caption
+from pipeline.world.questions import CELLS, Question, ask
+from pipeline.world.render import png_bytes, render
+from pipeline.world.scenes import IMAGE_TYPES, sample_scene
+
+log = logging.getLogger(__name__)
+
+ITEM_SCHEMA = pa.schema([
+    ("item_id", pa.string()), ("image_id", pa.string()), ("image", pa.binary()),
+    ("category", pa.string()), ("image_type", pa.string()), ("question", pa.string()),
+    ("answer", pa.string()), ("answer_type", pa.string()), ("options", pa.list_(pa.string())),
+    ("scene", pa.string()),
+])
+
+
+def image_id(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _rng(seed: int, split: str, i: int) -> random.Random:
+    return random.Random(f"{seed}:{split}:{i}")
+
+
+def _item(split: str, i: int, scene: dict, q: Question, size: int) -> dict:
+    data = png_bytes(render(scene, size))
+    return {
+        "item_id": f"{split}-{i:06d}", "image_id": image_id(data), "image": data,
+        "category": q.category, "image_type": q.image_type, "question": q.question,
+        "answer": q.answer, "answer_type": q.answer_type, "options": q.options,
+        "scene": json.dumps(scene, sort_keys=True),
+    }
+
+
+def labelled_items(split: str, seed: int, cells: list[tuple[str, str]], size: int,
+                   exclude: set[str]) -> list[dict]:
+    """One item per entry of ``cells`` (repeat a cell for more), skipping images whose id is excluded."""
+    items, i = [], 0
+    for category, image_type in cells:
+        while True:
+            rng = _rng(seed, split, i)
+            i += 1
+            scene = sample_scene(image_type, rng)
+            q = ask(scene, category, rng)
+            if q is None:
+                continue
+            item = _item(split, i, scene, q, size)
+            if item["image_id"] not in exclude:
+                items.append(item)
+                break
+    return items
+
+
+def write_pool(cfg: WorldConfig, seed: int, out_dir: Path) -> set[str]:
+    """Pool images (uri + bytes, no labels) and, apart, their scene records keyed by image id."""
+    pool_w = scene_w = None
+    ids: set[str] = set()
+    chunk = 2048
+    for start in tqdm(range(0, cfg.pool_size, chunk), desc="world pool", unit="chunk"):
+        uris, images, scene_rows = [], [], []
+        for i in range(start, min(start + chunk, cfg.pool_size)):
+            rng = _rng(seed, "pool", i)
+            scene = sample_scene(IMAGE_TYPES[i % len(IMAGE_TYPES)], rng)
+            data = png_bytes(render(scene, cfg.image_size))
+            iid = image_id(data)
+            uris.append(f"world://pool/{i:08d}.png")
+            images.append(data)
+            if iid not in ids:
+                ids.add(iid)
+                scene_rows.append({"image_id": iid, "image_type": scene["image_type"],
+                                   "scene": json.dumps(scene, sort_keys=True)})
+        pool_t = pa.table({"uri": uris, "image": pa.array(images, pa.binary())})
+        scene_t = pa.Table.from_pylist(scene_rows, schema=pa.schema(
+            [("image_id", pa.string()), ("image_type", pa.string()), ("scene", pa.string())]))
+        pool_w = pool_w or pq.ParquetWriter(out_dir / "pool.parquet", pool_t.schema)
+        scene_w = scene_w or pq.ParquetWriter(out_dir / "scenes.parquet", scene_t.schema)
+        pool_w.write_table(pool_t)
+        scene_w.write_table(scene_t)
+    pool_w.close()
+    scene_w.close()
+    return ids
+
+
+def curriculum(seed: int, n: int, skew: dict[str, float]) -> list[tuple[str, str]]:
+    """``n`` cells drawn with category weights ``skew`` (default 1), uniform over a category's cells."""
+    rng = random.Random(f"{seed}:curriculum")
+    weights = [skew.get(c, 1.0) for c, _ in CELLS]
+    return rng.choices(list(CELLS), weights=weights, k=n)
+
+
+def build_world(cfg: WorldConfig, seed: int, skew: dict[str, float], out_dir: str | Path) -> dict[str, int]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pool_ids = write_pool(cfg, seed, out)
+    probe = labelled_items("probe", seed, [c for c in CELLS for _ in range(cfg.probe_per_cell)],
+                           cfg.image_size, pool_ids)
+    probe_ids = {r["image_id"] for r in probe}
+    evaluation = labelled_items("eval", seed, [c for c in CELLS for _ in range(cfg.eval_per_cell)],
+                                cfg.image_size, pool_ids | probe_ids)
+    held_out = pool_ids | probe_ids | {r["image_id"] for r in evaluation}
+    sft = labelled_items("sft", seed, curriculum(seed, cfg.sft_size, skew), cfg.image_size, held_out)
+    for name, rows in (("probe", probe), ("eval", evaluation), ("sft", sft)):
+        pq.write_table(pa.Table.from_pylist(rows, schema=ITEM_SCHEMA), out / f"{name}.parquet")
+    clip_rows = []
+    for i in range(cfg.clip_size):
+        rng = _rng(seed, "clip", i)
+        scene = sample_scene(IMAGE_TYPES[i % len(IMAGE_TYPES)], rng)
+        clip_rows.append({"image": png_bytes(render(scene, cfg.image_size)), "caption": caption(scene),
+                          "image_type": scene["image_type"]})
+    pq.write_table(pa.Table.from_pylist(clip_rows), out / "clip.parquet")
+    counts = {"pool": cfg.pool_size, "pool_unique": len(pool_ids), "probe": len(probe),
+              "eval": len(evaluation), "sft": len(sft), "clip": len(clip_rows)}
+    log.info("world written to %s: %s", out, counts)
+    return counts

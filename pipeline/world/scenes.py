@@ -1,0 +1,99 @@
+"""Scene records: the ground truth of every world image, sampled from a seeded RNG.
+
+A scene is a plain JSON-able dict with an ``image_type`` key and the facts a renderer
+draws and a question family asks about. Keeping scenes as data (not objects) lets the
+probe builder, the offline agents and the judge read the same records from a table.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (230, 200, 30),
+    "purple": (150, 50, 180),
+}
+SHAPES = ("circle", "square", "triangle")
+WORDS = (
+    "cat", "dog", "sun", "box", "map", "cup", "pen", "key", "hat", "car",
+    "bus", "egg", "fox", "owl", "tea", "jam", "ink", "sky", "sea", "ice",
+)
+LETTERS = "ABCDE"
+OPERATORS = ("+", "-", "x")
+
+Scene = dict
+
+
+def _shapes(rng: random.Random) -> Scene:
+    cells = rng.sample(range(9), rng.randint(1, 5))
+    items = [
+        {"shape": rng.choice(SHAPES), "colour": rng.choice(list(COLOURS)), "col": c % 3, "row": c // 3}
+        for c in cells
+    ]
+    return {"image_type": "shapes", "items": items}
+
+
+def _objects(rng: random.Random) -> Scene:
+    a, b = rng.sample(list(COLOURS), 2)
+    n_a, n_b = rng.randint(1, 7), rng.randint(0, 5)
+    spots = rng.sample(range(16), n_a + n_b)
+    dots = [{"colour": a if i < n_a else b, "col": s % 4, "row": s // 4} for i, s in enumerate(spots)]
+    return {"image_type": "objects", "dots": dots}
+
+
+def _bar_chart(rng: random.Random) -> Scene:
+    k = rng.randint(3, 5)
+    return {"image_type": "bar_chart", "labels": list(LETTERS[:k]), "values": [rng.randint(1, 9) for _ in range(k)]}
+
+
+def _line_chart(rng: random.Random) -> Scene:
+    n = rng.randint(4, 6)
+    return {"image_type": "line_chart", "values": [rng.randint(1, 9) for _ in range(n)]}
+
+
+def _document(rng: random.Random) -> Scene:
+    lines = [[rng.choice(WORDS) for _ in range(rng.randint(1, 3))] for _ in range(rng.randint(2, 4))]
+    return {"image_type": "document", "lines": lines}
+
+
+def _table(rng: random.Random) -> Scene:
+    rows, cols = rng.randint(2, 3), rng.randint(2, 3)
+    return {
+        "image_type": "table",
+        "row_labels": list(LETTERS[:rows]),
+        "cells": [[rng.randint(1, 9) for _ in range(cols)] for _ in range(rows)],
+    }
+
+
+def _formula(rng: random.Random) -> Scene:
+    op = rng.choice(OPERATORS)
+    a, b = rng.randint(1, 9), rng.randint(1, 9)
+    if op == "-" and b > a:
+        a, b = b, a
+    return {"image_type": "formula", "a": a, "b": b, "op": op}
+
+
+SAMPLERS: dict[str, Callable[[random.Random], Scene]] = {
+    "shapes": _shapes,
+    "objects": _objects,
+    "bar_chart": _bar_chart,
+    "line_chart": _line_chart,
+    "document": _document,
+    "table": _table,
+    "formula": _formula,
+}
+IMAGE_TYPES = tuple(SAMPLERS)
+
+
+def sample_scene(image_type: str, rng: random.Random) -> Scene:
+    """Draw one scene of ``image_type``; all randomness comes from ``rng``."""
+    return SAMPLERS[image_type](rng)
+
+
+def formula_result(scene: Scene) -> int:
+    a, b, op = scene["a"], scene["b"], scene["op"]
+    return a + b if op == "+" else a - b if op == "-" else a * b
