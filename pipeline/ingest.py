@@ -84,9 +84,9 @@ def ingest(sources: list[str], lake_uri: str, max_pixels: int) -> tuple[lake.Man
                     continue
                 good[iid] = {"image_id": iid, "sources": [source], "image": data, "width": checked.width,
                              "height": checked.height, "format": checked.format}
-            counts["added"] += lake.upsert_new(pool, pa.Table.from_pylist(list(good.values()), lake.POOL_SCHEMA),
+            counts["added"] += lake.merge(pool, pa.Table.from_pylist(list(good.values()), lake.POOL_SCHEMA),
                                                "image_id")
-            lake.upsert_new(quarantine, pa.Table.from_pylist(bad, lake.QUARANTINE_SCHEMA), "source")
+            lake.merge(quarantine, pa.Table.from_pylist(bad, lake.QUARANTINE_SCHEMA), "source")
     manifest = lake.pin(pool, lake_uri, "ingest")
     counts["quarantined.total"] = sum(v for k, v in counts.items() if k.startswith("quarantined."))
     counts["rows"] = manifest.rows

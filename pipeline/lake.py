@@ -68,13 +68,16 @@ def open_or_create(lake: str, name: str, schema: pa.Schema):
     return db.create_table(name, schema=schema)
 
 
-def upsert_new(table, rows: pa.Table, key: str) -> int:
-    """Insert rows whose ``key`` is not in the table yet; returns how many were inserted."""
+def merge(table, rows: pa.Table, key: str, update: bool = False) -> int:
+    """Insert rows whose ``key`` is new (and replace existing ones if ``update``); returns rows written."""
     if rows.num_rows == 0:
         return 0
     table.checkout_latest()  # a stale handle would duplicate rows
-    result = table.merge_insert(key).when_not_matched_insert_all().execute(rows)
-    return result.num_inserted_rows
+    builder = table.merge_insert(key).when_not_matched_insert_all()
+    if update:
+        builder = builder.when_matched_update_all()
+    result = builder.execute(rows)
+    return result.num_inserted_rows + result.num_updated_rows
 
 
 def pin(table, lake: str, stage: str) -> Manifest:
@@ -94,9 +97,11 @@ def open_pinned(manifest: Manifest):
     return table
 
 
-def fetch_images(pool, ids: list[str]) -> dict[str, bytes]:
+def fetch_rows(table, ids: list[str], columns: list[str]) -> pa.Table:
+    """Rows of ``table`` whose image_id is in ``ids``, in the order of ``ids``."""
     if not ids:
-        return {}
+        return pa.table({c: [] for c in columns})
     quoted = ", ".join(f"'{i}'" for i in ids)
-    rows = pool.search().where(f"image_id IN ({quoted})").select(["image_id", "image"]).limit(len(ids)).to_arrow()
-    return dict(zip(rows["image_id"].to_pylist(), rows["image"].to_pylist()))
+    rows = table.search().where(f"image_id IN ({quoted})").select(columns).limit(len(ids)).to_arrow()
+    order = {iid: k for k, iid in enumerate(rows["image_id"].to_pylist())}
+    return rows.take([order[i] for i in ids if i in order])

@@ -8,11 +8,12 @@ and the metrics say so, so a round with nothing in band is visible rather than s
 from __future__ import annotations
 
 import logging
+import tempfile
 import math
-from pathlib import Path
 
 from pipeline.config import TrainConfig
 from pipeline.images import decode_rgb
+from pipeline.models.trainer_args import common_args
 from pipeline.prompts import user_message
 from pipeline.rewards import accuracy_reward, format_reward
 
@@ -36,29 +37,32 @@ def planned_steps(n_rows: int, cfg: TrainConfig) -> int:
     return min(cfg.max_steps, max(1, math.ceil(n_rows * cfg.epochs / cfg.prompts_per_step)))
 
 
-def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, work_dir: str | Path) -> dict:
+def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int) -> dict:
     from trl import GRPOConfig, GRPOTrainer
 
     if not rows:
         log.warning("empty training set: checkpoint carried over unchanged")
         return {"steps": 0, "samples": 0, "skipped": 1}
     steps = planned_steps(len(rows), cfg)
-    args = GRPOConfig(
-        output_dir=str(work_dir), max_steps=steps, learning_rate=cfg.learning_rate,
-        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
-        num_generations=cfg.num_generations, max_completion_length=8, temperature=cfg.temperature,
-        beta=cfg.beta, reward_weights=[cfg.accuracy_weight, cfg.format_weight], logging_steps=1,
-        save_strategy="no", report_to=[], seed=seed, data_seed=seed, use_cpu=True, bf16=False,
-        gradient_checkpointing=False, dataloader_num_workers=0, lr_scheduler_type="constant",
-    )
-    trainer = GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward], args=args,
-                          train_dataset=grpo_dataset(rows), processing_class=processor)
-    trainer.train()
+    with tempfile.TemporaryDirectory(prefix="dpe-grpo-") as tmp:
+        args = GRPOConfig(
+            max_steps=steps, learning_rate=cfg.learning_rate, lr_scheduler_type="constant",
+            per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+            num_generations=cfg.num_generations, max_completion_length=8, temperature=cfg.temperature,
+            beta=cfg.beta, reward_weights=[cfg.accuracy_weight, cfg.format_weight], logging_steps=1,
+            **common_args(seed, tmp),
+        )
+        trainer = GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward], args=args,
+                              train_dataset=grpo_dataset(rows), processing_class=processor)
+        trainer.train()
     history = [h for h in trainer.state.log_history if "reward" in h]
     first, last = history[:3], history[-3:]
-    mean = lambda hs, k: sum(h.get(k, 0.0) for h in hs) / max(1, len(hs))  # noqa: E731
     return {
         "steps": steps, "samples": len(rows), "skipped": 0,
-        "reward.first": mean(first, "reward"), "reward.last": mean(last, "reward"),
-        "accuracy_reward.last": mean(last, "rewards/accuracy_reward/mean"),
+        "reward.first": _mean(first, "reward"), "reward.last": _mean(last, "reward"),
+        "accuracy_reward.last": _mean(last, "rewards/accuracy_reward/mean"),
     }
+
+
+def _mean(history: list[dict], key: str) -> float:
+    return sum(h.get(key, 0.0) for h in history) / max(1, len(history))

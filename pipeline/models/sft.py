@@ -7,11 +7,22 @@ It uses the prompt/completion format so the loss falls on the answer only: with 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import random
+import tempfile
 
+from pipeline.models.trainer_args import common_args
 from pipeline.prompts import user_message
 
 log = logging.getLogger(__name__)
+
+
+def curriculum(rows: list[dict], skew: dict[str, float], seed: int) -> list[dict]:
+    """Resample the (uniform) SFT corpus with per-category weights ``skew`` (default 1): the knob that
+    gives the base model uneven skills, so diagnosis has real weak spots to find."""
+    if not skew:
+        return rows
+    weights = [skew.get(r["category"], 1.0) for r in rows]
+    return random.Random(f"{seed}:curriculum").choices(rows, weights=weights, k=len(rows))
 
 
 def sft_dataset(rows: list[dict]):
@@ -27,17 +38,17 @@ def sft_dataset(rows: list[dict]):
     })
 
 
-def run_sft(model, processor, rows: list[dict], *, steps: int, batch_size: int, lr: float, seed: int,
-            work_dir: str | Path) -> dict:
+def run_sft(model, processor, rows: list[dict], *, steps: int, batch_size: int, lr: float, seed: int) -> dict:
     from trl import SFTConfig, SFTTrainer
 
-    args = SFTConfig(
-        output_dir=str(work_dir), max_steps=steps, per_device_train_batch_size=batch_size,
-        learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=max(1, steps // 20), weight_decay=0.0,
-        logging_steps=max(1, steps // 10), save_strategy="no", report_to=[], seed=seed, data_seed=seed,
-        use_cpu=True, bf16=False, gradient_checkpointing=False, dataloader_num_workers=0,
-        max_length=None, disable_tqdm=False,
-    )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=processor)
-    result = trainer.train() if steps > 0 else None
-    return {"steps": steps, "train_loss": float(result.training_loss) if result else float("nan")}
+    if steps == 0:
+        return {"steps": 0, "train_loss": float("nan")}
+    with tempfile.TemporaryDirectory(prefix="dpe-sft-") as tmp:
+        args = SFTConfig(
+            max_steps=steps, per_device_train_batch_size=batch_size, learning_rate=lr, lr_scheduler_type="cosine",
+            warmup_steps=max(1, steps // 20), weight_decay=0.0, logging_steps=max(1, steps // 10), max_length=None,
+            **common_args(seed, tmp),
+        )
+        trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=processor)
+        result = trainer.train()
+    return {"steps": steps, "train_loss": float(result.training_loss)}

@@ -100,14 +100,7 @@ def write_pool(cfg: WorldConfig, seed: int, out_dir: Path) -> set[str]:
     return ids
 
 
-def curriculum(seed: int, n: int, skew: dict[str, float]) -> list[tuple[str, str]]:
-    """``n`` cells drawn with category weights ``skew`` (default 1), uniform over a category's cells."""
-    rng = random.Random(f"{seed}:curriculum")
-    weights = [skew.get(c, 1.0) for c, _ in CELLS]
-    return rng.choices(list(CELLS), weights=weights, k=n)
-
-
-def build_world(cfg: WorldConfig, seed: int, skew: dict[str, float], out_dir: str | Path) -> dict[str, int]:
+def build_world(cfg: WorldConfig, seed: int, out_dir: str | Path) -> dict[str, int]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pool_ids = write_pool(cfg, seed, out)
@@ -117,7 +110,8 @@ def build_world(cfg: WorldConfig, seed: int, skew: dict[str, float], out_dir: st
     evaluation = labelled_items("eval", seed, [c for c in CELLS for _ in range(cfg.eval_per_cell)],
                                 cfg.image_size, pool_ids | probe_ids)
     held_out = pool_ids | probe_ids | {r["image_id"] for r in evaluation}
-    sft = labelled_items("sft", seed, curriculum(seed, cfg.sft_size, skew), cfg.image_size, held_out)
+    sft_cells = [CELLS[i % len(CELLS)] for i in range(cfg.sft_size)]
+    sft = labelled_items("sft", seed, sft_cells, cfg.image_size, held_out)
     for name, rows in (("probe", probe), ("eval", evaluation), ("sft", sft)):
         pq.write_table(pa.Table.from_pylist(rows, schema=ITEM_SCHEMA), out / f"{name}.parquet")
     clip_rows = []

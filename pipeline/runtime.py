@@ -1,0 +1,77 @@
+"""What every stage does at its edges: logging, threads, params, seeds and the metrics file."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pipeline.config import Params, ParamsError, load_params
+
+log = logging.getLogger("pipeline")
+
+
+def start(description: str, argv: list[str] | None = None,
+          arguments: tuple[tuple[str, dict], ...] = ()) -> tuple[argparse.Namespace, Params]:
+    """Parse the stage's arguments, set up logging and threads, validate params.yaml before any work.
+
+    An invalid params file exits with status 2 and a message naming each bad key.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml")
+    for flag, kwargs in arguments:
+        parser.add_argument(flag, **kwargs)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("DPE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "urllib3", "datasets", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    threads = os.environ.get("DPE_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:
+        log.error("%s", err)
+        sys.exit(2)
+    return args, params
+
+
+def round_seed(seed: int, round_name: str) -> int:
+    """A distinct, stable seed per round, so rounds never replay the same randomness."""
+    return int(hashlib.sha256(f"{seed}:{round_name}".encode()).hexdigest()[:8], 16)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """Nested dict → flat dotted keys (``{"accuracy": {"overall": 1}}`` → ``{"accuracy.overall": 1}``)."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def write_json(path: str | Path, obj) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_metrics(path: str | Path, metrics: dict) -> None:
+    """A DVC metrics file: flat dotted keys, numbers rounded so reruns give identical files."""
+    flat = {k: round(v, 6) if isinstance(v, float) else v for k, v in flatten(metrics).items()}
+    write_json(path, flat)
+    log.info("metrics %s: %s", path, flat)
+
+
+def file_hash(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -1,0 +1,50 @@
+"""Pool search, the retriever agent's tool: text→image and image→image nearest neighbours over the
+CLIP vectors, read at a pinned table version, with filters on image type, size and excluded ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline import lake
+from pipeline.models import clip
+
+
+@dataclass(frozen=True)
+class Hit:
+    image_id: str
+    score: float  # cosine similarity
+    image_type: str
+
+
+class PoolSearch:
+    def __init__(self, vectors_manifest: lake.Manifest, clip_dir: str):
+        self.table = lake.open_pinned(vectors_manifest)
+        self.version = vectors_manifest.version
+        self.model, self.preprocess, self.tokenizer = clip.load(clip_dir)
+        self.model_id = clip.fingerprint(clip_dir)
+
+    def _where(self, image_type: str | None, min_side: int | None) -> str:
+        clauses = [f"model = '{self.model_id}'"]
+        if image_type:
+            clauses.append(f"image_type = '{image_type}'")
+        if min_side:
+            clauses.append(f"width >= {min_side} AND height >= {min_side}")
+        return " AND ".join(clauses)
+
+    def by_vector(self, vector: np.ndarray, k: int, image_type: str | None = None, min_side: int | None = None,
+                  exclude: set[str] | frozenset[str] = frozenset()) -> list[Hit]:
+        """Top-k by cosine; over-fetches by ``len(exclude)`` so exclusions never shorten the answer."""
+        rows = (self.table.search(vector.astype(np.float32)).metric("cosine")
+                .where(self._where(image_type, min_side), prefilter=True)
+                .select(["image_id", "image_type"]).limit(k + len(exclude)).to_arrow())
+        hits = [Hit(i, 1.0 - d, t) for i, d, t in zip(rows["image_id"].to_pylist(), rows["_distance"].to_pylist(),
+                                                    rows["image_type"].to_pylist()) if i not in exclude]
+        return hits[:k]
+
+    def by_text(self, query: str, k: int, **filters) -> list[Hit]:
+        return self.by_vector(clip.embed_texts(self.model, self.tokenizer, [query])[0], k, **filters)
+
+    def by_image(self, image, k: int, **filters) -> list[Hit]:
+        return self.by_vector(clip.embed_images(self.model, self.preprocess, [image])[0], k, **filters)
