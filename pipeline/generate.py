@@ -63,13 +63,18 @@ def generate(quotas: dict[str, int], brief: str, diagnosis_hash: str, backend: A
     counts: Counter[str] = Counter()
     for cell, quota in tqdm(sorted(quotas.items()), desc="generate", unit="cell"):
         accepted, counter = 0, 0
+        tried: set[str] = set()  # images this cell already rejected: never retried
         while accepted < quota and counter < quota * max_attempts_per_sample:
             attempt_id = f"{round_name}/{cell}/{counter:05d}"
             counter += 1
             counts["attempts"] += 1
             rng = random.Random(f"{seed}:{attempt_id}")
             plan, calls = backend.plan(cell, brief, rng)
-            hits = search.by_text(plan.query, top_k, image_type=plan.image_type, exclude=used)
+            skip = used | tried
+            hits = search.by_text(plan.query, top_k, image_type=plan.image_type, exclude=skip)
+            if not hits:  # the zero-shot type tag is a hint: when no image carries it, search untagged
+                counts["retrieval.untagged"] += 1
+                hits = search.by_text(plan.query, top_k, exclude=skip)
             if not hits:
                 attempts.append(_attempt(round_name, cell, attempt_id, "rejected", "no_retrieval", "", calls))
                 counts["rejected.no_retrieval"] += 1
@@ -86,6 +91,7 @@ def generate(quotas: dict[str, int], brief: str, diagnosis_hash: str, backend: A
                 if verdict.ok and (hit.image_id, draft.question) in seen_questions:
                     reason = "near_duplicate"
             if reason:
+                tried.add(hit.image_id)
                 attempts.append(_attempt(round_name, cell, attempt_id, "rejected", reason, hit.image_id, calls))
                 counts[f"rejected.{reason}"] += 1
                 continue

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from pipeline.config import Params, ParamsError, load_params
@@ -30,6 +32,8 @@ def start(description: str, argv: list[str] | None = None,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "urllib3", "datasets", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    began = time.perf_counter()
+    atexit.register(lambda: log.info("%s finished in %.1f s", parser.prog, time.perf_counter() - began))
     threads = os.environ.get("DPE_THREADS")
     if threads:
         import torch

@@ -38,7 +38,7 @@ class PoolSearch:
         """Top-k by cosine; over-fetches by ``len(exclude)`` so exclusions never shorten the answer."""
         rows = (self.table.search(vector.astype(np.float32)).metric("cosine")
                 .where(self._where(image_type, min_side), prefilter=True)
-                .select(["image_id", "image_type"]).limit(k + len(exclude)).to_arrow())
+                .select(["image_id", "image_type", "_distance"]).limit(k + len(exclude)).to_arrow())
         hits = [Hit(i, 1.0 - d, t) for i, d, t in zip(rows["image_id"].to_pylist(), rows["_distance"].to_pylist(),
                                                     rows["image_type"].to_pylist()) if i not in exclude]
         return hits[:k]

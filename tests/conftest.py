@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny world rendered once per session, one torch thread per worker."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    from pipeline.config import WorldConfig
+    from pipeline.world.build import build_world
+
+    out = tmp_path_factory.mktemp("world")
+    cfg = WorldConfig(pool_size=140, probe_per_cell=2, eval_per_cell=2, sft_size=60, clip_size=70)
+    counts = build_world(cfg, seed=3, out_dir=out)
+    return out, cfg, counts

@@ -1,0 +1,49 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import ParamsError, load_params, parse_params
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert params.rounds["r1"].prev == "r0"
+
+
+@pytest.mark.parametrize("raw,names", [
+    ({"mixture": {"strategy": "bogus"}}, ["mixture.strategy", "'bogus'", "dpe_step"]),
+    ({"mixture": {"budgett": 10}}, ["mixture.budgett", "unknown key"]),
+    ({"filter": {"band_low": 0.9, "band_high": 0.1}}, ["band_low", "band_high"]),
+    ({"world": {"pool_size": -5}}, ["world.pool_size", "-5", "greater than or equal to 10"]),
+    ({"rounds": {"r1": {"prev": "r7"}}}, ["rounds.r1.prev", "'r7'"]),
+    ({"rounds": {"round1": {"prev": "r0"}}}, ["rounds.round1"]),
+    ({"train": {"learning_rate": "fast"}}, ["train.learning_rate", "'fast'"]),
+])
+def test_bad_params_name_key_value_and_allowed(raw, names):
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    for name in names:
+        assert name in str(err.value)
+
+
+def test_defaults_fill_missing_sections():
+    params = parse_params({"seed": 5})
+    assert params.seed == 5 and params.mixture.strategy == "dpe_step"
+
+
+def test_stage_stops_before_any_work_on_bad_params(tmp_path):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["world"]["pool_sise"] = 10
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    out = tmp_path / "world"
+    proc = subprocess.run([sys.executable, "-m", "stages.world", "--params", str(tmp_path / "params.yaml"),
+                           "--out", str(out), "--metrics", str(tmp_path / "m.json")],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "world.pool_sise" in proc.stderr and "unknown key" in proc.stderr
+    assert not out.exists() and not (tmp_path / "m.json").exists()

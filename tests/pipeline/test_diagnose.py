@@ -1,0 +1,47 @@
+import pytest
+
+from pipeline.diagnose import aggregate, grade_items, shrink, weakness_brief, wilson
+
+
+def item(i, cat="counting", itype="shapes", answer="3", atype="integer"):
+    return {"item_id": f"p{i}", "category": cat, "image_type": itype, "question": "How many?", "answer": answer,
+            "answer_type": atype, "options": []}
+
+
+def test_grading_and_error_attribution():
+    items = [item(0), item(1), item(2, cat="arithmetic", itype="formula")]
+    results = grade_items(items, ["3", "lots", "5"])
+    assert [r["correct"] for r in results] == [True, False, False]
+    assert [r["error_type"] for r in results] == ["", "format", "calculation"]
+
+
+def test_judge_failures_are_excluded_from_accuracy():
+    results = grade_items([item(0), item(1), item(2)], ["3", "4", "4"])
+    results[2]["judge_status"] = "judge_failed"
+    diag = aggregate(results, prior_strength=0)
+    assert diag["graded"] == 2 and diag["judge_failures"] == 1
+    assert diag["accuracy"] == 0.5
+
+
+def test_small_cells_shrink_towards_global_mean():
+    items = [item(i) for i in range(10)] + [item(10, cat="ocr", itype="document", answer="cat", atype="word")]
+    answers = ["3"] * 9 + ["4"] + ["dog"]
+    cells = {c["key"]: c for c in aggregate(grade_items(items, answers), prior_strength=4)["cells"]}
+    tiny = cells["ocr/document"]
+    assert tiny["accuracy"] == 0.0
+    assert 0.5 < tiny["shrunk_accuracy"] < 0.9  # one wrong answer does not read as "0% skill"
+    assert tiny["interval"][1] > 0.7
+
+
+def test_shrink_and_interval_math():
+    assert shrink(5, 10, 0.5, 0) == 0.5
+    assert shrink(0, 0, 0.3, 4) == pytest.approx(0.3)
+    lo, hi = wilson(5, 10)
+    assert lo < 0.5 < hi
+
+
+def test_brief_names_weakest_cell_first():
+    items = [item(0), item(1, cat="ocr", itype="document", answer="cat", atype="word")]
+    diag = aggregate(grade_items(items, ["3", "dog"]), prior_strength=0)
+    brief = weakness_brief(diag, n_cells=1)
+    assert "ocr/document" in brief and "counting/shapes" not in brief and "'dog'" in brief

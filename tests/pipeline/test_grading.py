@@ -1,0 +1,40 @@
+import pytest
+
+from pipeline.grading import is_correct, parse_answer
+
+OPTS = ["circle", "square", "triangle"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("B", "B"), ("B.", "B"), ("(B)", "B"), ("b", "B"), ("Answer: B", "B"), ("The answer is (C)", "C"),
+    ("square", "B"), ("It is a triangle.", "C"), ("\\boxed{A}", "A"), ("B) square", "B"),
+    ("D", None), ("", None), ("circle or square", None),
+])
+def test_choice_forms(text, expected):
+    assert parse_answer(text, "choice", OPTS) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("7", "7"), (" 7.", "7"), ("1,204", "1204"), ("It is 12 apples", "12"), ("\\boxed{42}", "42"),
+    ("3.0", "3"), ("-4", "-4"), ("2.5 cm", "2.5"), ("seven", None), ("", None),
+])
+def test_integer_forms(text, expected):
+    assert parse_answer(text, "integer") == expected
+
+
+@pytest.mark.parametrize("text,reference,correct", [
+    ("Red", "red", True), ("red.", "red", True), ("The answer is red", "red", True), ("  RED  ", "red", True),
+    ("blue", "red", False), ("", "red", False), ("\\boxed{left}", "left", True),
+])
+def test_word_grading(text, reference, correct):
+    assert is_correct(text, reference, "word") is correct
+
+
+def test_integer_tolerance():
+    assert is_correct("7.0000001", "7", "integer", tolerance=1e-3)
+    assert not is_correct("8", "7", "integer")
+
+
+def test_unknown_answer_type_is_a_clear_error():
+    with pytest.raises(ValueError, match="answer_type"):
+        parse_answer("x", "essay")

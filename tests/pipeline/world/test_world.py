@@ -1,0 +1,155 @@
+import hashlib
+import json
+import random
+import re
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import WorldConfig
+from pipeline.world.build import build_world
+from pipeline.world.questions import CATEGORIES, CELLS, ask
+from pipeline.world.render import png_bytes, render
+from pipeline.world.scenes import IMAGE_TYPES, LETTERS, SHAPES, formula_result, sample_scene
+
+
+def test_same_seed_same_bytes(tiny_world, tmp_path):
+    out, cfg, _ = tiny_world
+    build_world(cfg, seed=3, out_dir=tmp_path)
+    for name in ("pool", "scenes", "probe", "eval", "sft", "clip"):
+        assert (tmp_path / f"{name}.parquet").read_bytes() == (out / f"{name}.parquet").read_bytes(), name
+
+
+def test_other_seed_other_pool(tiny_world, tmp_path):
+    out, cfg, _ = tiny_world
+    build_world(cfg.model_copy(update={"pool_size": 20}), seed=4, out_dir=tmp_path)
+    a = set(pq.read_table(tmp_path / "pool.parquet")["image"].to_pylist())
+    b = set(pq.read_table(out / "pool.parquet")["image"].to_pylist())
+    assert len(a - b) >= 15
+
+
+def test_at_least_six_image_types_and_eight_categories():
+    assert len(IMAGE_TYPES) >= 6
+    assert len(CATEGORIES) >= 8
+    assert {t for _, t in CELLS} == set(IMAGE_TYPES)
+
+
+def test_pool_is_unlabelled_and_scenes_cover_it(tiny_world):
+    out, cfg, counts = tiny_world
+    pool = pq.read_table(out / "pool.parquet")
+    assert pool.column_names == ["uri", "image"]
+    ids = {hashlib.sha256(b).hexdigest() for b in pool["image"].to_pylist()}
+    scenes = pq.read_table(out / "scenes.parquet")
+    assert set(scenes["image_id"].to_pylist()) == ids
+    assert counts["pool_unique"] == len(ids)
+
+
+def test_held_out_sets_are_disjoint(tiny_world):
+    out, _, _ = tiny_world
+    ids = {n: set(pq.read_table(out / f"{n}.parquet")["image_id"].to_pylist()) for n in ("probe", "eval", "sft")}
+    pool = {hashlib.sha256(b).hexdigest() for b in pq.read_table(out / "pool.parquet")["image"].to_pylist()}
+    assert not ids["probe"] & ids["eval"]
+    assert not (ids["probe"] | ids["eval"] | ids["sft"]) & pool
+    assert not ids["sft"] & (ids["probe"] | ids["eval"])
+
+
+def test_probe_covers_every_cell(tiny_world):
+    out, cfg, _ = tiny_world
+    probe = pq.read_table(out / "probe.parquet").to_pylist()
+    cells = [(r["category"], r["image_type"]) for r in probe]
+    assert sorted(set(cells)) == sorted(CELLS)
+    assert all(cells.count(c) == cfg.probe_per_cell for c in CELLS)
+
+
+def _unique(items, key, value):
+    hits = [it for it in items if it[key] == value]
+    assert len(hits) == 1
+    return hits[0]
+
+
+def _find(items, desc):
+    colour, shape = desc.split()
+    return _unique([it for it in items if it["colour"] == colour], "shape", shape)
+
+
+def oracle(scene: dict, question: str) -> str:
+    """An independent reading of each question against the scene record."""
+    q = question
+    if q == "How many shapes are there?":
+        return str(len(scene["items"]))
+    if m := re.fullmatch(r"What colour is the (\w+)\?", q):
+        return _unique(scene["items"], "shape", m[1])["colour"]
+    if m := re.fullmatch(r"Which shape is (\w+)\?", q):
+        return LETTERS[SHAPES.index(_unique(scene["items"], "colour", m[1])["shape"])]
+    if m := re.fullmatch(r"Is the (\w+ \w+) (left or right of|above or below) the (\w+ \w+)\?", q):
+        a, b = _find(scene["items"], m[1]), _find(scene["items"], m[3])
+        if m[2] == "left or right of":
+            return "left" if a["col"] < b["col"] else "right"
+        return "above" if a["row"] < b["row"] else "below"
+    if m := re.fullmatch(r"How many (\w+) dots are there\?", q):
+        return str(sum(d["colour"] == m[1] for d in scene["dots"]))
+    if q == "Which colour has the most dots?":
+        counts = {}
+        for d in scene["dots"]:
+            counts[d["colour"]] = counts.get(d["colour"], 0) + 1
+        best = max(counts.values())
+        (winner,) = [c for c, n in counts.items() if n == best]
+        return winner
+    if q == "Which bar is the tallest?":
+        (i,) = [i for i, v in enumerate(scene["values"]) if v == max(scene["values"])]
+        return scene["labels"][i]
+    if m := re.fullmatch(r"What is the value of bar (\w)\?", q):
+        return str(scene["values"][scene["labels"].index(m[1])])
+    if m := re.fullmatch(r"What is bar (\w) plus bar (\w)\?", q):
+        return str(sum(scene["values"][scene["labels"].index(x)] for x in (m[1], m[2])))
+    if q == "Does the line end higher or lower than it starts?":
+        return "higher" if scene["values"][-1] > scene["values"][0] else "lower"
+    if q == "At which point is the line highest?":
+        return str(scene["values"].index(max(scene["values"])) + 1)
+    if m := re.fullmatch(r"What is the first word of line (\d)\?", q):
+        return scene["lines"][int(m[1]) - 1][0]
+    if q == "How many lines of text are there?":
+        return str(len(scene["lines"]))
+    if m := re.fullmatch(r"What is the value in row (\w), column (\d)\?", q):
+        return str(scene["cells"][scene["row_labels"].index(m[1])][int(m[2]) - 1])
+    if m := re.fullmatch(r"What is the sum of row (\w)\?", q):
+        return str(sum(scene["cells"][scene["row_labels"].index(m[1])]))
+    if q == "What is the result of the formula?":
+        return str(formula_result(scene))
+    if q == "What is the first number on the card?":
+        return str(scene["a"])
+    raise AssertionError(f"no oracle for {q!r}")
+
+
+def test_every_answer_follows_from_its_scene(tiny_world):
+    out, cfg, _ = tiny_world
+    for split in ("probe", "eval", "sft"):
+        for row in pq.read_table(out / f"{split}.parquet").to_pylist():
+            scene = json.loads(row["scene"])
+            assert oracle(scene, row["question"]) == row["answer"], row["question"]
+            assert png_bytes(render(scene, cfg.image_size)) == row["image"]
+
+
+@pytest.mark.parametrize("category,image_type", CELLS)
+def test_families_answer_many_random_scenes(category, image_type):
+    asked = 0
+    for i in range(200):
+        rng = random.Random(i)
+        scene = sample_scene(image_type, rng)
+        q = ask(scene, category, rng)
+        if q is not None:
+            asked += 1
+            assert q.category == category and q.image_type == image_type
+            assert oracle(scene, q.question) == q.answer
+    assert asked >= 50  # the family is not starved by its own preconditions
+
+
+def test_render_is_pure():
+    scene = sample_scene("bar_chart", random.Random(1))
+    assert png_bytes(render(scene, 112)) == png_bytes(render(scene, 112))
+    assert render(scene, 56).size == (56, 56)
+
+
+def test_world_config_rejects_bad_size():
+    with pytest.raises(ValueError, match="multiple"):
+        WorldConfig(image_size=100)
