@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 SAMPLE_SCHEMA = pa.schema([
     ("sample_id", pa.string()), ("round", pa.string()), ("cell", pa.string()), ("category", pa.string()),
     ("image_type", pa.string()), ("diagnosis_hash", pa.string()), ("source_image_id", pa.string()),
-    ("pool_version", pa.int64()), ("retrieval_query", pa.string()), ("retrieval_score", pa.float32()),
+    ("pool_version", pa.int64()), ("vectors_version", pa.int64()), ("retrieval_query", pa.string()),
+    ("retrieval_score", pa.float32()),
     ("edits", pa.string()), ("question", pa.string()), ("answer", pa.string()), ("answer_type", pa.string()),
     ("options", pa.list_(pa.string())), ("image", pa.binary()), ("image_hash", pa.string()),
     ("attempt_id", pa.string()),
@@ -102,7 +103,8 @@ def generate(quotas: dict[str, int], brief: str, diagnosis_hash: str, backend: A
             samples.append({
                 "sample_id": sample_id, "round": round_name, "cell": cell, "category": plan.category,
                 "image_type": plan.image_type, "diagnosis_hash": diagnosis_hash, "source_image_id": hit.image_id,
-                "pool_version": pool_manifest.version, "retrieval_query": plan.query,
+                "pool_version": pool_manifest.version, "vectors_version": search.version,
+                "retrieval_query": plan.query,
                 "retrieval_score": hit.score, "edits": json.dumps(plan.edits), "question": draft.question,
                 "answer": draft.answer, "answer_type": draft.answer_type, "options": draft.options,
                 "image": data, "image_hash": hashlib.sha256(data).hexdigest(), "attempt_id": attempt_id,

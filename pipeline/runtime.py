@@ -28,10 +28,9 @@ def start(description: str, argv: list[str] | None = None,
     for flag, kwargs in arguments:
         parser.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("DPE_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "urllib3", "datasets", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Libraries (open_clip logs to the root logger) stay at WARNING; the pipeline's own logs at INFO.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipeline").setLevel(os.environ.get("DPE_LOG_LEVEL", "INFO"))
     began = time.perf_counter()
     atexit.register(lambda: log.info("%s finished in %.1f s", parser.prog, time.perf_counter() - began))
     threads = os.environ.get("DPE_THREADS")

@@ -62,7 +62,11 @@ def train_clip(images: list[bytes], captions: list[str], cfg: ClipConfig, seed: 
     (out / "open_clip_config.json").write_text(
         json.dumps({"model_cfg": model_cfg(cfg), "preprocess_cfg": preprocess_cfg}, indent=2))
     torch.manual_seed(seed)
-    model, preprocess, _ = open_clip.create_model_and_transforms(f"local-dir:{out.resolve()}", load_weights=False)
+    logging.disable(logging.WARNING)  # open_clip warns that a fresh model has no weights: that is the point
+    try:
+        model, preprocess, _ = open_clip.create_model_and_transforms(f"local-dir:{out.resolve()}", load_weights=False)
+    finally:
+        logging.disable(logging.NOTSET)
     tokenizer = open_clip.get_tokenizer(f"local-dir:{out.resolve()}")
     pixels = torch.stack([preprocess(Image.open(io.BytesIO(b)).convert("RGB")) for b in images])
     tokens = tokenizer(captions)

@@ -47,3 +47,13 @@ def test_stage_stops_before_any_work_on_bad_params(tmp_path):
     assert proc.returncode == 2
     assert "world.pool_sise" in proc.stderr and "unknown key" in proc.stderr
     assert not out.exists() and not (tmp_path / "m.json").exists()
+
+
+def test_cli_check(tmp_path, capsys):
+    from pipeline.cli import main
+
+    assert main(["check", str(REPO / "params.yaml")]) == 0
+    assert "is valid" in capsys.readouterr().out
+    (tmp_path / "p.yaml").write_text("mixture:\n  strategy: magic\n")
+    assert main(["check", str(tmp_path / "p.yaml")]) == 2
+    assert "mixture.strategy" in capsys.readouterr().err
