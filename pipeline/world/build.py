@@ -33,6 +33,9 @@ ITEM_SCHEMA = pa.schema([
 ])
 
 
+MAX_TRIES = 10_000
+
+
 def image_id(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -56,7 +59,7 @@ def labelled_items(split: str, seed: int, cells: list[tuple[str, str]], size: in
     """One item per entry of ``cells`` (repeat a cell for more), skipping images whose id is excluded."""
     items, i = [], 0
     for category, image_type in cells:
-        while True:
+        for _ in range(MAX_TRIES):
             rng = _rng(seed, split, i)
             i += 1
             scene = sample_scene(image_type, rng)
@@ -67,6 +70,9 @@ def labelled_items(split: str, seed: int, cells: list[tuple[str, str]], size: in
             if item["image_id"] not in exclude:
                 items.append(item)
                 break
+        else:
+            raise RuntimeError(f"world: no {split} image for cell {category}/{image_type} outside the pool after "
+                               f"{MAX_TRIES} tries; lower world.pool_size or the held-out sizes")
     return items
 
 

@@ -104,9 +104,11 @@ def _draw_table(d: ImageDraw.ImageDraw, s: Scene, size: int) -> None:
 
 
 def _draw_formula(d: ImageDraw.ImageDraw, s: Scene, size: int) -> None:
-    font = _font(max(10, size // 4))
-    d.rectangle((size * 0.05, size * 0.25, size * 0.95, size * 0.75), outline=INK, width=max(1, size // 50))
-    d.text((size * 0.12, size * 0.33), f"{s['a']} {s['op']} {s['b']}", fill=INK, font=font)
+    font = _font(max(10, size // 5))
+    dx, dy = s.get("dx", 0) * size / 112, s.get("dy", 0) * size / 112
+    d.rectangle((size * 0.15 + dx, size * 0.3 + dy, size * 0.85 + dx, size * 0.7 + dy), outline=INK,
+                width=max(1, size // 50))
+    d.text((size * 0.22 + dx, size * 0.38 + dy), f"{s['a']} {s['op']} {s['b']}", fill=INK, font=font)
 
 
 _DRAW = {

@@ -74,7 +74,9 @@ def _formula(rng: random.Random) -> Scene:
     a, b = rng.randint(1, 9), rng.randint(1, 9)
     if op == "-" and b > a:
         a, b = b, a
-    return {"image_type": "formula", "a": a, "b": b, "op": op}
+    # the card's offset multiplies the few hundred formulas into enough distinct images that a large
+    # pool does not exhaust them and held-out items can stay disjoint from it by image id
+    return {"image_type": "formula", "a": a, "b": b, "op": op, "dx": rng.randint(-12, 12), "dy": rng.randint(-20, 20)}
 
 
 SAMPLERS: dict[str, Callable[[random.Random], Scene]] = {

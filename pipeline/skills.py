@@ -1,0 +1,50 @@
+"""A model's skill profile on a labelled item set: what a base model must show before RL can help.
+
+Beyond per-category accuracy it measures whether a weak category is *partly learned* rather than
+collapsed: how many distinct answers the model gives, what always giving its most frequent answer
+would score, and whether sampled pass rates sit in the band GRPO learns from.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from pipeline.answering import answer
+from pipeline.difficulty import pass_rate
+from pipeline.grading import is_correct, parse_answer
+
+
+def profile(items: list[dict], greedy: list[str], sampled: list[list[str]], weak_below: float = 0.35,
+            band: tuple[float, float] = (0.2, 0.8)) -> dict:
+    """Pure aggregation of greedy and sampled answers into the skill metrics."""
+    by_cat: dict[str, list[int]] = defaultdict(list)
+    for i, item in enumerate(items):
+        by_cat[item["category"]].append(i)
+    valid = [parse_answer(g, it["answer_type"], it["options"]) for g, it in zip(greedy, items)]
+    correct = [is_correct(g, it["answer"], it["answer_type"], it["options"]) for g, it in zip(greedy, items)]
+    out: dict = {"probe_accuracy": {"overall": sum(correct) / len(items)},
+                 "valid_answer_rate": sum(v is not None for v in valid) / len(items),
+                 "distinct_answers": {}, "majority_baseline": {}, "weak_in_band_share": {}}
+    for cat, idx in sorted(by_cat.items()):
+        acc = sum(correct[i] for i in idx) / len(idx)
+        answers = Counter(valid[i] for i in idx if valid[i] is not None)
+        top = answers.most_common(1)[0][0] if answers else None
+        out["probe_accuracy"][cat] = acc
+        out["distinct_answers"][cat] = len(answers)
+        out["majority_baseline"][cat] = sum(items[i]["answer"].strip().upper() == str(top).upper()
+                                            or items[i]["answer"].strip().lower() == str(top).lower()
+                                            for i in idx) / len(idx)
+        if acc <= weak_below:
+            rates = [pass_rate(sampled[i], items[i]["answer"], items[i]["answer_type"], items[i]["options"])
+                     for i in idx]
+            out["weak_in_band_share"][cat] = sum(band[0] <= r <= band[1] for r in rates) / len(rates)
+    return out
+
+
+def measure(model, processor, items: list[dict], *, samples: int = 8, seed: int = 0, max_new_tokens: int = 8,
+            batch_size: int = 32) -> dict:
+    greedy = [c[0] for c in answer(model, processor, items, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                   desc="probe greedy")]
+    sampled = answer(model, processor, items, batch_size=max(1, batch_size // samples), samples=samples, seed=seed,
+                     max_new_tokens=max_new_tokens, desc="probe sampled")
+    return profile(items, greedy, sampled)
