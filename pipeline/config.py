@@ -38,6 +38,7 @@ class ClipConfig(Section):
     steps: int = Field(300, ge=1)
     batch_size: int = Field(64, ge=2)
     lr: float = Field(1e-3, gt=0, lt=1)
+    type_caption_share: float = Field(0.0, ge=0, le=1, description="captions replaced by the bare type prompt")
 
 
 class VLMConfig(Section):

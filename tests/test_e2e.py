@@ -57,9 +57,15 @@ def test_micro_round_through_dvc(tmp_path):
     run(["dvc", "init", "-q"], repo)
 
     log = run(["dvc", "repro"], repo)
-    for stage in ("world", "bootstrap_clip", "bootstrap_vlm", "ingest", "embed", "diagnose@r1", "mixture@r1",
+    for stage in ("world", "bootstrap_clip", "bootstrap_vlm", "bootstrap_report", "ingest", "embed", "diagnose@r1", "mixture@r1",
                   "generate@r1", "filter@r1", "train@r1", "evaluate@r1"):
         assert f"Running stage '{stage}'" in log
+
+    bootstrap = json.loads((repo / "metrics/r0/bootstrap.json").read_text())
+    for key in ("clip.recall_at_10", "clip.zeroshot_type_accuracy", "vlm.probe_accuracy.overall",
+                "vlm.valid_answer_rate", "vlm.distinct_answers.counting", "vlm.probe_accuracy.table"):
+        assert 0 <= bootstrap[key] <= (1 if "distinct" not in key else 15), key
+    assert (repo / "data/rounds/r0/model/README.md").exists() and (repo / "data/models/clip/README.md").exists()
 
     evaluation = json.loads((repo / "metrics/r1/evaluate.json").read_text())
     assert 0.0 <= evaluation["accuracy.overall"] <= 1.0 and evaluation["items"] == 15
