@@ -49,7 +49,7 @@ def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int) ->
             max_steps=steps, learning_rate=cfg.learning_rate, lr_scheduler_type="constant",
             per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
             num_generations=cfg.num_generations, max_completion_length=8, temperature=cfg.temperature,
-            beta=cfg.beta, reward_weights=[cfg.accuracy_weight, cfg.format_weight], logging_steps=1,
+            beta=cfg.beta, reward_weights=[cfg.accuracy_weight, cfg.format_weight], logging_steps=max(1, steps // 10),
             **common_args(seed, tmp),
         )
         trainer = GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward], args=args,
