@@ -37,7 +37,7 @@ def planned_steps(n_rows: int, cfg: TrainConfig) -> int:
     return min(cfg.max_steps, max(1, math.ceil(n_rows * cfg.epochs / cfg.prompts_per_step)))
 
 
-def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int) -> dict:
+def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, max_new_tokens: int = 8) -> dict:
     from trl import GRPOConfig, GRPOTrainer
 
     if not rows:
@@ -48,8 +48,9 @@ def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int) ->
         args = GRPOConfig(
             max_steps=steps, learning_rate=cfg.learning_rate, lr_scheduler_type="constant",
             per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
-            num_generations=cfg.num_generations, max_completion_length=8, temperature=cfg.temperature,
-            beta=cfg.beta, reward_weights=[cfg.accuracy_weight, cfg.format_weight], logging_steps=max(1, steps // 10),
+            num_generations=cfg.num_generations, max_completion_length=max_new_tokens, temperature=cfg.temperature,
+            beta=cfg.beta, reward_weights=[cfg.accuracy_weight, cfg.format_weight],
+            logging_steps=max(1, steps // 10),
             **common_args(seed, tmp),
         )
         trainer = GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward], args=args,

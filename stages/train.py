@@ -12,7 +12,8 @@ def main(argv=None):
         "--round", "--trainset", "--model", "--out", "--metrics")))
     rows = pq.read_table(args.trainset).to_pylist()
     model, processor = load(args.model)
-    stats = run_grpo(model, processor, rows, params.train, round_seed(params.seed, args.round))
+    stats = run_grpo(model, processor, rows, params.train, round_seed(params.seed, args.round),
+                     max_new_tokens=params.diagnose.max_new_tokens)
     model.save_pretrained(args.out)
     processor.save_pretrained(args.out)
     write_metrics(args.metrics, stats)
