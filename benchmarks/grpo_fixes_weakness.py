@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--grpo-steps", type=int, default=150)
     parser.add_argument("--lr", type=float, default=None, help="GRPO learning rate (default: params train)")
     parser.add_argument("--beta", type=float, default=None, help="GRPO KL weight (default: params train)")
+    parser.add_argument("--freeze-vision", action="store_true", help="GRPO trains the language model only")
     parser.add_argument("--sft-steps", type=int, default=150)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -55,7 +56,8 @@ def main() -> None:
     results = {"before": before["probe_accuracy"]}
     cfg = TrainConfig(**(params.train.model_dump() | {"max_steps": args.grpo_steps, "epochs": 100.0}
                          | ({"learning_rate": args.lr} if args.lr else {})
-                         | ({"beta": args.beta} if args.beta is not None else {})))
+                         | ({"beta": args.beta} if args.beta is not None else {})
+                         | ({"freeze_vision": True} if args.freeze_vision else {})))
     grpo_model = copy.deepcopy(model)
     began = time.perf_counter()
     stats = run_grpo(grpo_model, processor, rows, cfg, params.seed)
@@ -70,7 +72,7 @@ def main() -> None:
     results["sft"] = measure(sft_model, processor, probe, seed=1)["probe_accuracy"]
 
     print(f"category fixed: {category}  samples: {len(rows)}  GRPO: {stats['steps']} steps, lr {cfg.learning_rate}, "
-          f"beta {cfg.beta}, {grpo_seconds:.0f} s  SFT: {args.sft_steps} steps, {sft_seconds:.0f} s")
+          f"beta {cfg.beta}, freeze vision {cfg.freeze_vision}, {grpo_seconds:.0f} s  SFT: {args.sft_steps} steps, {sft_seconds:.0f} s")
     print(f"{'category':<12}{'before':>8}{'grpo':>8}{'Δgrpo':>8}{'sft':>8}{'Δsft':>8}")
     for cat in results["before"]:
         b, g, s = results["before"][cat], results["grpo"][cat], results["sft"][cat]

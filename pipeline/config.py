@@ -126,6 +126,7 @@ class TrainConfig(Section):
     temperature: float = Field(1.0, gt=0)
     accuracy_weight: float = Field(0.9, ge=0)
     format_weight: float = Field(0.1, ge=0)
+    freeze_vision: bool = Field(False, description="train only the language model; keep the vision tower fixed")
 
 
 class EvaluateConfig(Section):

@@ -32,6 +32,17 @@ def grpo_dataset(rows: list[dict]):
     })
 
 
+def freeze_vision_tower(model) -> int:
+    """Stop gradients into the vision tower (and its merger); returns how many parameters were frozen."""
+    frozen = 0
+    for name, param in model.named_parameters():
+        if "visual" in name.split("."):
+            param.requires_grad_(False)
+            frozen += param.numel()
+    log.info("froze %d vision parameters", frozen)
+    return frozen
+
+
 def planned_steps(n_rows: int, cfg: TrainConfig) -> int:
     """Optimiser steps for ``epochs`` passes over the rows, capped by ``max_steps``."""
     return min(cfg.max_steps, max(1, math.ceil(n_rows * cfg.epochs / cfg.prompts_per_step)))
@@ -44,6 +55,8 @@ def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, ma
         log.warning("empty training set: checkpoint carried over unchanged")
         return {"steps": 0, "samples": 0, "skipped": 1}
     steps = planned_steps(len(rows), cfg)
+    if cfg.freeze_vision:
+        freeze_vision_tower(model)
     with tempfile.TemporaryDirectory(prefix="dpe-grpo-") as tmp:
         args = GRPOConfig(
             max_steps=steps, learning_rate=cfg.learning_rate, lr_scheduler_type="constant",
