@@ -78,7 +78,8 @@ def main() -> None:
 
     print(f"category fixed: {category}  samples: {len(rows)}  measured on {len(bench)} items")
     print(f"GRPO: {stats['steps']} steps, lr {cfg.learning_rate}, "
-          f"beta {cfg.beta}, freeze vision {cfg.freeze_vision}, {grpo_seconds:.0f} s  SFT: {args.sft_steps} steps, {sft_seconds:.0f} s")
+          f"beta {cfg.beta}, freeze vision {cfg.freeze_vision}, {grpo_seconds:.0f} s  "
+          f"SFT: {args.sft_steps} steps, {sft_seconds:.0f} s")
     print(f"{'category':<12}{'before':>8}{'grpo':>8}{'Δgrpo':>8}{'sft':>8}{'Δsft':>8}")
     for cat in results["before"]:
         b, g, s = results["before"][cat], results["grpo"][cat], results["sft"][cat]

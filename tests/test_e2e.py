@@ -57,8 +57,8 @@ def test_micro_round_through_dvc(tmp_path):
     run(["dvc", "init", "-q"], repo)
 
     log = run(["dvc", "repro"], repo)
-    for stage in ("world", "bootstrap_clip", "bootstrap_vlm", "bootstrap_report", "ingest", "embed", "diagnose@r1", "mixture@r1",
-                  "generate@r1", "filter@r1", "train@r1", "evaluate@r1"):
+    for stage in ("world", "bootstrap_clip", "bootstrap_vlm", "bootstrap_report", "ingest", "embed", "diagnose@r1",
+                  "mixture@r1", "generate@r1", "filter@r1", "train@r1", "evaluate@r1"):
         assert f"Running stage '{stage}'" in log
 
     bootstrap = json.loads((repo / "metrics/r0/bootstrap.json").read_text())

@@ -8,7 +8,6 @@ families. Planning is by rule from the cell and seeded choice, so a run is repro
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pyarrow.parquet as pq

@@ -124,7 +124,8 @@ def line_peak(s: Scene, rng: random.Random) -> Question | None:
     vals = s["values"]
     if vals.count(max(vals)) > 1:
         return None
-    return Question("chart", "line_chart", "At which point is the line highest?", str(vals.index(max(vals)) + 1), "integer")
+    return Question("chart", "line_chart", "At which point is the line highest?", str(vals.index(max(vals)) + 1),
+                    "integer")
 
 
 def document_word(s: Scene, rng: random.Random) -> Question:
@@ -145,7 +146,8 @@ def table_lookup(s: Scene, rng: random.Random) -> Question:
 
 def table_row_sum(s: Scene, rng: random.Random) -> Question:
     r = rng.randrange(len(s["cells"]))
-    return Question("arithmetic", "table", f"What is the sum of row {s['row_labels'][r]}?", str(sum(s["cells"][r])), "integer")
+    return Question("arithmetic", "table", f"What is the sum of row {s['row_labels'][r]}?", str(sum(s["cells"][r])),
+                    "integer")
 
 
 def formula_result_q(s: Scene, rng: random.Random) -> Question:

@@ -20,8 +20,9 @@ def test_tiny_vlm_saves_and_loads_with_stock_auto_classes(tmp_path):
     loaded = AutoModelForImageTextToText.from_pretrained(tmp_path)
     assert type(loaded).__name__ == "Qwen2_5_VLForConditionalGeneration"
     assert type(AutoProcessor.from_pretrained(tmp_path)).__name__ == "Qwen2_5_VLProcessor"
-    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
-        assert torch.equal(a, b)
+    original, reloaded = model.state_dict(), loaded.state_dict()
+    assert original.keys() == reloaded.keys()
+    assert all(torch.equal(original[k], reloaded[k]) for k in original)
 
     model2, proc2 = load(tmp_path)
     rows = [{"image": png_bytes(render(sample_scene("shapes", random.Random(i)), 56)),
