@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
-import torch
 from tqdm import tqdm
 
 from pipeline import lake
@@ -49,8 +48,7 @@ def embed_pool(pool_manifest: lake.Manifest, clip_dir: str, type_prompts: dict[s
             chunk = todo[start:start + batch_size]
             rows = lake.fetch_rows(pool, chunk, ["image_id", "image", "width", "height"])
             images = list(decoder.map(decode_rgb, rows["image"].to_pylist()))
-            with torch.inference_mode():
-                vecs = clip.embed_images(model, preprocess, images)
+            vecs = clip.embed_images(model, preprocess, images)
             table = pa.table({
                 "image_id": rows["image_id"], "model": pa.array([model_id] * len(chunk)),
                 "image_type": pa.array(type_tags(vecs, type_vecs, names)),

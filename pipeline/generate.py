@@ -22,7 +22,7 @@ from tqdm import tqdm
 from pipeline import lake
 from pipeline.agents import AgentBackend
 from pipeline.edits import replay
-from pipeline.images import decode_rgb
+from pipeline.images import decode_rgb, image_id
 from pipeline.search import PoolSearch
 from pipeline.world.render import png_bytes
 
@@ -107,7 +107,7 @@ def generate(quotas: dict[str, int], brief: str, diagnosis_hash: str, backend: A
                 "retrieval_query": plan.query,
                 "retrieval_score": hit.score, "edits": json.dumps(plan.edits), "question": draft.question,
                 "answer": draft.answer, "answer_type": draft.answer_type, "options": draft.options,
-                "image": data, "image_hash": hashlib.sha256(data).hexdigest(), "attempt_id": attempt_id,
+                "image": data, "image_hash": image_id(data), "attempt_id": attempt_id,
             })
             attempts.append(_attempt(round_name, cell, attempt_id, "accepted", "", hit.image_id, calls))
             accepted += 1

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+def image_id(data: bytes) -> str:
+    """The content-hash id of an image: the same bytes from any source are one pool row."""
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ images. Bad inputs never stop the stage: they go to the quarantine table with a 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
 from pathlib import Path
@@ -18,7 +17,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline import lake
-from pipeline.images import check_image
+from pipeline.images import check_image, image_id
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +77,14 @@ def ingest(sources: list[str], lake_uri: str, max_pixels: int) -> tuple[lake.Man
                     bad.append({"source": source, "reason": checked.reason, "detail": checked.detail})
                     counts[f"quarantined.{checked.reason}"] += 1
                     continue
-                iid = hashlib.sha256(data).hexdigest()
+                iid = image_id(data)
                 if iid in good:
                     good[iid]["sources"].append(source)
                     continue
                 good[iid] = {"image_id": iid, "sources": [source], "image": data, "width": checked.width,
                              "height": checked.height, "format": checked.format}
             counts["added"] += lake.merge(pool, pa.Table.from_pylist(list(good.values()), lake.POOL_SCHEMA),
-                                               "image_id")
+                                          "image_id")
             lake.merge(quarantine, pa.Table.from_pylist(bad, lake.QUARANTINE_SCHEMA), "source")
     manifest = lake.pin(pool, lake_uri, "ingest")
     counts["quarantined.total"] = sum(v for k, v in counts.items() if k.startswith("quarantined."))

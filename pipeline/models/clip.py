@@ -7,7 +7,6 @@ checkpoint directory works in its place).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -20,6 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from pipeline.config import ClipConfig
+from pipeline.runtime import file_hash
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def load(path: str | Path):
 
 def fingerprint(path: str | Path) -> str:
     """Identifies the weights, so vectors from another model are never mixed with these."""
-    return hashlib.sha256((Path(path) / "open_clip_model.safetensors").read_bytes()).hexdigest()[:16]
+    return file_hash(Path(path) / "open_clip_model.safetensors")
 
 
 def caption_mix(captions: list[str], image_types: list[str], type_share: float, seed: int) -> list[str]:

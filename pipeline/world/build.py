@@ -7,7 +7,6 @@ the pool never changes the probe, and the held-out sets are made disjoint from t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline.config import WorldConfig
+from pipeline.images import image_id
 from pipeline.world.captions import caption
 from pipeline.world.questions import CELLS, Question, ask
 from pipeline.world.render import png_bytes, render
@@ -34,10 +34,6 @@ ITEM_SCHEMA = pa.schema([
 
 
 MAX_TRIES = 10_000
-
-
-def image_id(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _rng(seed: int, split: str, i: int) -> random.Random:
