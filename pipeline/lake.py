@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,8 +25,8 @@ POOL_SCHEMA = pa.schema([
     ("image_id", pa.string()), ("sources", pa.list_(pa.string())), ("image", pa.binary()),
     ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()),
 ])
-QUARANTINE_SCHEMA = pa.schema([
-    ("source", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+QUARANTINE_SCHEMA = pa.schema([  # image_id is the sha256 of the bytes, empty when nothing could be read
+    ("source", pa.string()), ("image_id", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
 ])
 
 
@@ -78,6 +79,28 @@ def merge(table, rows: pa.Table, key: str, update: bool = False) -> int:
         builder = builder.when_matched_update_all()
     result = builder.execute(rows)
     return result.num_inserted_rows + result.num_updated_rows
+
+
+def has_vector_index(table) -> bool:
+    return any("vector" in ix.columns for ix in table.list_indices())
+
+
+def maintain_index(table, threshold: int, partitions: int = 0, changed: bool = True) -> str:
+    """Exact search below ``threshold`` rows; at or above it an IVF_FLAT index (cosine), built once after
+    the bulk write and afterwards refreshed by ``optimize()``, which folds new rows into it."""
+    rows = table.count_rows()
+    if has_vector_index(table):
+        if changed:
+            table.optimize()
+        return "ivf_flat"
+    if rows < threshold:
+        return "flat"
+    parts = partitions or max(1, round(math.sqrt(rows)))
+    log.info("building IVF_FLAT index over %d vectors (%d partitions)", rows, parts)
+    from lancedb.index import IvfFlat
+
+    table.create_index("vector", config=IvfFlat(distance_type="cosine", num_partitions=parts))
+    return "ivf_flat"
 
 
 def pin(table, lake: str, stage: str) -> Manifest:

@@ -1,5 +1,8 @@
 """Pool search, the retriever agent's tool: text→image and image→image nearest neighbours over the
-CLIP vectors, read at a pinned table version, with filters on image type, size and excluded ids."""
+CLIP vectors, read at a pinned table version, with filters on image type, size and excluded ids.
+
+Exact (flat) search while the table has no vector index; once ``embed`` has built the IVF_FLAT index
+(``search.index_threshold``), queries probe ``nprobes`` partitions."""
 
 from __future__ import annotations
 
@@ -19,9 +22,11 @@ class Hit:
 
 
 class PoolSearch:
-    def __init__(self, vectors_manifest: lake.Manifest, clip_dir: str):
+    def __init__(self, vectors_manifest: lake.Manifest, clip_dir: str, nprobes: int = 24):
         self.table = lake.open_pinned(vectors_manifest)
         self.version = vectors_manifest.version
+        self.nprobes = nprobes
+        self.indexed = lake.has_vector_index(self.table)
         self.model, self.preprocess, self.tokenizer = clip.load(clip_dir)
         self.model_id = clip.fingerprint(clip_dir)
 
@@ -36,8 +41,10 @@ class PoolSearch:
     def by_vector(self, vector: np.ndarray, k: int, image_type: str | None = None, min_side: int | None = None,
                   exclude: set[str] | frozenset[str] = frozenset()) -> list[Hit]:
         """Top-k by cosine; over-fetches by ``len(exclude)`` so exclusions never shorten the answer."""
-        rows = (self.table.search(vector.astype(np.float32)).metric("cosine")
-                .where(self._where(image_type, min_side), prefilter=True)
+        query = self.table.search(vector.astype(np.float32)).metric("cosine")
+        if self.indexed:
+            query = query.nprobes(self.nprobes)
+        rows = (query.where(self._where(image_type, min_side), prefilter=True)
                 .select(["image_id", "image_type", "_distance"]).limit(k + len(exclude)).to_arrow())
         hits = [Hit(i, 1.0 - d, t) for i, d, t in zip(rows["image_id"].to_pylist(), rows["_distance"].to_pylist(),
                                                     rows["image_type"].to_pylist()) if i not in exclude]

@@ -10,7 +10,8 @@ def main(argv=None):
     args, params = start(__doc__, argv, (("--pool", {"required": True}), ("--clip", {"required": True}),
                                          ("--manifest", {"required": True}), ("--metrics", {"required": True})))
     prompts = {name: type_prompt(name) for name in TYPE_PHRASES}
-    manifest, counts = embed_pool(lake.Manifest.read(args.pool), args.clip, prompts, params.embed.batch_size)
+    manifest, counts = embed_pool(lake.Manifest.read(args.pool), args.clip, prompts, params.embed,
+                                  params.search)
     manifest.write(args.manifest)
     write_metrics(args.metrics, counts)
 

@@ -21,7 +21,7 @@ def main(argv=None):
     cfg = params.generate
     quotas = json.loads(Path(args.mixture).read_text())["quotas"]
     backend = BACKENDS[cfg.backend](args.scenes, list(cfg.edits))
-    search = PoolSearch(lake.Manifest.read(args.vectors), args.clip)
+    search = PoolSearch(lake.Manifest.read(args.vectors), args.clip, params.search.nprobes)
     samples, attempts, counts = generate(
         quotas, Path(args.brief).read_text(), file_hash(args.diagnosis), backend, search,
         lake.Manifest.read(args.pool), round_name=args.round, seed=round_seed(params.seed, args.round),

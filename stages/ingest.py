@@ -6,7 +6,8 @@ from pipeline.runtime import start, write_metrics
 
 def main(argv=None):
     args, params = start(__doc__, argv, (("--manifest", {"required": True}), ("--metrics", {"required": True})))
-    manifest, counts = ingest(params.pool.sources, params.pool.lake, params.pool.max_pixels)
+    cfg = params.pool
+    manifest, counts = ingest(cfg.sources, cfg.lake, cfg.max_pixels, cfg.max_side, cfg.batch_size)
     manifest.write(args.manifest)
     write_metrics(args.metrics, counts)
 
