@@ -84,52 +84,89 @@ class ImageEncoder:
         return torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy()
 
 
-def missing_offsets(pool_ds, done: set[str]) -> tuple[np.ndarray, int]:
-    """Row offsets (at the pinned version) of pool rows without a vector, and the pool's row count."""
+def missing_offsets(pool_ds, done: set[str]) -> np.ndarray:
+    """Row offsets (at the pinned version) of pool rows without a vector from this model."""
     ids = pool_ds.to_table(columns=["image_id"]).column("image_id").to_pylist()
-    return np.array([i for i, iid in enumerate(ids) if iid not in done], dtype=np.int64), len(ids)
+    return np.array([i for i, iid in enumerate(ids) if iid not in done], dtype=np.int64)
+
+
+class PoolEmbedder:
+    """Pool row offsets at a pinned version in, vectors-table rows out. Both the default path and the
+    Ray actors (``pipeline.scale``) embed through this class."""
+
+    def __init__(self, pool_manifest: lake.Manifest, clip_dir: str, type_prompts: dict[str, str], precision: str):
+        model, preprocess, tokenizer = clip.load(clip_dir)
+        self.model_id = clip.fingerprint(clip_dir)
+        self.names = list(type_prompts)
+        self.type_vecs = clip.embed_texts(model, tokenizer, [type_prompts[n] for n in self.names])
+        self.dim = self.type_vecs.shape[1]
+        self.encoder = ImageEncoder(model, preprocess, resolve_precision(precision))
+        self.pool = lake.open_pinned(pool_manifest).to_lance()
+
+    def load(self, offsets: np.ndarray) -> tuple[pa.Table, torch.Tensor]:
+        """Read and preprocess (thread-safe: runs in the prefetch workers)."""
+        rows = self.pool.take(offsets, columns=["image_id", "width", "height", "image"])
+        return rows.drop_columns(["image"]), self.encoder.pixels(rows.column("image").to_pylist())
+
+    def encode(self, rows: pa.Table, pixels: torch.Tensor) -> pa.Table:
+        vecs = self.encoder(pixels)
+        return pa.table({
+            "image_id": rows["image_id"], "model": pa.array([self.model_id] * rows.num_rows),
+            "image_type": pa.array(type_tags(vecs, self.type_vecs, self.names)), "width": rows["width"],
+            "height": rows["height"],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), pa.float32()), self.dim),
+        })
+
+    def done(self, vectors) -> set[str]:
+        if not vectors.count_rows():
+            return set()
+        return set(vectors.to_lance().to_table(columns=["image_id"], filter=f"model = '{self.model_id}'")
+                   .column("image_id").to_pylist())
+
+
+def write_vectors(vectors, tables: Iterator[pa.Table]) -> int:
+    """Merge vector rows into the table in large commits; returns rows written."""
+    added, pending = 0, []
+    for table in tables:
+        pending.append(table)
+        if sum(t.num_rows for t in pending) >= WRITE_ROWS:
+            added += lake.merge(vectors, pa.concat_tables(pending), "image_id", update=True)
+            pending = []
+    if pending:
+        added += lake.merge(vectors, pa.concat_tables(pending), "image_id", update=True)
+    return added
+
+
+def plan_embedding(pool_manifest: lake.Manifest, clip_dir: str, type_prompts: dict[str, str], precision: str):
+    """The embedder, the vectors table and the offsets still to embed."""
+    embedder = PoolEmbedder(pool_manifest, clip_dir, type_prompts, precision)
+    vectors = lake.open_or_create(pool_manifest.lake, lake.VECTORS, lake.vectors_schema(embedder.dim))
+    done = embedder.done(vectors)
+    todo = missing_offsets(embedder.pool, done)
+    log.info("embed: %d pool rows, %d already embedded by %s, %d to do (%s)", embedder.pool.count_rows(),
+             len(done), embedder.model_id, len(todo), embedder.encoder.dtype)
+    return embedder, vectors, todo
+
+
+def finish_embedding(embedder: PoolEmbedder, vectors, lake_uri: str, added: int,
+                     search: SearchConfig) -> tuple[lake.Manifest, dict]:
+    index = lake.maintain_index(vectors, search.index_threshold, search.partitions, changed=added > 0)
+    manifest = lake.pin(vectors, lake_uri, "embed")
+    return manifest, {"rows": manifest.rows, "added": added, "model": embedder.model_id, "index": index,
+                      "precision": str(embedder.encoder.dtype).removeprefix("torch.")}
 
 
 def embed_pool(pool_manifest: lake.Manifest, clip_dir: str, type_prompts: dict[str, str], cfg: EmbedConfig,
                search: SearchConfig) -> tuple[lake.Manifest, dict]:
-    model, preprocess, tokenizer = clip.load(clip_dir)
-    model_id = clip.fingerprint(clip_dir)
-    names = list(type_prompts)
-    type_vecs = clip.embed_texts(model, tokenizer, [type_prompts[n] for n in names])
-    dim = type_vecs.shape[1]
-    encoder = ImageEncoder(model, preprocess, resolve_precision(cfg.precision))
-    pool_ds = lake.open_pinned(pool_manifest).to_lance()
-    vectors = lake.open_or_create(pool_manifest.lake, lake.VECTORS, lake.vectors_schema(dim))
-    done = set()
-    if vectors.count_rows():
-        done = set(vectors.to_lance().to_table(columns=["image_id"], filter=f"model = '{model_id}'")
-                   .column("image_id").to_pylist())
-    todo, pool_rows = missing_offsets(pool_ds, done)
-    log.info("embed: %d pool rows, %d already embedded by %s, %d to do (%s)", pool_rows, len(done), model_id,
-             len(todo), encoder.dtype)
-
-    def load(offsets: np.ndarray) -> tuple[pa.Table, torch.Tensor]:
-        rows = pool_ds.take(offsets, columns=["image_id", "image", "width", "height"])
-        return rows, encoder.pixels(rows.column("image").to_pylist())
-
+    embedder, vectors, todo = plan_embedding(pool_manifest, clip_dir, type_prompts, cfg.precision)
     chunks = (todo[s:s + cfg.batch_size] for s in range(0, len(todo), cfg.batch_size))
-    added, pending = 0, []
     bar = tqdm(total=len(todo), desc="embed", unit="img")
-    for rows, pixels in prefetch(chunks, load, cfg.workers):
-        vecs = encoder(pixels)
-        pending.append(pa.table({
-            "image_id": rows["image_id"], "model": pa.array([model_id] * rows.num_rows),
-            "image_type": pa.array(type_tags(vecs, type_vecs, names)), "width": rows["width"],
-            "height": rows["height"],
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), pa.float32()), dim),
-        }))
-        bar.update(rows.num_rows)
-        if sum(t.num_rows for t in pending) >= WRITE_ROWS:
-            added += lake.merge(vectors, pa.concat_tables(pending), "image_id", update=True)
-            pending = []
+
+    def encoded() -> Iterator[pa.Table]:
+        for rows, pixels in prefetch(chunks, embedder.load, cfg.workers):
+            yield embedder.encode(rows, pixels)
+            bar.update(rows.num_rows)
+
+    added = write_vectors(vectors, encoded())
     bar.close()
-    added += lake.merge(vectors, pa.concat_tables(pending), "image_id", update=True) if pending else 0
-    index = lake.maintain_index(vectors, search.index_threshold, search.partitions, changed=added > 0)
-    manifest = lake.pin(vectors, pool_manifest.lake, "embed")
-    return manifest, {"rows": manifest.rows, "added": added, "model": model_id, "index": index,
-                      "precision": str(encoder.dtype).removeprefix("torch.")}
+    return finish_embedding(embedder, vectors, pool_manifest.lake, added, search)

@@ -13,31 +13,64 @@ import logging
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Callable, Container
 
 import pyarrow as pa
 from tqdm import tqdm
 
 from pipeline import lake
 from pipeline.config import SourceConfig
-from pipeline.images import image_id, normalise
+from pipeline.images import Checked, image_id, normalise
 from pipeline.sources import Record, read_source
 
 log = logging.getLogger(__name__)
 
 
-def _as_source(src: SourceConfig | str) -> SourceConfig:
+def as_source(src: SourceConfig | str) -> SourceConfig:
     return SourceConfig(uri=src) if isinstance(src, str) else src
 
 
-class _Ingest:
-    """One ingest run: what the lake already holds, what this run adds, and the counts."""
+def examine(records: list[Record], known: Callable[[str], bool], bad: Container[tuple[str, str]],
+            check: Callable[[bytes], Checked], mapper: Callable = map) -> list[dict]:
+    """One outcome per record: bytes hashed, and decoded and normalised only when the lake does not have
+    them yet (``status``: ok, rejected, known, known_bad). Pure apart from ``check``; the default path
+    runs it in threads, the Ray path in Ray workers."""
+    outcomes, fresh = [], {}
+    for rec in records:
+        out = {"source": rec.source, "image_id": "", "status": "rejected", "reason": "", "detail": ""}
+        outcomes.append(out)
+        if not rec.data:
+            out["reason"], out["detail"] = ("unreadable", rec.error) if rec.error else ("empty", "zero bytes")
+            continue
+        out["image_id"] = iid = image_id(rec.data)
+        if known(iid):
+            out["status"] = "known"
+        elif (rec.source, iid) in bad:
+            out["status"] = "known_bad"
+        else:
+            fresh.setdefault(iid, rec.data)
+    checked = dict(zip(fresh, mapper(check, fresh.values())))
+    for out in outcomes:
+        res = checked.get(out["image_id"]) if out["status"] == "rejected" and out["image_id"] else None
+        if res is None:
+            continue
+        if res.reason:
+            out["reason"], out["detail"] = res.reason, res.detail
+        else:
+            out.update(status="ok", image=res.data, width=res.width, height=res.height, format=res.format,
+                       changes=list(res.changes))
+    return outcomes
 
-    def __init__(self, lake_uri: str, max_pixels: int, max_side: int, batch_size: int, workers: int):
+
+class IngestRun:
+    """One ingest run: what the lake already holds, what this run adds, and the counts. Outcomes from
+    ``examine`` (computed here or by Ray workers) are accepted in order and written in large commits."""
+
+    def __init__(self, lake_uri: str, batch_size: int):
+        self.lake = lake_uri
         self.pool = lake.open_or_create(lake_uri, lake.POOL, lake.POOL_SCHEMA)
         self.quarantine = lake.open_or_create(lake_uri, lake.QUARANTINE, lake.QUARANTINE_SCHEMA)
-        self.check = partial(normalise, max_pixels=max_pixels, max_side=max_side)
         self.batch_size = batch_size
-        self.workers = workers
         self.known: dict[str, set[str]] = {}
         for batch in self.pool.to_lance().to_batches(columns=["image_id", "sources"]):
             for iid, sources in zip(batch.column("image_id").to_pylist(), batch.column("sources").to_pylist()):
@@ -49,41 +82,30 @@ class _Ingest:
         self.rejected: list[dict] = []
         self.counts: Counter[str] = Counter()
 
-    def add(self, records: list[Record]) -> None:
-        fresh: dict[str, list[Record]] = {}
-        for rec in records:
+    def has(self, iid: str) -> bool:
+        return iid in self.known or iid in self.pending
+
+    def accept(self, outcomes: list[dict]) -> None:
+        for out in outcomes:
             self.counts["seen"] += 1
-            if rec.data is None or not rec.data:
-                reason, detail = ("unreadable", rec.error) if rec.error else ("empty", "zero bytes")
-                self._reject(rec.source, "", reason, detail)
-                continue
-            iid = image_id(rec.data)
-            if iid in self.known:
-                self.counts["known"] += 1
-                if rec.source not in self.known[iid]:
-                    self.new_sources[iid].add(rec.source)
-            elif iid in self.pending:
-                self.pending[iid]["sources"].append(rec.source)
-            elif (rec.source, iid) in self.bad:
+            iid, source = out["image_id"], out["source"]
+            if out["status"] == "known_bad":
                 self.counts["known_bad"] += 1
+            elif out["status"] == "rejected":
+                self.counts[f"rejected.{out['reason']}"] += 1
+                self.rejected.append({k: out[k] for k in lake.QUARANTINE_SCHEMA.names})
+            elif iid in self.known:  # "known", or "ok" for bytes another worker added first
+                self.counts["known"] += 1
+                if source not in self.known[iid]:
+                    self.new_sources[iid].add(source)
+            elif iid in self.pending:
+                self.pending[iid]["sources"].append(source)
             else:
-                fresh.setdefault(iid, []).append(rec)
-        with ThreadPoolExecutor(self.workers) as pool:  # PIL decodes with the GIL released
-            checked = list(pool.map(lambda recs: self.check(recs[0].data), fresh.values()))
-        for (iid, recs), res in zip(fresh.items(), checked):
-            if res.reason:
-                for rec in recs:
-                    self._reject(rec.source, iid, res.reason, res.detail)
-                continue
-            self.counts.update(f"normalised.{c}" for c in res.changes)
-            self.pending[iid] = {"image_id": iid, "sources": [r.source for r in recs], "image": res.data,
-                                 "width": res.width, "height": res.height, "format": res.format}
+                self.counts.update(f"normalised.{c}" for c in out.get("changes") or [])
+                self.pending[iid] = {"sources": [source], **{k: out[k] for k in lake.POOL_SCHEMA.names
+                                                              if k != "sources"}}
         if len(self.pending) >= self.batch_size:
             self.flush()
-
-    def _reject(self, source: str, iid: str, reason: str, detail: str) -> None:
-        self.counts[f"rejected.{reason}"] += 1
-        self.rejected.append({"source": source, "image_id": iid, "reason": reason, "detail": detail})
 
     def flush(self) -> None:
         rows = list(self.pending.values())
@@ -105,6 +127,16 @@ class _Ingest:
             self.counts["sources_added"] += sum(len(self.new_sources[i]) for i in chunk)
             lake.merge(self.pool, pa.Table.from_pylist(rows, lake.POOL_SCHEMA), "image_id", update=True)
 
+    def finish(self) -> tuple[lake.Manifest, dict[str, int]]:
+        """Write what is pending, pin the pool version, and report the counts."""
+        self.flush()
+        self.record_new_sources()
+        manifest = lake.pin(self.pool, self.lake, "ingest")
+        counts = {"rows": manifest.rows, "added": self.counts["added"], **quarantine_counts(self.lake)}
+        counts.update({k: v for k, v in sorted(self.counts.items()) if k != "added"})
+        log.info("ingest summary:\n%s", "\n".join(f"  {k:<40} {v:>10}" for k, v in counts.items()))
+        return manifest, counts
+
 
 def quarantine_counts(lake_uri: str) -> dict[str, int]:
     """Rows of the quarantine table per reason (the lake's state, not just this run's)."""
@@ -115,16 +147,12 @@ def quarantine_counts(lake_uri: str) -> dict[str, int]:
 
 def ingest(sources: list[SourceConfig | str], lake_uri: str, max_pixels: int, max_side: int = 2048,
            batch_size: int = 4096, workers: int = 2) -> tuple[lake.Manifest, dict[str, int]]:
-    sources = [_as_source(s) for s in sources]
+    sources = [as_source(s) for s in sources]
     readers = [(s.uri, read_source(s, batch_size=min(batch_size, 1024))) for s in sources]  # fail before work
-    run = _Ingest(lake_uri, max_pixels, max_side, batch_size, workers)
-    for uri, batches in readers:
-        for records in tqdm(batches, desc=f"ingest {uri}", unit="batch"):
-            run.add(records)
-    run.flush()
-    run.record_new_sources()
-    manifest = lake.pin(run.pool, lake_uri, "ingest")
-    counts = {"rows": manifest.rows, "added": run.counts["added"], **quarantine_counts(lake_uri)}
-    counts.update({k: v for k, v in sorted(run.counts.items()) if k != "added"})
-    log.info("ingest summary:\n%s", "\n".join(f"  {k:<40} {v:>10}" for k, v in counts.items()))
-    return manifest, counts
+    run = IngestRun(lake_uri, batch_size)
+    check = partial(normalise, max_pixels=max_pixels, max_side=max_side)
+    with ThreadPoolExecutor(workers) as threads:  # PIL decodes with the GIL released
+        for uri, batches in readers:
+            for records in tqdm(batches, desc=f"ingest {uri}", unit="batch"):
+                run.accept(examine(records, run.has, run.bad, check, threads.map))
+    return run.finish()

@@ -69,7 +69,20 @@ def _read_file(fs, path: str) -> tuple[bytes | None, str]:
         return None, f"{type(err).__name__}: {err}"[:200]
 
 
-def _folder(src: SourceConfig, batch_size: int) -> Iterator[list[Record]]:
+@dataclass(frozen=True)
+class Unit:
+    """A piece of a source that one worker reads on its own: a list of files, or one row group, Lance
+    fragment or Arrow batch of a table. ``first_row`` numbers rows for sources without a uri column."""
+
+    kind: str
+    part: int = 0
+    first_row: int = 0
+    paths: tuple[str, ...] = ()
+    value: str = ""
+    columns: tuple[str, ...] = ()
+
+
+def _folder_units(src: SourceConfig, files_per_unit: int) -> list[Unit]:
     fs, root = _fs(src.uri)
     root = root.rstrip("/")
     if src.glob:
@@ -77,54 +90,37 @@ def _folder(src: SourceConfig, batch_size: int) -> Iterator[list[Record]]:
     else:
         files = sorted(p for p in fs.find(root) if posixpath.splitext(p)[1].lower() in IMAGE_EXTENSIONS)
     log.info("source %s: %d image files", src.uri, len(files))
-    for start in range(0, len(files), batch_size):
-        records = []
-        for path in files[start:start + batch_size]:
-            data, error = _read_file(fs, path)
-            records.append(Record(_unstrip(fs, path), data, error))
-        yield records
+    return [Unit("folder", paths=tuple(files[i:i + files_per_unit])) for i in range(0, len(files), files_per_unit)]
 
 
-def _table_batches(src: SourceConfig, kind: str, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
+def _open_ipc(fh):
+    try:
+        return pa.ipc.open_file(fh)
+    except pa.ArrowInvalid:
+        fh.seek(0)
+        return None
+
+
+def _table_parts(src: SourceConfig, kind: str) -> tuple[list[str], list[int]]:
+    """Column names and the row count of each part (row group, fragment, batch)."""
     if kind == "lance":
         import lance
 
-        yield from lance.dataset(src.uri).to_batches(columns=columns, batch_size=batch_size)
-        return
+        ds = lance.dataset(src.uri)
+        return ds.schema.names, [f.count_rows() for f in ds.get_fragments()]
     fs, path = _fs(src.uri)
     with fs.open(path, "rb") as fh:
         if kind == "parquet":
-            yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size, columns=columns)
-            return
-        try:
-            reader = pa.ipc.open_file(fh)
-            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        except pa.ArrowInvalid:
-            fh.seek(0)
-            batches = iter(pa.ipc.open_stream(fh))
-        for batch in batches:
-            yield from pa.Table.from_batches([batch.select(columns)]).to_batches(max_chunksize=batch_size)
+            meta = pq.ParquetFile(fh).metadata
+            return meta.schema.to_arrow_schema().names, [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        reader = _open_ipc(fh)
+        if reader is None:  # a stream has no index: one part
+            return pa.ipc.open_stream(fh).schema.names, [-1]
+        return reader.schema.names, [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
 
 
-def _schema_names(src: SourceConfig, kind: str) -> list[str]:
-    if kind == "lance":
-        import lance
-
-        return lance.dataset(src.uri).schema.names
-    fs, path = _fs(src.uri)
-    with fs.open(path, "rb") as fh:
-        if kind == "parquet":
-            return pq.ParquetFile(fh).schema_arrow.names
-        try:
-            return pa.ipc.open_file(fh).schema.names
-        except pa.ArrowInvalid:
-            fh.seek(0)
-            return pa.ipc.open_stream(fh).schema.names
-
-
-def _value_column(src: SourceConfig, kind: str) -> tuple[str, list[str]]:
-    """The column holding the images (bytes, else paths) and the columns to read."""
-    names = _schema_names(src, kind)
+def _table_units(src: SourceConfig, kind: str) -> list[Unit]:
+    names, sizes = _table_parts(src, kind)
     if src.image_column in names:
         value = src.image_column
     elif src.path_column in names:
@@ -132,23 +128,54 @@ def _value_column(src: SourceConfig, kind: str) -> tuple[str, list[str]]:
     else:
         raise SourceError(f"pool.sources: {src.uri!r} has neither an image-bytes column {src.image_column!r} nor a "
                           f"path column {src.path_column!r} (columns: {names}); set image_column or path_column")
-    return value, [value] + ([src.uri_column] if src.uri_column in names else [])
+    columns = (value,) + ((src.uri_column,) if src.uri_column in names else ())
+    units, first = [], 0
+    for part, size in enumerate(sizes):
+        units.append(Unit(kind, part, first, value=value, columns=columns))
+        first += max(size, 0)
+    return units
 
 
-def _table(src: SourceConfig, kind: str, value: str, columns: list[str], batch_size: int) -> Iterator[list[Record]]:
+def plan(src: SourceConfig, files_per_unit: int = 1024) -> list[Unit]:
+    """The units of a source; raises ``SourceError`` (naming the source and the fix) if it cannot be read."""
+    kind = detect_kind(src)
+    return _folder_units(src, files_per_unit) if kind == "folder" else _table_units(src, kind)
+
+
+def _part_batches(src: SourceConfig, unit: Unit, batch_size: int) -> Iterator[pa.RecordBatch]:
+    columns = list(unit.columns)
+    if unit.kind == "lance":
+        import lance
+
+        fragment = lance.dataset(src.uri).get_fragments()[unit.part]
+        yield from fragment.to_batches(columns=columns, batch_size=batch_size)
+        return
+    fs, path = _fs(src.uri)
+    with fs.open(path, "rb") as fh:
+        if unit.kind == "parquet":
+            yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size, columns=columns,
+                                                       row_groups=[unit.part])
+            return
+        reader = _open_ipc(fh)
+        batches = [reader.get_batch(unit.part)] if reader is not None else list(pa.ipc.open_stream(fh))
+        for batch in batches:
+            yield from pa.Table.from_batches([batch.select(columns)]).to_batches(max_chunksize=batch_size)
+
+
+def _table_records(src: SourceConfig, unit: Unit, batch_size: int) -> Iterator[list[Record]]:
     fs, table_path = _fs(src.uri)
     base = posixpath.dirname(table_path.rstrip("/"))
-    row = 0
-    for batch in _table_batches(src, kind, columns, batch_size):
-        values = batch.column(value).to_pylist()
-        uris = batch.column(src.uri_column).to_pylist() if src.uri_column in columns else [None] * len(values)
+    row, has_uri = unit.first_row, src.uri_column in unit.columns
+    for batch in _part_batches(src, unit, batch_size):
+        values = batch.column(unit.value).to_pylist()
+        uris = batch.column(src.uri_column).to_pylist() if has_uri else [None] * len(values)
         records = []
         for i, (v, uri) in enumerate(zip(values, uris)):
             name = uri or f"{src.uri}#{row + i}"
-            if value == src.image_column:
+            if unit.value == src.image_column:
                 records.append(Record(name, v))
             elif not v:
-                records.append(Record(name, None, f"empty path in column {value!r}"))
+                records.append(Record(name, None, f"empty path in column {unit.value!r}"))
             else:
                 pfs, ppath = _fs(v) if "://" in v else (fs, v if posixpath.isabs(v) else posixpath.join(base, v))
                 data, error = _read_file(pfs, ppath)
@@ -157,10 +184,21 @@ def _table(src: SourceConfig, kind: str, value: str, columns: list[str], batch_s
         yield records
 
 
+def read_unit(src: SourceConfig, unit: Unit, batch_size: int = 1024) -> Iterator[list[Record]]:
+    """Batches of records of one unit; unreadable files become records with an ``error``."""
+    if unit.kind != "folder":
+        yield from _table_records(src, unit, batch_size)
+        return
+    fs, _ = _fs(src.uri)
+    for start in range(0, len(unit.paths), batch_size):
+        records = []
+        for path in unit.paths[start:start + batch_size]:
+            data, error = _read_file(fs, path)
+            records.append(Record(_unstrip(fs, path), data, error))
+        yield records
+
+
 def read_source(src: SourceConfig, batch_size: int = 1024) -> Iterator[list[Record]]:
     """Batches of records from one source; raises ``SourceError`` before yielding if it cannot be read."""
-    kind = detect_kind(src)
-    if kind == "folder":
-        return _folder(src, batch_size)
-    value, columns = _value_column(src, kind)
-    return _table(src, kind, value, columns, batch_size)
+    units = plan(src, batch_size)
+    return (records for unit in units for records in read_unit(src, unit, batch_size))
