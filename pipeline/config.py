@@ -88,6 +88,7 @@ class PoolConfig(Section):
     max_pixels: int = Field(16_000_000, ge=1, description="larger images are quarantined (decompression bombs)")
     max_side: int = Field(2048, ge=16, description="longer sides are downscaled to this when ingesting")
     batch_size: int = Field(4096, ge=1, description="rows per Lance commit")
+    engine: Literal["local", "ray"] = "local"  # ray: ingest and embed in Ray Data workers (extra [ray])
 
     @field_validator("sources", mode="before")
     @classmethod

@@ -6,6 +6,8 @@ Exact (flat) search while the table has no vector index; once ``embed`` has buil
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,13 +24,27 @@ class Hit:
 
 
 class PoolSearch:
-    def __init__(self, vectors_manifest: lake.Manifest, clip_dir: str, nprobes: int = 24):
+    def __init__(self, vectors_manifest: lake.Manifest, clip_dir: str | None, nprobes: int = 24, model_id: str = ""):
+        """``clip_dir`` None: vector queries only (``model_id`` then selects whose vectors to search)."""
         self.table = lake.open_pinned(vectors_manifest)
         self.version = vectors_manifest.version
         self.nprobes = nprobes
         self.indexed = lake.has_vector_index(self.table)
-        self.model, self.preprocess, self.tokenizer = clip.load(clip_dir)
-        self.model_id = clip.fingerprint(clip_dir)
+        if clip_dir is not None:
+            self.model, self.preprocess, self.tokenizer = clip.load(clip_dir)
+            model_id = clip.fingerprint(clip_dir)
+        self.model_id = model_id
+        self.type_share: dict[str, float] = {}
+        if self.indexed:
+            tags = Counter(self.table.to_lance().to_table(columns=["image_type"], filter=f"model = '{model_id}'")
+                           .column("image_type").to_pylist())
+            self.type_share = {t: n / max(1, sum(tags.values())) for t, n in tags.items()}
+
+    def probes(self, image_type: str | None) -> int:
+        """Partitions to probe: a type filter keeps only its share of each partition, so probe that many
+        times more (capped at 50x) to find as many candidates as an unfiltered query would."""
+        share = self.type_share.get(image_type, 1.0) if image_type else 1.0
+        return math.ceil(self.nprobes / max(share, 0.02))
 
     def _where(self, image_type: str | None, min_side: int | None) -> str:
         clauses = [f"model = '{self.model_id}'"]
@@ -43,7 +59,7 @@ class PoolSearch:
         """Top-k by cosine; over-fetches by ``len(exclude)`` so exclusions never shorten the answer."""
         query = self.table.search(vector.astype(np.float32)).metric("cosine")
         if self.indexed:
-            query = query.nprobes(self.nprobes)
+            query = query.nprobes(self.probes(image_type))
         rows = (query.where(self._where(image_type, min_side), prefilter=True)
                 .select(["image_id", "image_type", "_distance"]).limit(k + len(exclude)).to_arrow())
         hits = [Hit(i, 1.0 - d, t) for i, d, t in zip(rows["image_id"].to_pylist(), rows["_distance"].to_pylist(),

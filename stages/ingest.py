@@ -7,7 +7,11 @@ from pipeline.runtime import start, write_metrics
 def main(argv=None):
     args, params = start(__doc__, argv, (("--manifest", {"required": True}), ("--metrics", {"required": True})))
     cfg = params.pool
-    manifest, counts = ingest(cfg.sources, cfg.lake, cfg.max_pixels, cfg.max_side, cfg.batch_size)
+    if cfg.engine == "ray":
+        from pipeline.scale import ray_ingest as ingest_with
+    else:
+        ingest_with = ingest
+    manifest, counts = ingest_with(cfg.sources, cfg.lake, cfg.max_pixels, cfg.max_side, cfg.batch_size)
     manifest.write(args.manifest)
     write_metrics(args.metrics, counts)
 

@@ -23,6 +23,10 @@ def test_repository_params_are_valid():
     ({"rounds": {"r1": {"prev": "r7"}}}, ["rounds.r1.prev", "'r7'"]),
     ({"rounds": {"round1": {"prev": "r0"}}}, ["rounds.round1"]),
     ({"train": {"learning_rate": "fast"}}, ["train.learning_rate", "'fast'"]),
+    ({"pool": {"sources": [{"uri": "x", "kind": "zip"}]}}, ["pool.sources.0.kind", "'zip'", "lance"]),
+    ({"pool": {"sources": [{"url": "x"}]}}, ["pool.sources.0.url", "unknown key"]),
+    ({"pool": {"engine": "spark"}}, ["pool.engine", "'spark'", "ray"]),
+    ({"search": {"nprobes": 0}}, ["search.nprobes", "greater than or equal to 1"]),
 ])
 def test_bad_params_name_key_value_and_allowed(raw, names):
     with pytest.raises(ParamsError) as err:

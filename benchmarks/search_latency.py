@@ -1,0 +1,106 @@
+"""Pool search at scale: top-10 latency and recall@10 of the IVF_FLAT index against exact search.
+
+Builds a vectors table of N (default 200k) unit vectors drawn around a few hundred overlapping cluster
+centres (CLIP-like: images of a kind sit together), queries with fresh points from the same distribution, indexes it the way the embed stage does
+(``lake.maintain_index``) and queries it through ``PoolSearch.by_vector`` (what the retriever agent
+calls), with and without an image-type filter. Exact top-10 comes from a numpy brute force.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/search_latency.py [--rows 200000 --dim 64 --nprobes 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline import lake
+from pipeline.search import PoolSearch
+
+TYPES = ["shapes", "objects", "bar_chart", "line_chart", "document", "table", "formula"]
+
+
+def clustered(rows: int, dim: int, clusters: int, rng: np.random.Generator,
+              noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors around ``clusters`` centres; the first ``rows`` are indexed, any more serve as queries."""
+    centres = rng.normal(size=(clusters, dim))
+    label = rng.integers(0, clusters, rows)
+    vecs = centres[label] + rng.normal(scale=noise, size=(rows, dim))
+    return (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32), label
+
+
+def build(lake_uri: str, vecs: np.ndarray, types: list[str], threshold: int, partitions: int):
+    table = lake.open_or_create(lake_uri, lake.VECTORS, lake.vectors_schema(vecs.shape[1]))
+    n, chunk = len(vecs), 50_000
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        table.add(pa.table({
+            "image_id": [f"img{i:07d}" for i in range(s, e)], "model": ["bench"] * (e - s),
+            "image_type": types[s:e], "width": pa.array([112] * (e - s), pa.int32()),
+            "height": pa.array([112] * (e - s), pa.int32()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs[s:e].ravel()), vecs.shape[1]),
+        }))
+    began = time.perf_counter()
+    kind = lake.maintain_index(table, threshold, partitions)
+    return lake.pin(table, lake_uri, "bench"), kind, time.perf_counter() - began
+
+
+def measure(search: PoolSearch, queries: np.ndarray, truth: list[set[str]], **filters) -> tuple[float, float]:
+    search.by_vector(queries[0], 10, **filters)  # warm the index cache
+    latencies, recalls = [], []
+    for q, exact in zip(queries, truth):
+        began = time.perf_counter()
+        hits = search.by_vector(q, 10, **filters)
+        latencies.append(time.perf_counter() - began)
+        recalls.append(len({h.image_id for h in hits} & exact) / 10)
+    return float(np.median(latencies) * 1000), float(np.mean(recalls))
+
+
+def exact_top10(vecs: np.ndarray, queries: np.ndarray, mask: np.ndarray | None = None) -> list[set[str]]:
+    scores = queries @ vecs.T
+    if mask is not None:
+        scores[:, ~mask] = -np.inf
+    top = np.argpartition(-scores, 10, axis=1)[:, :10]
+    return [{f"img{i:07d}" for i in row} for row in top]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--clusters", type=int, default=300)
+    ap.add_argument("--noise", type=float, default=1.0, help="spread around the centres (1.0: clusters overlap)")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--partitions", type=int, default=0)
+    ap.add_argument("--nprobes", type=int, default=24)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    points, label = clustered(args.rows + args.queries, args.dim, args.clusters, rng, args.noise)
+    vecs, queries = points[:args.rows], points[args.rows:]  # queries: new images, not indexed ones
+    types = [TYPES[c % len(TYPES)] for c in label[:args.rows]]
+    with tempfile.TemporaryDirectory() as tmp:
+        flat_manifest, _, _ = build(f"{tmp}/flat", vecs, types, threshold=args.rows + 1, partitions=0)
+        ivf_manifest, kind, build_s = build(f"{tmp}/ivf", vecs, types, threshold=1, partitions=args.partitions)
+        flat = PoolSearch(flat_manifest, None, model_id="bench")
+        ivf = PoolSearch(ivf_manifest, None, nprobes=args.nprobes, model_id="bench")
+        truth = exact_top10(vecs, queries)
+        typed_mask = np.array([t == "document" for t in types])
+        typed_truth = exact_top10(vecs, queries, typed_mask)
+        print(f"{args.rows} vectors, dim {args.dim}, {args.queries} queries; {kind} index built in {build_s:.1f} s "
+              f"(partitions {args.partitions or 'auto'}, nprobes {args.nprobes})")
+        print(f"{'search':<28}{'median ms':>10}{'recall@10':>11}")
+        for name, search, filters, exact in (
+            ("exact (flat)", flat, {}, truth),
+            ("IVF_FLAT", ivf, {}, truth),
+            ("exact, image_type filter", flat, {"image_type": "document"}, typed_truth),
+            ("IVF_FLAT, image_type filter", ivf, {"image_type": "document"}, typed_truth),
+        ):
+            ms, recall = measure(search, queries, exact, **filters)
+            print(f"{name:<28}{ms:>10.2f}{recall:>11.3f}")
+
+
+if __name__ == "__main__":
+    main()
