@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export TQDM_MININTERVAL ?= 5
 
-.PHONY: install demo test clean-data
+.PHONY: install install-ray demo test clean-data
 
 install: $(VENV)/.installed
 
@@ -16,13 +16,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+# The optional Ray scale-out path (pool.engine: ray); the tests cover it, the demo does not need it.
+install-ray: $(VENV)/.installed-ray
+
+$(VENV)/.installed-ray: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
+	touch $@
+
 demo: install
 	@test -d .git || git init -q
 	@test -d .dvc || dvc init -q
 	dvc repro
 	dvc metrics show
 
-test: install
+test: install-ray
 	$(PY) -m pytest
 
 clean-data:

@@ -65,6 +65,10 @@ def open_or_create(lake: str, name: str, schema: pa.Schema):
     if name in db.list_tables().tables:
         table = db.open_table(name)
         table.checkout_latest()
+        missing = [f.name for f in schema if f.name not in table.schema.names]
+        if missing:
+            raise ValueError(f"lake table {lake}/{name}.lance lacks columns {missing} (written by an older "
+                             f"version of this project); move it away and rerun `dvc repro` to rebuild it")
         return table
     return db.create_table(name, schema=schema)
 

@@ -70,3 +70,10 @@ def test_folder_source(tmp_path):
     (tmp_path / "imgs" / "notes.txt").write_text("ignored")
     manifest, counts = ingest([str(tmp_path / "imgs")], str(tmp_path / "lake"), 10_000)
     assert manifest.rows == 1 and counts["quarantined.total"] == 1
+
+
+def test_table_from_an_older_schema_is_a_clear_error(tmp_path):
+    old = pa.schema([("source", pa.string()), ("reason", pa.string())])
+    lake.connect(str(tmp_path)).create_table(lake.QUARANTINE, schema=old)
+    with pytest.raises(ValueError, match=r"lacks columns \['image_id', 'detail'\].*rerun"):
+        lake.open_or_create(str(tmp_path), lake.QUARANTINE, lake.QUARANTINE_SCHEMA)
