@@ -106,3 +106,37 @@ def test_large_images_are_downscaled():
 def test_normalising_is_deterministic():
     data = encode(gradient().convert("CMYK"), "JPEG")
     assert normalise(data, 10**7).data == normalise(data, 10**7).data
+
+
+def test_ingest_survives_every_bad_kind_and_counts_reasons(tmp_path):
+    """One folder with every kind of input: the stage finishes, each reason is counted, usable images land."""
+    from pipeline.ingest import ingest
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    good = encode(gradient(), "JPEG")
+    frames = [Image.new("RGB", (16, 16), c) for c in ((250, 0, 0), (0, 0, 250))]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    files = {
+        "ok.jpg": good, "truncated.jpg": good[:300], "zero.png": b"", "text.png": b"hello, not a png",
+        "bomb.png": encode(Image.new("1", (3000, 3000)), "PNG"), "cmyk.jpg": encode(gradient().convert("CMYK"), "JPEG"),
+        "grey16.png": encode(Image.fromarray(np.full((8, 8), 40000, np.uint16)), "PNG"),
+        "alpha.png": encode(gradient().convert("RGBA"), "PNG"),
+        "anim.gif": encode(frames[0], "GIF", save_all=True, append_images=frames[1:]),
+        "anim.webp": encode(frames[0], "WEBP", save_all=True, append_images=frames[1:]),
+        "rotated.jpg": encode(gradient((40, 20)), "JPEG", exif=exif),
+    }
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    (root / "gone.png").symlink_to(tmp_path / "deleted.png")  # listed, but cannot be read
+    manifest, counts = ingest([str(root)], str(tmp_path / "lake"), max_pixels=1_000_000)
+    assert counts["quarantined.truncated_or_corrupt"] == 1 and counts["quarantined.empty"] == 1
+    assert counts["quarantined.not_an_image"] == 1 and counts["quarantined.too_many_pixels"] == 1
+    assert counts["quarantined.unreadable"] == 1 and counts["quarantined.total"] == 5
+    assert counts["rows"] == counts["added"] == 7
+    assert counts["normalised.first_frame"] == 2 and counts["normalised.exif_transposed"] == 1
+    from pipeline import lake
+
+    for row in lake.open_pinned(manifest).to_arrow().to_pylist():
+        assert decoded(row["image"]).mode == "RGB" and decoded(row["image"]).size == (row["width"], row["height"])
