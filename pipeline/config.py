@@ -117,12 +117,33 @@ class DiagnoseConfig(Section):
     batch_size: int = Field(32, ge=1)
     prior_strength: float = Field(4.0, ge=0, description="Beta prior pseudo-count towards the global mean")
     brief_cells: int = Field(4, ge=1, description="weakest cells described in the weakness brief")
+    min_n: int = Field(3, ge=1, description="cells with fewer graded items get the global mean (unreliable)")
+    judge: Literal["world", "openai"] = "world"  # who attributes failures to an error type
+    judge_url: str = Field("http://127.0.0.1:8000/v1", description="openai judge: OpenAI-compatible base URL")
+    judge_model: str = "gpt-4o-mini"
+    judge_api_key_env: str = Field("OPENAI_API_KEY", description="name of the env var holding the key (never the key)")
+    judge_retries: int = Field(2, ge=0)
 
 
 class MixtureConfig(Section):
-    strategy: Literal["dpe_step", "uniform"] = "dpe_step"
+    """How a diagnosis becomes quotas (see pipeline/mixture.py for the strategies)."""
+
+    strategy: Literal["dpe_step", "softmax_error", "dro", "uniform", "static"] = "dpe_step"
     budget: int = Field(64, ge=1)
     floor: int = Field(0, ge=0, description="minimum quota of every cell")
+    cap: float = Field(1.0, gt=0, le=1, description="maximum share of one cell (excess spread over the others)")
+    temperature: float = Field(0.1, gt=0, description="softmax_error: lower concentrates on the worst cells")
+    dro_step: float = Field(2.0, ge=0, description="dro: step size of the multiplicative update")
+    static: dict[str, float] = Field(default_factory=dict,
+                                     description="static: share per cell (category/image_type) or per category")
+
+    @model_validator(mode="after")
+    def _static_shares(self) -> "MixtureConfig":
+        if any(v < 0 for v in self.static.values()):
+            raise ValueError(f"static shares must be >= 0, got {self.static}")
+        if self.strategy == "static" and sum(self.static.values()) <= 0:
+            raise ValueError("strategy 'static' needs shares in mixture.static, e.g. {colour: 1, counting: 2}")
+        return self
 
 
 class GenerateConfig(Section):
@@ -161,7 +182,36 @@ class TrainConfig(Section):
     freeze_vision: bool = Field(False, description="train only the language model; keep the vision tower fixed")
 
 
-class EvaluateConfig(Section):
+class ItemSetConfig(Section):
+    """A probe or evaluation set: a file whose kind is detected (see pipeline/itemsets.py)."""
+
+    source: str
+    kind: Literal["auto", "world", "parquet", "tsv"] = "auto"
+    columns: dict[str, str] = Field(default_factory=dict, description="field -> column name in the source")
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        from pipeline.itemsets import FIELDS
+
+        unknown = sorted(set(value) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown fields {unknown}; map any of {list(FIELDS)}")
+        return value
+
+
+class ProbeConfig(ItemSetConfig):
+    """The probe set the diagnosis grades; by default a fresh stratified subset each round."""
+
+    source: str = "data/world/probe.parquet"
+    resample: bool = True
+    share: float = Field(0.5, gt=0, le=1, description="share of every cell drawn each round when resampling")
+
+
+class EvaluationConfig(ItemSetConfig):
+    """The held-out set every checkpoint is scored on (never used to steer a round)."""
+
+    source: str = "data/world/eval.parquet"
     batch_size: int = Field(32, ge=1)
 
 
@@ -184,8 +234,16 @@ class Params(Section):
     generate: GenerateConfig = GenerateConfig()
     filter: FilterConfig = FilterConfig()
     train: TrainConfig = TrainConfig()
-    evaluate: EvaluateConfig = EvaluateConfig()
+    probe: ProbeConfig = ProbeConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     rounds: dict[str, RoundConfig] = Field(default_factory=lambda: {"r1": RoundConfig(prev="r0")})
+
+    @model_validator(mode="after")
+    def _probe_is_not_evaluation(self) -> "Params":
+        if Path(self.probe.source).resolve() == Path(self.evaluation.source).resolve():
+            raise ValueError(f"probe.source and evaluation.source are the same file ({self.probe.source}); the "
+                             "probe steers rounds, so it must be disjoint from the evaluation set")
+        return self
 
     @model_validator(mode="after")
     def _rounds_chain(self) -> "Params":

@@ -13,39 +13,22 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
 from pipeline.grading import is_correct, parse_answer
-
-ERROR_TYPES = ("visual_recognition", "calculation", "reasoning", "misunderstanding", "format", "other")
-_CALCULATION = {"arithmetic"}
-_REASONING = {"spatial", "chart", "table"}
+from pipeline.judges import Judge, Verdict, WorldJudge
 
 
-def world_judge(item: dict, parsed: str | None) -> tuple[str, str]:
-    """(judge_status, error_type) for a failed item of the embedded world.
-
-    The world knows how each image was made, so the attribution is by rule: no parsable answer is a
-    format error, a wrong sum a calculation error, a wrong relation or lookup a reasoning error, and a
-    wrong colour, count, shape or word a visual-recognition error.
-    """
-    if parsed is None:
-        return "ok", "format"
-    if item["category"] in _CALCULATION:
-        return "ok", "calculation"
-    if item["category"] in _REASONING:
-        return "ok", "reasoning"
-    return "ok", "visual_recognition"
-
-
-def grade_items(items: list[dict], completions: list[str]) -> list[dict]:
-    """Per-item results: the probe_results table rows."""
+def grade_items(items: list[dict], completions: list[str], judge: Judge | None = None) -> list[dict]:
+    """Per-item results (the results.parquet rows); failures get an error type from ``judge``."""
+    judge = judge or WorldJudge()
     results = []
     for item, text in zip(items, completions, strict=True):
         parsed = parse_answer(text, item["answer_type"], item["options"])
         correct = is_correct(text, item["answer"], item["answer_type"], item["options"])
-        status, error = ("ok", "") if correct else world_judge(item, parsed)
+        verdict = Verdict("ok") if correct else judge.judge(item, text, parsed)
         results.append({
             "item_id": item["item_id"], "category": item["category"], "image_type": item["image_type"],
             "question": item["question"], "reference": item["answer"], "answer_text": text,
-            "parsed": parsed or "", "correct": correct, "error_type": error, "judge_status": status,
+            "parsed": parsed or "", "correct": correct, "error_type": verdict.error_type,
+            "judge_status": verdict.status, "judge_detail": verdict.detail,
         })
     return results
 
@@ -82,6 +65,7 @@ class Cell:
     accuracy: float
     shrunk_accuracy: float
     interval: tuple[float, float]
+    reliable: bool = True
     error_types: dict[str, int] = field(default_factory=dict)
     examples: list[dict] = field(default_factory=list)
 
@@ -90,8 +74,11 @@ class Cell:
         return f"{self.category}/{self.image_type}"
 
 
-def aggregate(results: list[dict], prior_strength: float, n_examples: int = 3) -> dict:
-    """The diagnosis: overall and per-category accuracy, and the per-cell table (judge failures excluded)."""
+def aggregate(results: list[dict], prior_strength: float, n_examples: int = 3, min_n: int = 1) -> dict:
+    """The diagnosis: overall and per-category accuracy, and the per-cell table (judge failures excluded).
+
+    A cell with fewer than ``min_n`` graded items is marked unreliable and its shrunk accuracy is the
+    global mean: the mixture then gives it an average share instead of reading noise."""
     graded = [r for r in results if r["judge_status"] == "ok"]
     n = len(graded)
     overall = sum(r["correct"] for r in graded) / n if n else 0.0
@@ -106,7 +93,8 @@ def aggregate(results: list[dict], prior_strength: float, n_examples: int = 3) -
         fails = [r for r in rows if not r["correct"]]
         cells.append(Cell(
             category=cat, image_type=itype, n=len(rows), correct=k, accuracy=k / len(rows),
-            shrunk_accuracy=shrink(k, len(rows), overall, prior_strength), interval=wilson(k, len(rows)),
+            shrunk_accuracy=shrink(k, len(rows), overall, prior_strength) if len(rows) >= min_n else overall,
+            interval=wilson(k, len(rows)), reliable=len(rows) >= min_n,
             error_types=dict(Counter(r["error_type"] for r in fails)),
             examples=[{"question": r["question"], "reference": r["reference"], "answer": r["answer_text"]}
                       for r in fails[:n_examples]],

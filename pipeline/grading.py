@@ -21,6 +21,10 @@ from pipeline.world.scenes import LETTERS
 
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_FILLER = {"answer", "the", "a", "an", "it", "is", "its", "final"}
 
 
 def _unbox(text: str) -> str:
@@ -55,21 +59,25 @@ def parse_choice(text: str, options: list[str] | None) -> str | None:
 
 
 def parse_integer(text: str) -> str | None:
-    text = _unbox(text).replace(",", "")
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", _unbox(text))  # thousands separators
     m = _NUMBER.search(text)
     if not m:
-        return None
+        words = [_NUMBER_WORDS[w] for w in normalise(text).split() if w in _NUMBER_WORDS]
+        return str(words[0]) if words else None
     value = float(m.group(0))
     return str(int(value)) if value.is_integer() else str(value)
 
 
-def parse_word(text: str) -> str | None:
+def _content_words(text: str) -> list[str]:
     words = normalise(_unbox(text)).split()
-    if not words:
-        return None
-    if len(words) > 1 and words[0] in {"answer", "the", "a", "an", "it", "is"}:
-        words = [w for w in words if w not in {"answer", "the", "a", "an", "it", "is"}] or words
-    return words[0]
+    if len(words) > 1 and words[0] in _FILLER:
+        words = [w for w in words if w not in _FILLER] or words
+    return words
+
+
+def parse_word(text: str) -> str | None:
+    words = _content_words(text)
+    return words[0] if words else None
 
 
 def parse_answer(text: str, answer_type: str, options: list[str] | None = None) -> str | None:
@@ -91,5 +99,6 @@ def is_correct(text: str, reference: str, answer_type: str, options: list[str] |
     if answer_type == "integer":
         return abs(float(parsed) - float(reference)) <= tolerance
     if answer_type == "word":
-        return parsed == normalise(reference)
+        ref = normalise(reference)
+        return parsed == ref or " ".join(_content_words(text)) == ref  # multi-word references too
     return parsed == reference.strip().upper()

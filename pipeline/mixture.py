@@ -1,8 +1,17 @@
 """Mixture: turn a diagnosis into integer quotas per weakness cell that sum exactly to the budget.
 
 A strategy is a small class with one method, ``weights``; the base class owns normalising, the
-floor and the integer rounding. Strategies are picked by name in params (``mixture.strategy``).
-The step rule reads the *shrunk* accuracy of a cell, so a one-item cell cannot swing the round.
+floor and cap, and the integer rounding. Strategies are picked by name in params (``mixture.strategy``):
+
+* ``dpe_step``: the reference step rule on each cell's *shrunk* accuracy (a one-item cell cannot
+  swing the round).
+* ``softmax_error``: shares ∝ exp(error / temperature): smooth where the step rule jumps.
+* ``dro``: a multiplicative-weights (group-DRO style) update of the previous round's shares,
+  ``share_prev · exp(step · error)``, so a weakness that persists keeps gaining budget.
+* ``uniform``: the control arm, ignoring the diagnosis.
+* ``static``: fixed shares per cell or per category from params.
+
+Every mixture also records the shares it used, which the next round's ``dro`` starts from.
 """
 
 from __future__ import annotations
@@ -34,20 +43,52 @@ def largest_remainder(shares: dict[str, float], total: int) -> dict[str, int]:
     return base
 
 
-class Strategy:
-    """Maps each cell's diagnosis record to a non-negative weight."""
+def capped(shares: dict[str, float], cap: float) -> dict[str, float]:
+    """Shares with none above ``cap``: the excess is spread over the uncapped cells in proportion
+    (water-filling), so the order of the shares is kept and they still sum to 1.
 
-    def weights(self, cells: list[dict]) -> dict[str, float]:
+    >>> {k: round(v, 3) for k, v in capped({"a": 0.8, "b": 0.15, "c": 0.05}, 0.5).items()}
+    {'a': 0.5, 'b': 0.375, 'c': 0.125}
+    """
+    if cap * len(shares) < 1 - 1e-9:
+        raise ValueError(f"mixture.cap={cap} × {len(shares)} cells < 1: the quotas cannot fill the budget; "
+                         "raise the cap")
+    fixed: dict[str, float] = {}
+    while True:
+        free = {k: v for k, v in shares.items() if k not in fixed}
+        room = 1.0 - cap * len(fixed)
+        total = sum(free.values())
+        scaled = {k: (v / total * room if total > 0 else room / len(free)) for k, v in free.items()}
+        over = [k for k, v in scaled.items() if v > cap + 1e-12]
+        if not over:
+            return fixed | scaled
+        fixed.update({k: cap for k in over})
+
+
+class Strategy:
+    """Maps the diagnosis' cells (and the previous round's shares) to non-negative weights."""
+
+    def __init__(self, temperature: float = 0.1, step: float = 2.0, static: dict[str, float] | None = None):
+        self.temperature = temperature
+        self.step = step
+        self.static = static or {}
+
+    def weights(self, cells: list[dict], previous: dict[str, float]) -> dict[str, float]:
         raise NotImplementedError
 
-    def quotas(self, cells: list[dict], budget: int, floor: int = 0) -> dict[str, int]:
+    def shares(self, cells: list[dict], previous: dict[str, float] | None = None,
+               cap: float = 1.0) -> dict[str, float]:
+        weights = self.weights(cells, previous or {})
+        total = sum(weights.values())
+        shares = {k: w / total for k, w in weights.items()} if total > 0 else {k: 1 / len(weights) for k in weights}
+        return capped(shares, cap) if cap < 1.0 else shares
+
+    def quotas(self, cells: list[dict], budget: int, floor: int = 0, cap: float = 1.0,
+               previous: dict[str, float] | None = None) -> dict[str, int]:
         if floor * len(cells) > budget:
             raise ValueError(f"mixture.floor={floor} × {len(cells)} cells exceeds mixture.budget={budget}; "
                              "lower the floor or raise the budget")
-        weights = self.weights(cells)
-        total = sum(weights.values())
-        shares = {k: w / total for k, w in weights.items()} if total > 0 else {k: 1 / len(weights) for k in weights}
-        rest = largest_remainder(shares, budget - floor * len(cells))
+        rest = largest_remainder(self.shares(cells, previous, cap), budget - floor * len(cells))
         return {k: floor + q for k, q in rest.items()}
 
 
@@ -58,20 +99,63 @@ class DPEStep(Strategy):
     STEPS = ((0.70, 2.0), (0.75, 1.5), (0.85, 1.0), (0.90, 0.8))
 
     @classmethod
-    def step(cls, accuracy: float) -> float:
+    def step_weight(cls, accuracy: float) -> float:
         return next((w for bound, w in cls.STEPS if accuracy < bound), 0.5)
 
-    def weights(self, cells: list[dict]) -> dict[str, float]:
-        return {c["key"]: self.step(c["shrunk_accuracy"]) for c in cells}
+    def weights(self, cells, previous):
+        return {c["key"]: self.step_weight(c["shrunk_accuracy"]) for c in cells}
+
+
+@register("softmax_error")
+class SoftmaxError(Strategy):
+    """Shares ∝ exp((1 − accuracy) / temperature); a low temperature concentrates on the worst cells."""
+
+    def weights(self, cells, previous):
+        errors = {c["key"]: 1.0 - c["shrunk_accuracy"] for c in cells}
+        top = max(errors.values())
+        return {k: math.exp((e - top) / self.temperature) for k, e in errors.items()}
+
+
+@register("dro")
+class DRO(Strategy):
+    """Multiplicative weights from the previous round's shares (uniform in round 1): cells that stay
+    weak round after round keep gaining budget, cells that were fixed lose it gradually."""
+
+    def weights(self, cells, previous):
+        start = 1.0 / len(cells)
+        return {c["key"]: previous.get(c["key"], start) * math.exp(self.step * (1.0 - c["shrunk_accuracy"]))
+                for c in cells}
 
 
 @register("uniform")
 class Uniform(Strategy):
     """The control arm: the same budget spread evenly, ignoring the diagnosis."""
 
-    def weights(self, cells: list[dict]) -> dict[str, float]:
+    def weights(self, cells, previous):
         return {c["key"]: 1.0 for c in cells}
 
 
-def make_quotas(diagnosis: dict, strategy: str, budget: int, floor: int) -> dict[str, int]:
-    return STRATEGIES[strategy]().quotas(diagnosis["cells"], budget, floor)
+@register("static")
+class Static(Strategy):
+    """Fixed shares from params, keyed by cell (``category/image_type``) or by category (split evenly over
+    its cells); cells not named get 0."""
+
+    def weights(self, cells, previous):
+        per_category: dict[str, int] = {}
+        for c in cells:
+            per_category[c["key"].split("/")[0]] = per_category.get(c["key"].split("/")[0], 0) + 1
+        out = {}
+        for c in cells:
+            category = c["key"].split("/")[0]
+            out[c["key"]] = self.static.get(c["key"], self.static.get(category, 0.0) / per_category[category])
+        return out
+
+
+def make_mixture(diagnosis: dict, cfg, previous: dict[str, float] | None = None) -> dict:
+    """The mixture artifact: quotas that sum to the budget, and the shares behind them."""
+    strategy = STRATEGIES[cfg.strategy](temperature=cfg.temperature, step=cfg.dro_step, static=dict(cfg.static))
+    cells = diagnosis["cells"]
+    shares = strategy.shares(cells, previous, cfg.cap)
+    quotas = strategy.quotas(cells, cfg.budget, cfg.floor, cfg.cap, previous)
+    return {"strategy": cfg.strategy, "budget": cfg.budget, "quotas": quotas,
+            "shares": {k: round(v, 6) for k, v in shares.items()}}

@@ -55,6 +55,7 @@ def test_micro_round_through_dvc(tmp_path):
     (repo / ".gitignore").write_text("/data/\n__pycache__/\n")
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
+    shutil.copytree(REPO / ".dvc" / "plots", repo / ".dvc" / "plots")
 
     log = run(["dvc", "repro"], repo)
     for stage in ("world", "bootstrap_clip", "bootstrap_vlm", "bootstrap_report", "ingest", "embed", "diagnose@r1",
@@ -82,6 +83,13 @@ def test_micro_round_through_dvc(tmp_path):
     assert all(s["round"] == "r1" and s["cell"] in quotas and len(s["source_image_id"]) == 64 for s in samples)
     assert all(json.loads(s["edits"]) for s in samples)  # every sample went through the editor
     assert (repo / "data/rounds/r1/model/config.json").exists()
+
+    history = (repo / "metrics/r1/accuracy.csv").read_text().splitlines()
+    assert history[0] == "round,category,accuracy"
+    assert {line.split(",")[0] for line in history[1:]} == {"r0", "r1"}
+    assert f"r1,overall,{round(evaluation['accuracy.overall'], 6)}" in history
+    plots = run(["dvc", "plots", "show", "--json", "metrics/r1/accuracy.csv"], repo)
+    assert "accuracy_by_category" in plots or '"category"' in plots
 
     assert stages_to_run(repo) == set()  # nothing changed: nothing to run
     assert "Running stage" not in run(["dvc", "repro"], repo)

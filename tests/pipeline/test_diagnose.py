@@ -45,3 +45,13 @@ def test_brief_names_weakest_cell_first():
     diag = aggregate(grade_items(items, ["3", "dog"]), prior_strength=0)
     brief = weakness_brief(diag, n_cells=1)
     assert "ocr/document" in brief and "counting/shapes" not in brief and "'dog'" in brief
+
+
+def test_cells_below_min_n_get_the_global_mean():
+    rows = [{"category": "a", "image_type": "t", "correct": c, "error_type": "", "judge_status": "ok",
+             "question": "q", "reference": "r", "answer_text": "x"} for c in (True, True, False, True)]
+    rows.append({**rows[2], "category": "b"})  # one wrong item alone in cell b/t
+    diag = aggregate(rows, prior_strength=0, min_n=3)
+    cells = {c["key"]: c for c in diag["cells"]}
+    assert cells["b/t"]["reliable"] is False and cells["b/t"]["shrunk_accuracy"] == diag["accuracy"]
+    assert cells["a/t"]["reliable"] is True and cells["a/t"]["shrunk_accuracy"] == 0.75

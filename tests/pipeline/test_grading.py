@@ -16,7 +16,8 @@ def test_choice_forms(text, expected):
 
 @pytest.mark.parametrize("text,expected", [
     ("7", "7"), (" 7.", "7"), ("1,204", "1204"), ("It is 12 apples", "12"), ("\\boxed{42}", "42"),
-    ("3.0", "3"), ("-4", "-4"), ("2.5 cm", "2.5"), ("seven", None), ("", None),
+    ("3.0", "3"), ("-4", "-4"), ("2.5 cm", "2.5"), ("seven", "7"), ("", None), ("1,204,000 km", "1204000"),
+    ("45%", "45"), ("$1,200.50", "1200.5"), ("3, 4", "3"), ("Answer: \\boxed{12}", "12"), ("no idea", None),
 ])
 def test_integer_forms(text, expected):
     assert parse_answer(text, "integer") == expected
@@ -25,6 +26,7 @@ def test_integer_forms(text, expected):
 @pytest.mark.parametrize("text,reference,correct", [
     ("Red", "red", True), ("red.", "red", True), ("The answer is red", "red", True), ("  RED  ", "red", True),
     ("blue", "red", False), ("", "red", False), ("\\boxed{left}", "left", True),
+    ("New York.", "new york", True), ("The answer is New York", "New York", True), ("York", "New York", False),
 ])
 def test_word_grading(text, reference, correct):
     assert is_correct(text, reference, "word") is correct

@@ -1,0 +1,34 @@
+"""The accuracy history across rounds: a long table (round, category, accuracy) that each evaluate
+stage extends with its round, so the last round's file holds the whole run for ``dvc plots``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+FIELDS = ["round", "category", "accuracy"]
+
+
+def extend(previous: list[dict], round_name: str, accuracy: dict[str, float]) -> list[dict]:
+    """Earlier rounds' rows, then this round's (a rerun of a round replaces its rows).
+
+    >>> extend([{"round": "r0", "category": "overall", "accuracy": 0.2}], "r1", {"overall": 0.25})[1]
+    {'round': 'r1', 'category': 'overall', 'accuracy': 0.25}
+    """
+    rows = [r for r in previous if r["round"] != round_name]
+    return rows + [{"round": round_name, "category": c, "accuracy": round(a, 6)} for c, a in sorted(accuracy.items())]
+
+
+def read(path: str | Path | None) -> list[dict]:
+    if not path:
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write(path: str | Path, rows: list[dict]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
