@@ -13,7 +13,7 @@ from pipeline.grading import is_correct
 def pass_rate(completions: list[str], answer: str, answer_type: str, options: list[str]) -> float:
     """Fraction of completions graded correct against the agent's answer (DPE's labelling mode).
 
-    >>> pass_rate(["3", "4", "three", "3"], "3", "integer", [])
+    >>> pass_rate(["3", "4", "lots", "3"], "3", "integer", [])
     0.5
     """
     return sum(is_correct(c, answer, answer_type, options) for c in completions) / len(completions)
