@@ -118,6 +118,7 @@ class DiagnoseConfig(Section):
     prior_strength: float = Field(4.0, ge=0, description="Beta prior pseudo-count towards the global mean")
     brief_cells: int = Field(4, ge=1, description="weakest cells described in the weakness brief")
     min_n: int = Field(3, ge=1, description="cells with fewer graded items get the global mean (unreliable)")
+    by_error_type: bool = Field(False, description="also report failure rates per cell × error type")
     judge: Literal["world", "openai"] = "world"  # who attributes failures to an error type
     judge_url: str = Field("http://127.0.0.1:8000/v1", description="openai judge: OpenAI-compatible base URL")
     judge_model: str = "gpt-4o-mini"

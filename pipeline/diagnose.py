@@ -74,7 +74,18 @@ class Cell:
         return f"{self.category}/{self.image_type}"
 
 
-def aggregate(results: list[dict], prior_strength: float, n_examples: int = 3, min_n: int = 1) -> dict:
+def error_cells(cells: list[Cell]) -> list[dict]:
+    """The finer view: for each cell and error type, the share of the cell's items failed that way."""
+    rows = []
+    for c in cells:
+        for error, k in sorted(c.error_types.items()):
+            rows.append({"key": f"{c.key}/{error}", "category": c.category, "image_type": c.image_type,
+                         "error_type": error, "n": c.n, "failures": k, "rate": k / c.n, "interval": wilson(k, c.n)})
+    return rows
+
+
+def aggregate(results: list[dict], prior_strength: float, n_examples: int = 3, min_n: int = 1,
+              by_error_type: bool = False) -> dict:
     """The diagnosis: overall and per-category accuracy, and the per-cell table (judge failures excluded).
 
     A cell with fewer than ``min_n`` graded items is marked unreliable and its shrunk accuracy is the
@@ -99,12 +110,13 @@ def aggregate(results: list[dict], prior_strength: float, n_examples: int = 3, m
             examples=[{"question": r["question"], "reference": r["reference"], "answer": r["answer_text"]}
                       for r in fails[:n_examples]],
         ))
-    return {
+    out = {
         "items": len(results), "graded": n, "judge_failures": len(results) - n,
         "accuracy": overall,
         "categories": {c: sum(v) / len(v) for c, v in sorted(by_cat.items())},
         "cells": [asdict(c) | {"key": c.key} for c in cells],
     }
+    return out | {"error_cells": error_cells(cells)} if by_error_type else out
 
 
 def weakness_brief(diagnosis: dict, n_cells: int) -> str:

@@ -30,7 +30,8 @@ def main(argv=None):
     completions = answer(model, processor, items, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
                          seed=seed, desc=f"diagnose {args.round}")
     results = grade_items(items, [c[0] for c in completions], make_judge(cfg))
-    diagnosis = aggregate(results, cfg.prior_strength, min_n=cfg.min_n) | {"round": args.round, "model": args.model}
+    diagnosis = aggregate(results, cfg.prior_strength, min_n=cfg.min_n, by_error_type=cfg.by_error_type) | {
+        "round": args.round, "model": args.model}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist([r | {"round": args.round} for r in results]), out / "results.parquet")

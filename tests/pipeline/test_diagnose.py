@@ -55,3 +55,13 @@ def test_cells_below_min_n_get_the_global_mean():
     cells = {c["key"]: c for c in diag["cells"]}
     assert cells["b/t"]["reliable"] is False and cells["b/t"]["shrunk_accuracy"] == diag["accuracy"]
     assert cells["a/t"]["reliable"] is True and cells["a/t"]["shrunk_accuracy"] == 0.75
+
+
+def test_error_type_breakdown_is_optional():
+    rows = [{"category": "a", "image_type": "t", "correct": c, "error_type": e, "judge_status": "ok",
+             "question": "q", "reference": "r", "answer_text": "x"}
+            for c, e in ((True, ""), (False, "format"), (False, "calculation"), (False, "calculation"))]
+    assert "error_cells" not in aggregate(rows, prior_strength=0)
+    cells = {c["key"]: c for c in aggregate(rows, prior_strength=0, by_error_type=True)["error_cells"]}
+    assert set(cells) == {"a/t/calculation", "a/t/format"}
+    assert cells["a/t/calculation"]["failures"] == 2 and cells["a/t/calculation"]["rate"] == 0.5
