@@ -1,7 +1,8 @@
 """Pool search at scale: top-10 latency and recall@10 of the IVF_FLAT index against exact search.
 
 Builds a vectors table of N (default 200k) unit vectors drawn around a few hundred overlapping cluster
-centres (CLIP-like: images of a kind sit together), queries with fresh points from the same distribution, indexes it the way the embed stage does
+centres (CLIP-like: images of a kind sit together), queries with fresh points from the same distribution,
+indexes it the way the embed stage does
 (``lake.maintain_index``) and queries it through ``PoolSearch.by_vector`` (what the retriever agent
 calls), with and without an image-type filter. Exact top-10 comes from a numpy brute force.
 

@@ -90,9 +90,9 @@ class OpenAIJudge(Judge):
         image = base64.b64encode(item["image"]).decode()
         text = (f"Question: {item['question']}\nOptions: {item.get('options') or 'none'}\n"
                 f"Reference answer: {item['answer']}\nModel answer: {answer_text!r}")
+        picture = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{image}"}}
         return [{"role": "system", "content": PROMPT},
-                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{image}"}},
-                                             {"type": "text", "text": text}]}]
+                {"role": "user", "content": [picture, {"type": "text", "text": text}]}]
 
     def judge(self, item, answer_text, parsed):
         from openai import OpenAIError

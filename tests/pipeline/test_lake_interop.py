@@ -34,7 +34,7 @@ def test_tables_open_with_lancedb_polars_and_duckdb(tmp_path):
         ds = lance.dataset(path)
         assert pl.scan_pyarrow_dataset(ds).select(pl.len()).collect().item() == rows
         assert duckdb.sql("SELECT count(*) FROM ds").fetchall()[0][0] == rows
-    pinned = lance.dataset(f"{lake_uri}/pool.lance", version=manifest.version)
+    pinned = lance.dataset(f"{lake_uri}/pool.lance", version=manifest.version)  # noqa: F841 (read by duckdb's SQL)
     assert duckdb.sql("SELECT count(DISTINCT image_id) FROM pinned").fetchall()[0][0] == 5
     reasons = pl.scan_pyarrow_dataset(lance.dataset(f"{lake_uri}/quarantine.lance")).select("reason").collect()
     assert reasons["reason"].to_list() == ["not_an_image"]

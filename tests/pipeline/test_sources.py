@@ -103,7 +103,8 @@ def test_object_storage_through_fsspec(tmp_path):
     fs.pipe("/bucket/t.parquet", buf.getvalue())
     manifest, counts = ingest(["memory://bucket/imgs", "memory://bucket/t.parquet"], str(tmp_path / "lake"), 10**6)
     assert counts["added"] == 3
-    assert any(s.startswith("memory://") and "bucket/imgs/deep/y.png" in s for v in pool_rows(manifest).values() for s in v)
+    sources = [s for v in pool_rows(manifest).values() for s in v]
+    assert any(s.startswith("memory://") and "bucket/imgs/deep/y.png" in s for s in sources)
 
 
 def test_same_image_from_two_sources_is_one_row_with_both(tmp_path):

@@ -23,7 +23,8 @@ def test_clip_train_embed_and_search(tiny_world, tmp_path):
     lake_uri = str(tmp_path / "lake")
     pool_manifest, _ = ingest([str(out / "pool.parquet")], lake_uri, 10**7)
     prompts = {n: type_prompt(n) for n in TYPE_PHRASES}
-    vec_manifest, counts = embed_pool(pool_manifest, str(tmp_path / "clip"), prompts, EmbedConfig(batch_size=32), SearchConfig())
+    cfg = EmbedConfig(batch_size=32)
+    vec_manifest, counts = embed_pool(pool_manifest, str(tmp_path / "clip"), prompts, cfg, SearchConfig())
     assert counts["added"] == pool_manifest.rows == vec_manifest.rows
     _, again = embed_pool(pool_manifest, str(tmp_path / "clip"), prompts, EmbedConfig(batch_size=32), SearchConfig())
     assert again["added"] == 0  # incremental: nothing new, nothing embedded
