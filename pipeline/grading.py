@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import string
 
-from pipeline.world.scenes import LETTERS
+from pipeline.prompts import OPTION_LETTERS as LETTERS
 
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")

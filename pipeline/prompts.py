@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.world.scenes import LETTERS
+import string
+
+OPTION_LETTERS = string.ascii_uppercase  # options are lettered A, B, C, ... in prompts, grading and sources
 
 INSTRUCTIONS = {
     "choice": "Answer with the letter of the correct option.",
@@ -13,7 +15,7 @@ INSTRUCTIONS = {
 
 def prompt_text(question: str, answer_type: str, options: list[str] | None = None) -> str:
     lines = [question]
-    lines += [f"{LETTERS[i]}. {opt}" for i, opt in enumerate(options or [])]
+    lines += [f"{OPTION_LETTERS[i]}. {opt}" for i, opt in enumerate(options or [])]
     lines.append(INSTRUCTIONS[answer_type])
     return "\n".join(lines)
 

@@ -40,3 +40,12 @@ def test_integer_tolerance():
 def test_unknown_answer_type_is_a_clear_error():
     with pytest.raises(ValueError, match="answer_type"):
         parse_answer("x", "essay")
+
+
+def test_more_than_five_options_from_a_user_benchmark():
+    from pipeline.prompts import prompt_text
+
+    options = ["one", "two", "three", "four", "five", "six", "seven"]
+    assert "F. six\nG. seven" in prompt_text("Pick", "choice", options)
+    assert parse_answer("(G)", "choice", options) == "G" and parse_answer("six", "choice", options) == "F"
+    assert parse_answer("H", "choice", options) is None
