@@ -183,6 +183,9 @@ class TrainConfig(Section):
     freeze_vision: bool = Field(False, description="train only the language model; keep the vision tower fixed")
 
 
+ITEM_FIELDS = ("index", "image", "question", "answer", "options", "category", "image_type")
+
+
 class ItemSetConfig(Section):
     """A probe or evaluation set: a file whose kind is detected (see pipeline/itemsets.py)."""
 
@@ -193,11 +196,9 @@ class ItemSetConfig(Section):
     @field_validator("columns")
     @classmethod
     def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        from pipeline.itemsets import FIELDS
-
-        unknown = sorted(set(value) - set(FIELDS))
+        unknown = sorted(set(value) - set(ITEM_FIELDS))
         if unknown:
-            raise ValueError(f"unknown fields {unknown}; map any of {list(FIELDS)}")
+            raise ValueError(f"unknown fields {unknown}; map any of {list(ITEM_FIELDS)}")
         return value
 
 

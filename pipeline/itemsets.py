@@ -21,16 +21,16 @@ import json
 import math
 import random
 import re
-import string
 from collections import defaultdict
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
-FIELDS = ("index", "image", "question", "answer", "options", "category", "image_type")
+from pipeline.config import ITEM_FIELDS as FIELDS
+from pipeline.prompts import OPTION_LETTERS as LETTERS
+
 REQUIRED = ("image", "question", "answer")
-LETTERS = string.ascii_uppercase
 
 
 class ItemSourceError(ValueError):
@@ -107,8 +107,7 @@ def _rows(frame: pl.DataFrame, name: str, columns: dict[str, str], option_column
     items = []
     for i, row in enumerate(frame.iter_rows(named=True)):
         if option_columns:
-            options = [str(row[c]) for c in option_columns if row.get(c) not in (None, "") and not (
-                isinstance(row[c], float) and math.isnan(row[c]))]
+            options = [row[c] for c in option_columns if row[c]]  # TSV cells are read as strings
         else:
             options = _options(row[found["options"]]) if found["options"] else []
         answer = str(row[found["answer"]])
