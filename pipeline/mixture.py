@@ -17,6 +17,7 @@ Every mixture also records the shares it used, which the next round's ``dro`` st
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Callable
 
 STRATEGIES: dict[str, type["Strategy"]] = {}
@@ -85,11 +86,20 @@ class Strategy:
 
     def quotas(self, cells: list[dict], budget: int, floor: int = 0, cap: float = 1.0,
                previous: dict[str, float] | None = None) -> dict[str, int]:
-        if floor * len(cells) > budget:
-            raise ValueError(f"mixture.floor={floor} × {len(cells)} cells exceeds mixture.budget={budget}; "
-                             "lower the floor or raise the budget")
-        rest = largest_remainder(self.shares(cells, previous, cap), budget - floor * len(cells))
-        return {k: floor + q for k, q in rest.items()}
+        check_floor(len(cells), budget, floor)
+        return allot(self.shares(cells, previous, cap), budget, floor)
+
+
+def check_floor(cells: int, budget: int, floor: int) -> None:
+    if floor * cells > budget:
+        raise ValueError(f"mixture.floor={floor} × {cells} cells exceeds mixture.budget={budget}; "
+                         "lower the floor or raise the budget")
+
+
+def allot(shares: dict[str, float], budget: int, floor: int) -> dict[str, int]:
+    """``floor`` for every cell, the rest of the budget by ``shares``: integers summing to ``budget``."""
+    rest = largest_remainder(shares, budget - floor * len(shares))
+    return {k: floor + q for k, q in rest.items()}
 
 
 @register("dpe_step")
@@ -141,21 +151,17 @@ class Static(Strategy):
     its cells); cells not named get 0."""
 
     def weights(self, cells, previous):
-        per_category: dict[str, int] = {}
-        for c in cells:
-            per_category[c["key"].split("/")[0]] = per_category.get(c["key"].split("/")[0], 0) + 1
-        out = {}
-        for c in cells:
-            category = c["key"].split("/")[0]
-            out[c["key"]] = self.static.get(c["key"], self.static.get(category, 0.0) / per_category[category])
-        return out
+        category = {c["key"]: c["key"].split("/")[0] for c in cells}
+        per_category = Counter(category.values())
+        return {k: self.static.get(k, self.static.get(cat, 0.0) / per_category[cat]) for k, cat in category.items()}
 
 
 def make_mixture(diagnosis: dict, cfg, previous: dict[str, float] | None = None) -> dict:
     """The mixture artifact: quotas that sum to the budget, and the shares behind them."""
     strategy = STRATEGIES[cfg.strategy](temperature=cfg.temperature, step=cfg.dro_step, static=dict(cfg.static))
     cells = diagnosis["cells"]
+    check_floor(len(cells), cfg.budget, cfg.floor)
     shares = strategy.shares(cells, previous, cfg.cap)
-    quotas = strategy.quotas(cells, cfg.budget, cfg.floor, cfg.cap, previous)
+    quotas = allot(shares, cfg.budget, cfg.floor)
     return {"strategy": cfg.strategy, "budget": cfg.budget, "quotas": quotas,
             "shares": {k: round(v, 6) for k, v in shares.items()}}
