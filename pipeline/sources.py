@@ -62,11 +62,13 @@ def detect_kind(src: SourceConfig) -> str:
                       "set its kind to folder, parquet, arrow or lance")
 
 
-def _read_file(fs, path: str) -> tuple[bytes | None, str]:
+def _file_record(fs, path: str, name: str | None = None) -> Record:
+    """The file's bytes, or why they could not be read (missing, permission denied, a folder, I/O error)."""
+    name = name or _unstrip(fs, path)
     try:
-        return fs.cat_file(path), ""
-    except (OSError, ValueError) as err:  # missing, permission denied, a folder, I/O error
-        return None, f"{type(err).__name__}: {err}"[:200]
+        return Record(name, fs.cat_file(path))
+    except (OSError, ValueError) as err:
+        return Record(name, None, f"{type(err).__name__}: {err}"[:200])
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Unit:
     kind: str
     part: int = 0
     first_row: int = 0
+    version: int | None = None  # Lance: the dataset version planned, so parts cannot shift under a writer
     paths: tuple[str, ...] = ()
     value: str = ""
     columns: tuple[str, ...] = ()
@@ -101,26 +104,27 @@ def _open_ipc(fh):
         return None
 
 
-def _table_parts(src: SourceConfig, kind: str) -> tuple[list[str], list[int]]:
-    """Column names and the row count of each part (row group, fragment, batch)."""
+def _table_parts(src: SourceConfig, kind: str) -> tuple[list[str], list[int], int | None]:
+    """Column names, the row count of each part (row group, fragment, batch) and the Lance version."""
     if kind == "lance":
         import lance
 
         ds = lance.dataset(src.uri)
-        return ds.schema.names, [f.count_rows() for f in ds.get_fragments()]
+        return ds.schema.names, [f.count_rows() for f in ds.get_fragments()], ds.version
     fs, path = _fs(src.uri)
     with fs.open(path, "rb") as fh:
         if kind == "parquet":
             meta = pq.ParquetFile(fh).metadata
-            return meta.schema.to_arrow_schema().names, [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+            sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+            return meta.schema.to_arrow_schema().names, sizes, None
         reader = _open_ipc(fh)
         if reader is None:  # a stream has no index: one part
-            return pa.ipc.open_stream(fh).schema.names, [-1]
-        return reader.schema.names, [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+            return pa.ipc.open_stream(fh).schema.names, [-1], None
+        return reader.schema.names, [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)], None
 
 
 def _table_units(src: SourceConfig, kind: str) -> list[Unit]:
-    names, sizes = _table_parts(src, kind)
+    names, sizes, version = _table_parts(src, kind)
     if src.image_column in names:
         value = src.image_column
     elif src.path_column in names:
@@ -131,7 +135,7 @@ def _table_units(src: SourceConfig, kind: str) -> list[Unit]:
     columns = (value,) + ((src.uri_column,) if src.uri_column in names else ())
     units, first = [], 0
     for part, size in enumerate(sizes):
-        units.append(Unit(kind, part, first, value=value, columns=columns))
+        units.append(Unit(kind, part, first, version, value=value, columns=columns))
         first += max(size, 0)
     return units
 
@@ -147,7 +151,7 @@ def _part_batches(src: SourceConfig, unit: Unit, batch_size: int) -> Iterator[pa
     if unit.kind == "lance":
         import lance
 
-        fragment = lance.dataset(src.uri).get_fragments()[unit.part]
+        fragment = lance.dataset(src.uri, version=unit.version).get_fragments()[unit.part]
         yield from fragment.to_batches(columns=columns, batch_size=batch_size)
         return
     fs, path = _fs(src.uri)
@@ -178,8 +182,7 @@ def _table_records(src: SourceConfig, unit: Unit, batch_size: int) -> Iterator[l
                 records.append(Record(name, None, f"empty path in column {unit.value!r}"))
             else:
                 pfs, ppath = _fs(v) if "://" in v else (fs, v if posixpath.isabs(v) else posixpath.join(base, v))
-                data, error = _read_file(pfs, ppath)
-                records.append(Record(uri or _unstrip(pfs, ppath), data, error))
+                records.append(_file_record(pfs, ppath, uri))
         row += len(values)
         yield records
 
@@ -191,11 +194,7 @@ def read_unit(src: SourceConfig, unit: Unit, batch_size: int = 1024) -> Iterator
         return
     fs, _ = _fs(src.uri)
     for start in range(0, len(unit.paths), batch_size):
-        records = []
-        for path in unit.paths[start:start + batch_size]:
-            data, error = _read_file(fs, path)
-            records.append(Record(_unstrip(fs, path), data, error))
-        yield records
+        yield [_file_record(fs, path) for path in unit.paths[start:start + batch_size]]
 
 
 def read_source(src: SourceConfig, batch_size: int = 1024) -> Iterator[list[Record]]:
