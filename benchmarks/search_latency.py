@@ -21,7 +21,7 @@ import pyarrow as pa
 from pipeline import lake
 from pipeline.search import PoolSearch
 
-TYPES = ["shapes", "objects", "bar_chart", "line_chart", "document", "table", "formula"]
+TYPES = ["shapes", "objects", "bar_chart", "line_chart", "document", "table"]
 
 
 def clustered(rows: int, dim: int, clusters: int, rng: np.random.Generator,

@@ -25,7 +25,7 @@ class WorldConfig(Section):
     pool_size: int = Field(3000, ge=10, le=10_000_000)
     probe_per_cell: int = Field(12, ge=1)
     eval_per_cell: int = Field(12, ge=1)
-    sft_size: int = Field(4000, ge=10)
+    sft_size: int = Field(12000, ge=10)
     clip_size: int = Field(3000, ge=10)
 
 
@@ -53,6 +53,8 @@ class VLMConfig(Section):
     batch_size: int = Field(16, ge=1)
     lr: float = Field(5e-4, gt=0, lt=1)
     skew: dict[str, float] = Field(default_factory=dict, description="category -> relative SFT share (default 1)")
+    examples: int = Field(6000, ge=1, description="question examples drawn from the world's SFT corpus by skew")
+    caption_share: float = Field(0.3, ge=0, lt=1, description="share of describe-the-image examples in the warm-up")
 
     @field_validator("skew")
     @classmethod

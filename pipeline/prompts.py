@@ -10,6 +10,7 @@ INSTRUCTIONS = {
     "choice": "Answer with the letter of the correct option.",
     "integer": "Answer with a number.",
     "word": "Answer with one word.",
+    "text": "Answer in one sentence.",
 }
 
 

@@ -14,6 +14,20 @@ from pipeline.difficulty import pass_rate
 from pipeline.grading import is_correct, parse_answer
 
 
+def accuracy_by_category(items: list[dict], greedy: list[str]) -> dict[str, float]:
+    """Greedy accuracy overall and per category."""
+    by_cat: dict[str, list[bool]] = defaultdict(list)
+    for g, it in zip(greedy, items):
+        by_cat[it["category"]].append(is_correct(g, it["answer"], it["answer_type"], it["options"]))
+    out = {"overall": sum(map(sum, by_cat.values())) / max(1, len(items))}
+    return out | {cat: sum(hits) / len(hits) for cat, hits in sorted(by_cat.items())}
+
+
+def greedy_answers(model, processor, items: list[dict], *, max_new_tokens: int = 8, batch_size: int = 32) -> list[str]:
+    return [c[0] for c in answer(model, processor, items, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                 desc="greedy")]
+
+
 def profile(items: list[dict], greedy: list[str], sampled: list[list[str]], weak_below: float = 0.35,
             band: tuple[float, float] = (0.2, 0.8)) -> dict:
     """Pure aggregation of greedy and sampled answers into the skill metrics."""
@@ -21,15 +35,13 @@ def profile(items: list[dict], greedy: list[str], sampled: list[list[str]], weak
     for i, item in enumerate(items):
         by_cat[item["category"]].append(i)
     valid = [parse_answer(g, it["answer_type"], it["options"]) for g, it in zip(greedy, items)]
-    correct = [is_correct(g, it["answer"], it["answer_type"], it["options"]) for g, it in zip(greedy, items)]
-    out: dict = {"probe_accuracy": {"overall": sum(correct) / len(items)},
+    out: dict = {"probe_accuracy": accuracy_by_category(items, greedy),
                  "valid_answer_rate": sum(v is not None for v in valid) / len(items),
                  "distinct_answers": {}, "majority_baseline": {}, "weak_in_band_share": {}}
     for cat, idx in sorted(by_cat.items()):
-        acc = sum(correct[i] for i in idx) / len(idx)
+        acc = out["probe_accuracy"][cat]
         answers = Counter(valid[i] for i in idx if valid[i] is not None)
         top = answers.most_common(1)[0][0] if answers else None
-        out["probe_accuracy"][cat] = acc
         out["distinct_answers"][cat] = len(answers)
         out["majority_baseline"][cat] = sum(items[i]["answer"].strip().upper() == str(top).upper()
                                             or items[i]["answer"].strip().lower() == str(top).lower()
@@ -43,8 +55,7 @@ def profile(items: list[dict], greedy: list[str], sampled: list[list[str]], weak
 
 def measure(model, processor, items: list[dict], *, samples: int = 8, seed: int = 0, max_new_tokens: int = 8,
             batch_size: int = 32) -> dict:
-    greedy = [c[0] for c in answer(model, processor, items, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                   desc="probe greedy")]
+    greedy = greedy_answers(model, processor, items, max_new_tokens=max_new_tokens, batch_size=batch_size)
     sampled = answer(model, processor, items, batch_size=max(1, batch_size // samples), samples=samples, seed=seed,
                      max_new_tokens=max_new_tokens, desc="probe sampled")
     return profile(items, greedy, sampled)

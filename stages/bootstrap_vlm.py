@@ -6,7 +6,7 @@ import time
 import pyarrow.parquet as pq
 
 from pipeline.models.card import write_card
-from pipeline.models.sft import curriculum, run_sft
+from pipeline.models.sft import run_sft, warmup_corpus
 from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
 from pipeline.prompts import prompt_text
 from pipeline.runtime import start
@@ -14,18 +14,20 @@ from pipeline.skills import measure
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, (("--corpus", {"required": True}), ("--probe", {"required": True}),
+    args, params = start(__doc__, argv, (("--corpus", {"required": True}), ("--captions", {"required": True}),
+                                         ("--probe", {"required": True}),
                                          ("--out", {"required": True})))
     cfg = params.bootstrap.vlm
-    rows = pq.read_table(args.corpus).to_pylist()
-    texts = [f"{prompt_text(r['question'], r['answer_type'], r['options'])}\n{r['answer']}" for r in rows]
+    corpus = warmup_corpus(pq.read_table(args.corpus).to_pylist(), pq.read_table(args.captions).to_pylist(),
+                           skew=cfg.skew, examples=cfg.examples, caption_share=cfg.caption_share, seed=params.seed)
+    texts = [f"{prompt_text(r['question'], r['answer_type'], r['options'])}\n{r['answer']}" for r in corpus]
     tokenizer = train_tokenizer(texts, cfg.vocab_size)
     processor = build_processor(tokenizer, params.world.image_size)
     spec = TinyVLMSpec(image_size=params.world.image_size, vocab_size=len(tokenizer), text_hidden=cfg.text_hidden,
                        text_layers=cfg.text_layers, vision_hidden=cfg.vision_hidden, vision_layers=cfg.vision_layers)
     model = build_model(spec, tokenizer, params.seed)
     began = time.perf_counter()
-    stats = run_sft(model, processor, curriculum(rows, cfg.skew, params.seed), steps=cfg.steps,
+    stats = run_sft(model, processor, corpus, steps=cfg.steps,
                     batch_size=cfg.batch_size, lr=cfg.lr, seed=params.seed)
     seconds = time.perf_counter() - began
     model.save_pretrained(args.out)
@@ -34,12 +36,14 @@ def main(argv=None):
                      max_new_tokens=params.diagnose.max_new_tokens)
     write_card(args.out, "Tiny Qwen2.5-VL, round r0 (embedded default)",
                "A Qwen2.5-VL-architecture model built from a config with a BPE tokenizer trained on the world's "
-               "text, warmed up by SFT (prompt/completion, loss on the answer) on a skewed curriculum so that its "
-               "skills are uneven. Load with `AutoModelForImageTextToText.from_pretrained(<this folder>)`.",
+               "text, warmed up by SFT (prompt/completion, loss on the answer) on a skewed curriculum of the world's "
+               "questions mixed with describe-the-image captions, so that its skills are real but uneven. Load with "
+               "`AutoModelForImageTextToText.from_pretrained(<this folder>)`.",
                {"parameters": sum(p.numel() for p in model.parameters()), "image size": params.world.image_size,
                 "training steps": cfg.steps, "batch size": cfg.batch_size, "learning rate": cfg.lr,
                 "training seconds": round(seconds, 1), "final train loss": round(stats["train_loss"], 4),
-                "curriculum skew": dict(cfg.skew) or "uniform"},
+                "curriculum skew": dict(cfg.skew) or "uniform", "question examples": cfg.examples,
+                "caption share": cfg.caption_share},
                skills)
 
 

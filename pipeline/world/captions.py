@@ -13,7 +13,6 @@ TYPE_PHRASES = {
     "line_chart": "a line chart",
     "document": "a text document",
     "table": "a table of numbers",
-    "formula": "an arithmetic formula card",
 }
 
 
@@ -26,7 +25,7 @@ def caption(scene: Scene) -> str:
     t = scene["image_type"]
     head = type_prompt(t)
     if t == "shapes":
-        detail = " and ".join(f"a {it['colour']} {it['shape']}" for it in scene["items"])
+        detail = " and ".join(f"a {it['size']} {it['colour']} {it['shape']}" for it in scene["items"])
     elif t == "objects":
         detail = " and ".join(f"{n} {c} dots" for c, n in sorted(Counter(d["colour"] for d in scene["dots"]).items()))
     elif t == "bar_chart":
@@ -35,8 +34,6 @@ def caption(scene: Scene) -> str:
         detail = f"{len(scene['values'])} points"
     elif t == "document":
         detail = "the words " + " ".join(w for line in scene["lines"] for w in line)
-    elif t == "table":
-        detail = f"{len(scene['cells'])} rows and {len(scene['cells'][0])} columns"
     else:
-        detail = f"{scene['a']} {scene['op']} {scene['b']}"
+        detail = f"{len(scene['cells'])} rows and {len(scene['cells'][0])} columns"
     return f"{head} with {detail}"

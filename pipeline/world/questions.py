@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from pipeline.world.scenes import LETTERS, SHAPES, Scene, formula_result
+from pipeline.world.scenes import Scene
 
 
 @dataclass(frozen=True)
@@ -52,21 +52,44 @@ def shapes_colour(s: Scene, rng: random.Random) -> Question | None:
     return Question("colour", "shapes", f"What colour is the {it['shape']}?", it["colour"], "word")
 
 
-def shapes_shape(s: Scene, rng: random.Random) -> Question | None:
+def _position(axis: str, names: tuple[str, str, str], noun: str) -> Family:
+    def family(s: Scene, rng: random.Random) -> Question | None:
+        cands = _unique(s["items"], "colour")
+        if not cands:
+            return None
+        it = rng.choice(cands)
+        return Question("spatial", "shapes", f"Is the {it['colour']} shape in the {names[0]}, {names[1]} or "
+                        f"{names[2]} {noun}?", names[it[axis]], "word")
+    family.__name__ = f"shapes_{noun}"
+    return family
+
+
+shapes_row = _position("row", ("top", "middle", "bottom"), "row")
+shapes_column = _position("col", ("left", "middle", "right"), "column")
+
+
+def shapes_size(s: Scene, rng: random.Random) -> Question | None:
     cands = _unique(s["items"], "colour")
     if not cands:
         return None
     it = rng.choice(cands)
-    options = list(SHAPES)
-    return Question("shape", "shapes", f"Which shape is {it['colour']}?",
-                    LETTERS[options.index(it["shape"])], "choice", options)
+    return Question("size", "shapes", f"Is the {it['colour']} shape small or large?", it["size"], "word")
 
 
-def shapes_spatial(s: Scene, rng: random.Random) -> Question | None:
+def shapes_large(s: Scene, rng: random.Random) -> Question:
+    return Question("size", "shapes", "How many large shapes are there?",
+                    str(sum(it["size"] == "large" for it in s["items"])), "integer")
+
+
+def shapes_empty(s: Scene, rng: random.Random) -> Question:
+    return Question("arithmetic", "shapes", "The shapes sit on a 3 by 3 grid. How many places are empty?",
+                    str(9 - len(s["items"])), "integer")
+
+
+def shapes_relation(s: Scene, rng: random.Random) -> Question | None:
     counts = Counter(_desc(it) for it in s["items"])
     uniq = [it for it in s["items"] if counts[_desc(it)] == 1]
-    pairs = [(a, b) for a in uniq for b in uniq if a["col"] != b["col"] or a["row"] != b["row"]]
-    pairs = [(a, b) for a, b in pairs if a is not b]
+    pairs = [(a, b) for a in uniq for b in uniq if a is not b]
     if not pairs:
         return None
     a, b = rng.choice(pairs)
@@ -92,12 +115,17 @@ def objects_colour(s: Scene, rng: random.Random) -> Question | None:
     return Question("colour", "objects", "Which colour has the most dots?", top[0][0], "word")
 
 
-def bar_tallest(s: Scene, rng: random.Random) -> Question | None:
-    vals = s["values"]
-    if vals.count(max(vals)) > 1:
+def objects_difference(s: Scene, rng: random.Random) -> Question | None:
+    top = Counter(d["colour"] for d in s["dots"]).most_common()
+    if len(top) < 2:
         return None
-    return Question("chart", "bar_chart", "Which bar is the tallest?",
-                    LETTERS[vals.index(max(vals))], "choice", list(s["labels"]))
+    (a, n_a), (b, n_b) = top
+    return Question("arithmetic", "objects", f"How many more {a} dots than {b} dots are there?", str(n_a - n_b),
+                    "integer")
+
+
+def bar_count(s: Scene, rng: random.Random) -> Question:
+    return Question("chart", "bar_chart", "How many bars are there?", str(len(s["values"])), "integer")
 
 
 def bar_value(s: Scene, rng: random.Random) -> Question:
@@ -105,11 +133,8 @@ def bar_value(s: Scene, rng: random.Random) -> Question:
     return Question("chart", "bar_chart", f"What is the value of bar {s['labels'][i]}?", str(s["values"][i]), "integer")
 
 
-def bar_sum(s: Scene, rng: random.Random) -> Question:
-    i, j = rng.sample(range(len(s["values"])), 2)
-    lab = s["labels"]
-    return Question("arithmetic", "bar_chart", f"What is bar {lab[i]} plus bar {lab[j]}?",
-                    str(s["values"][i] + s["values"][j]), "integer")
+def line_points(s: Scene, rng: random.Random) -> Question:
+    return Question("chart", "line_chart", "How many points does the line have?", str(len(s["values"])), "integer")
 
 
 def line_trend(s: Scene, rng: random.Random) -> Question | None:
@@ -120,60 +145,46 @@ def line_trend(s: Scene, rng: random.Random) -> Question | None:
                     "higher" if last > first else "lower", "word")
 
 
-def line_peak(s: Scene, rng: random.Random) -> Question | None:
-    vals = s["values"]
-    if vals.count(max(vals)) > 1:
-        return None
-    return Question("chart", "line_chart", "At which point is the line highest?", str(vals.index(max(vals)) + 1),
-                    "integer")
-
-
-def document_word(s: Scene, rng: random.Random) -> Question:
-    i = rng.randrange(len(s["lines"]))
-    return Question("ocr", "document", f"What is the first word of line {i + 1}?", s["lines"][i][0], "word")
-
-
 def document_lines(s: Scene, rng: random.Random) -> Question:
     return Question("counting", "document", "How many lines of text are there?", str(len(s["lines"])), "integer")
 
 
-def table_lookup(s: Scene, rng: random.Random) -> Question:
-    r = rng.randrange(len(s["cells"]))
-    c = rng.randrange(len(s["cells"][0]))
-    return Question("table", "table", f"What is the value in row {s['row_labels'][r]}, column {c + 1}?",
-                    str(s["cells"][r][c]), "integer")
+def document_line_words(s: Scene, rng: random.Random) -> Question:
+    i = rng.randrange(len(s["lines"]))
+    return Question("text", "document", f"How many words are on line {i + 1}?", str(len(s["lines"][i])), "integer")
 
 
-def table_row_sum(s: Scene, rng: random.Random) -> Question:
-    r = rng.randrange(len(s["cells"]))
-    return Question("arithmetic", "table", f"What is the sum of row {s['row_labels'][r]}?", str(sum(s["cells"][r])),
+def document_words(s: Scene, rng: random.Random) -> Question:
+    return Question("text", "document", "How many words are there?", str(sum(map(len, s["lines"]))), "integer")
+
+
+def table_rows(s: Scene, rng: random.Random) -> Question:
+    return Question("table", "table", "How many rows of numbers are there?", str(len(s["cells"])), "integer")
+
+
+def table_columns(s: Scene, rng: random.Random) -> Question:
+    return Question("table", "table", "How many columns of numbers are there?", str(len(s["cells"][0])), "integer")
+
+
+def table_cells(s: Scene, rng: random.Random) -> Question:
+    return Question("table", "table", "How many numbers are in the table?", str(len(s["cells"]) * len(s["cells"][0])),
                     "integer")
 
 
-def formula_result_q(s: Scene, rng: random.Random) -> Question:
-    return Question("arithmetic", "formula", "What is the result of the formula?", str(formula_result(s)), "integer")
-
-
-def formula_read(s: Scene, rng: random.Random) -> Question:
-    return Question("ocr", "formula", "What is the first number on the card?", str(s["a"]), "integer")
-
-
 FAMILIES: dict[tuple[str, str], tuple[Family, ...]] = {
-    ("counting", "shapes"): (shapes_count,),
     ("colour", "shapes"): (shapes_colour,),
-    ("shape", "shapes"): (shapes_shape,),
-    ("spatial", "shapes"): (shapes_spatial,),
-    ("counting", "objects"): (objects_count,),
     ("colour", "objects"): (objects_colour,),
-    ("chart", "bar_chart"): (bar_tallest, bar_value),
-    ("arithmetic", "bar_chart"): (bar_sum,),
-    ("chart", "line_chart"): (line_trend, line_peak),
-    ("ocr", "document"): (document_word,),
+    ("counting", "shapes"): (shapes_count,),
+    ("counting", "objects"): (objects_count,),
     ("counting", "document"): (document_lines,),
-    ("table", "table"): (table_lookup,),
-    ("arithmetic", "table"): (table_row_sum,),
-    ("arithmetic", "formula"): (formula_result_q,),
-    ("ocr", "formula"): (formula_read,),
+    ("spatial", "shapes"): (shapes_relation, shapes_row, shapes_column),
+    ("size", "shapes"): (shapes_size, shapes_large),
+    ("chart", "bar_chart"): (bar_count, bar_value),
+    ("chart", "line_chart"): (line_points, line_trend),
+    ("table", "table"): (table_rows, table_columns, table_cells),
+    ("text", "document"): (document_line_words, document_words),
+    ("arithmetic", "objects"): (objects_difference,),
+    ("arithmetic", "shapes"): (shapes_empty,),
 }
 CELLS: tuple[tuple[str, str], ...] = tuple(sorted(FAMILIES))
 CATEGORIES: tuple[str, ...] = tuple(sorted({c for c, _ in FAMILIES}))

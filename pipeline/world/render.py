@@ -24,6 +24,9 @@ def _shape(draw: ImageDraw.ImageDraw, kind: str, box: tuple[float, float, float,
         draw.ellipse(box, fill=fill)
     elif kind == "square":
         draw.rectangle(box, fill=fill)
+    elif kind == "diamond":
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        draw.polygon([(cx, y0), (x1, cy), (cx, y1), (x0, cy)], fill=fill)
     else:
         draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=fill)
 
@@ -32,8 +35,9 @@ def _draw_shapes(d: ImageDraw.ImageDraw, s: Scene, size: int) -> None:
     cell = size / 3
     pad = cell * 0.15
     for it in s["items"]:
-        x0, y0 = it["col"] * cell + pad, it["row"] * cell + pad
-        _shape(d, it["shape"], (x0, y0, x0 + cell - 2 * pad, y0 + cell - 2 * pad), COLOURS[it["colour"]])
+        inset = pad if it["size"] == "large" else cell * 0.3
+        x0, y0 = it["col"] * cell + inset, it["row"] * cell + inset
+        _shape(d, it["shape"], (x0, y0, x0 + cell - 2 * inset, y0 + cell - 2 * inset), COLOURS[it["colour"]])
 
 
 def _draw_objects(d: ImageDraw.ImageDraw, s: Scene, size: int) -> None:
@@ -103,14 +107,6 @@ def _draw_table(d: ImageDraw.ImageDraw, s: Scene, size: int) -> None:
             d.text(((c + 1.3) * cw, (r + 1.2) * ch), str(v), fill=INK, font=font)
 
 
-def _draw_formula(d: ImageDraw.ImageDraw, s: Scene, size: int) -> None:
-    font = _font(max(10, size // 5))
-    dx, dy = s.get("dx", 0) * size / 112, s.get("dy", 0) * size / 112
-    d.rectangle((size * 0.15 + dx, size * 0.3 + dy, size * 0.85 + dx, size * 0.7 + dy), outline=INK,
-                width=max(1, size // 50))
-    d.text((size * 0.22 + dx, size * 0.38 + dy), f"{s['a']} {s['op']} {s['b']}", fill=INK, font=font)
-
-
 _DRAW = {
     "shapes": _draw_shapes,
     "objects": _draw_objects,
@@ -118,7 +114,6 @@ _DRAW = {
     "line_chart": _draw_line_chart,
     "document": _draw_document,
     "table": _draw_table,
-    "formula": _draw_formula,
 }
 
 

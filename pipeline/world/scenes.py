@@ -17,13 +17,13 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "yellow": (230, 200, 30),
     "purple": (150, 50, 180),
 }
-SHAPES = ("circle", "square", "triangle")
+SHAPES = ("circle", "square", "triangle", "diamond")
 WORDS = (
     "cat", "dog", "sun", "box", "map", "cup", "pen", "key", "hat", "car",
     "bus", "egg", "fox", "owl", "tea", "jam", "ink", "sky", "sea", "ice",
 )
 LETTERS = "ABCDE"
-OPERATORS = ("+", "-", "x")
+SIZES = ("small", "large")
 
 Scene = dict
 
@@ -31,7 +31,8 @@ Scene = dict
 def _shapes(rng: random.Random) -> Scene:
     cells = rng.sample(range(9), rng.randint(1, 5))
     items = [
-        {"shape": rng.choice(SHAPES), "colour": rng.choice(list(COLOURS)), "col": c % 3, "row": c // 3}
+        {"shape": rng.choice(SHAPES), "colour": rng.choice(list(COLOURS)), "size": rng.choice(SIZES),
+         "col": c % 3, "row": c // 3}
         for c in cells
     ]
     return {"image_type": "shapes", "items": items}
@@ -61,22 +62,12 @@ def _document(rng: random.Random) -> Scene:
 
 
 def _table(rng: random.Random) -> Scene:
-    rows, cols = rng.randint(2, 3), rng.randint(2, 3)
+    rows, cols = rng.randint(2, 4), rng.randint(2, 3)
     return {
         "image_type": "table",
         "row_labels": list(LETTERS[:rows]),
         "cells": [[rng.randint(1, 9) for _ in range(cols)] for _ in range(rows)],
     }
-
-
-def _formula(rng: random.Random) -> Scene:
-    op = rng.choice(OPERATORS)
-    a, b = rng.randint(1, 9), rng.randint(1, 9)
-    if op == "-" and b > a:
-        a, b = b, a
-    # the card's offset multiplies the few hundred formulas into enough distinct images that a large
-    # pool does not exhaust them and held-out items can stay disjoint from it by image id
-    return {"image_type": "formula", "a": a, "b": b, "op": op, "dx": rng.randint(-12, 12), "dy": rng.randint(-20, 20)}
 
 
 SAMPLERS: dict[str, Callable[[random.Random], Scene]] = {
@@ -86,7 +77,6 @@ SAMPLERS: dict[str, Callable[[random.Random], Scene]] = {
     "line_chart": _line_chart,
     "document": _document,
     "table": _table,
-    "formula": _formula,
 }
 IMAGE_TYPES = tuple(SAMPLERS)
 
@@ -94,8 +84,3 @@ IMAGE_TYPES = tuple(SAMPLERS)
 def sample_scene(image_type: str, rng: random.Random) -> Scene:
     """Draw one scene of ``image_type``; all randomness comes from ``rng``."""
     return SAMPLERS[image_type](rng)
-
-
-def formula_result(scene: Scene) -> int:
-    a, b, op = scene["a"], scene["b"], scene["op"]
-    return a + b if op == "+" else a - b if op == "-" else a * b
