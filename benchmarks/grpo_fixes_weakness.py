@@ -15,6 +15,7 @@ import argparse
 import copy
 import json
 import logging
+import math
 import time
 
 import pyarrow.parquet as pq
@@ -44,12 +45,13 @@ def main() -> None:
     parser.add_argument("--category", help="default: the weakest category that gives at least 3 distinct answers")
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--per-cell", type=int, default=100, help="measurement items per cell")
-    parser.add_argument("--grpo-steps", type=int, default=300)
+    parser.add_argument("--grpo-steps", type=int, default=None, help="default: params train.max_steps")
     parser.add_argument("--lr", type=float, default=None, help="GRPO learning rate (default: params train)")
     parser.add_argument("--beta", type=float, default=None, help="GRPO KL weight (default: params train)")
     parser.add_argument("--generations", type=int, default=None, help="GRPO generations per prompt")
-    parser.add_argument("--freeze-vision", action="store_true", help="GRPO trains the language model only")
-    parser.add_argument("--sft-steps", type=int, default=150)
+    parser.add_argument("--freeze-vision", choices=["yes", "no"], help="default: params train.freeze_vision")
+    parser.add_argument("--sft-steps", type=int, default=None,
+                        help="SFT control steps of batch 16 (default: as many examples as GRPO's prompts)")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -69,13 +71,15 @@ def main() -> None:
     rows = labelled_items("bench-train", params.seed, [cells[i % len(cells)] for i in range(args.samples)],
                           params.world.image_size, held_out)
 
-    overrides = {"max_steps": args.grpo_steps, "epochs": 1000.0}
-    for key, value in (("learning_rate", args.lr), ("beta", args.beta), ("num_generations", args.generations)):
+    overrides = {"epochs": 1000.0}
+    for key, value in (("max_steps", args.grpo_steps), ("learning_rate", args.lr), ("beta", args.beta),
+                       ("num_generations", args.generations)):
         if value is not None:
             overrides[key] = value
     if args.freeze_vision:
-        overrides["freeze_vision"] = True
+        overrides["freeze_vision"] = args.freeze_vision == "yes"
     cfg = TrainConfig(**(params.train.model_dump() | overrides))
+    sft_steps = args.sft_steps or math.ceil(cfg.max_steps * cfg.prompts_per_step / 16)
     results: dict = {"category": category, "samples": len(rows), "measured_items": len(bench), "before": before}
     grpo_model = copy.deepcopy(model)
     began = time.perf_counter()
@@ -86,7 +90,7 @@ def main() -> None:
 
     sft_model = copy.deepcopy(model)
     began = time.perf_counter()
-    run_sft(sft_model, processor, rows, steps=args.sft_steps, batch_size=16, lr=params.bootstrap.vlm.lr,
+    run_sft(sft_model, processor, rows, steps=sft_steps, batch_size=16, lr=params.bootstrap.vlm.lr,
             seed=params.seed)
     results["sft_seconds"] = time.perf_counter() - began
     results["sft"] = accuracy_by_category(bench, greedy_answers(sft_model, processor, bench))
@@ -94,7 +98,7 @@ def main() -> None:
     print(f"category fixed: {category}  samples: {len(rows)}  measured on {len(bench)} items")
     print(f"GRPO: {stats['steps']} steps, lr {cfg.learning_rate}, beta {cfg.beta}, {cfg.num_generations} generations, "
           f"freeze vision {cfg.freeze_vision}, {results['grpo_seconds']:.0f} s  "
-          f"SFT: {args.sft_steps} steps, {results['sft_seconds']:.0f} s")
+          f"SFT: {sft_steps} steps, {results['sft_seconds']:.0f} s")
     print(f"{'category':<12}{'before':>8}{'grpo':>8}{'Δgrpo':>8}{'sft':>8}{'Δsft':>8}")
     for cat in before:
         b, g, s = before[cat], results["grpo"][cat], results["sft"][cat]

@@ -53,9 +53,25 @@ def profile(items: list[dict], greedy: list[str], sampled: list[list[str]], weak
     return out
 
 
+def uneven(profile_: dict, weak_below: float = 0.35, strong_at: float = 0.70, overall: tuple = (0.35, 0.65),
+           margin: float = 0.10) -> dict:
+    """Does a skill profile give RL something to fix? At least two strong and two weak categories, overall
+    in range, and every weak category *partly learned*: at least 3 distinct answers, most items in the
+    pass-rate band, and accuracy at least ``margin`` above always giving its most frequent answer."""
+    acc = {c: a for c, a in profile_["probe_accuracy"].items() if c != "overall"}
+    weak = [c for c, a in acc.items() if a <= weak_below]
+    partly = [c for c in weak if profile_["distinct_answers"][c] >= 3 and profile_["weak_in_band_share"][c] > 0.5
+              and acc[c] >= profile_["majority_baseline"][c] + margin]
+    strong = [c for c, a in acc.items() if a >= strong_at]
+    ok = (len(strong) >= 2 and len(weak) >= 2 and len(partly) == len(weak)
+          and overall[0] <= profile_["probe_accuracy"]["overall"] <= overall[1])
+    return {"strong": len(strong), "weak": len(weak), "weak_partly_learned": len(partly), "met": int(ok)}
+
+
 def measure(model, processor, items: list[dict], *, samples: int = 8, seed: int = 0, max_new_tokens: int = 8,
             batch_size: int = 32) -> dict:
     greedy = greedy_answers(model, processor, items, max_new_tokens=max_new_tokens, batch_size=batch_size)
     sampled = answer(model, processor, items, batch_size=max(1, batch_size // samples), samples=samples, seed=seed,
                      max_new_tokens=max_new_tokens, desc="probe sampled")
-    return profile(items, greedy, sampled)
+    out = profile(items, greedy, sampled)
+    return out | {"uneven": uneven(out)}

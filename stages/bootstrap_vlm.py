@@ -1,6 +1,7 @@
 """DVC stage `bootstrap_vlm`: build the tiny Qwen2.5-VL (round r0), warm it up by SFT on a skewed
 curriculum, and measure its skill profile on the probe set for the model card."""
 
+import logging
 import time
 
 import pyarrow.parquet as pq
@@ -11,6 +12,8 @@ from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train
 from pipeline.prompts import prompt_text
 from pipeline.runtime import start
 from pipeline.skills import measure
+
+log = logging.getLogger("pipeline.bootstrap_vlm")
 
 
 def main(argv=None):
@@ -34,6 +37,10 @@ def main(argv=None):
     processor.save_pretrained(args.out)
     skills = measure(model, processor, pq.read_table(args.probe).to_pylist(), seed=params.seed,
                      max_new_tokens=params.diagnose.max_new_tokens)
+    if not skills["uneven"]["met"]:
+        log.warning("the base model misses the uneven-skills profile (%s): probe accuracy %s, distinct answers %s, "
+                    "weak items in band %s; adjust bootstrap.vlm.skew", skills["uneven"], skills["probe_accuracy"],
+                    skills["distinct_answers"], skills["weak_in_band_share"])
     write_card(args.out, "Tiny Qwen2.5-VL, round r0 (embedded default)",
                "A Qwen2.5-VL-architecture model built from a config with a BPE tokenizer trained on the world's "
                "text, warmed up by SFT (prompt/completion, loss on the answer) on a skewed curriculum of the world's "

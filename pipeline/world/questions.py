@@ -3,6 +3,13 @@
 Each family serves one capability category on one image type and returns ``None`` when the scene
 cannot support it (for example no shape with a unique colour). Cells of the diagnosis are
 (category, image_type) pairs, so ``CELLS`` lists exactly the pairs some family can produce.
+
+Every family asks about something a ~1.6M-parameter VLM at 112 px can learn from a few thousand
+examples: colours, counts, sizes, coarse positions and heights. Families that need reading a glyph
+(a word, a digit, an operator sign) stayed at chance at this scale whatever their share of the
+warm-up (measured for first word, first number, table cell, formula result and operator, 2,000
+steps), so they are not part of the embedded world: a category the model cannot partly learn gives
+diagnosis nothing to find and GRPO nothing to reward. Bring such benchmarks in as probe sources.
 """
 
 from __future__ import annotations
@@ -45,27 +52,27 @@ def shapes_count(s: Scene, rng: random.Random) -> Question:
 
 
 def shapes_colour(s: Scene, rng: random.Random) -> Question | None:
-    cands = _unique(s["items"], "shape")
-    if not cands:
+    top = Counter(it["colour"] for it in s["items"]).most_common()
+    if len(top) > 1 and top[0][1] == top[1][1]:
         return None
-    it = rng.choice(cands)
-    return Question("colour", "shapes", f"What colour is the {it['shape']}?", it["colour"], "word")
+    return Question("colour", "shapes", "Which colour do most of the shapes have?", top[0][0], "word")
 
 
-def _position(axis: str, names: tuple[str, str, str], noun: str) -> Family:
+def _side(axis: str, names: tuple[str, str], noun: str) -> Family:
+    """Binary coarse position (the two outer rows or columns of the grid): left/right, top/bottom."""
     def family(s: Scene, rng: random.Random) -> Question | None:
-        cands = _unique(s["items"], "colour")
+        cands = [it for it in _unique(s["items"], "colour") if it[axis] != 1]
         if not cands:
             return None
         it = rng.choice(cands)
-        return Question("spatial", "shapes", f"Is the {it['colour']} shape in the {names[0]}, {names[1]} or "
-                        f"{names[2]} {noun}?", names[it[axis]], "word")
+        return Question("spatial", "shapes", f"Is the {it['colour']} shape on the {names[0]} or the {names[1]}?",
+                        names[it[axis] // 2], "word")
     family.__name__ = f"shapes_{noun}"
     return family
 
 
-shapes_row = _position("row", ("top", "middle", "bottom"), "row")
-shapes_column = _position("col", ("left", "middle", "right"), "column")
+shapes_side = _side("col", ("left", "right"), "side")
+shapes_level = _side("row", ("top", "bottom"), "level")
 
 
 def shapes_size(s: Scene, rng: random.Random) -> Question | None:
@@ -115,13 +122,13 @@ def objects_colour(s: Scene, rng: random.Random) -> Question | None:
     return Question("colour", "objects", "Which colour has the most dots?", top[0][0], "word")
 
 
-def objects_difference(s: Scene, rng: random.Random) -> Question | None:
-    top = Counter(d["colour"] for d in s["dots"]).most_common()
-    if len(top) < 2:
+def objects_remaining(s: Scene, rng: random.Random) -> Question | None:
+    counts = Counter(d["colour"] for d in s["dots"])
+    if len(counts) < 2:
         return None
-    (a, n_a), (b, n_b) = top
-    return Question("arithmetic", "objects", f"How many more {a} dots than {b} dots are there?", str(n_a - n_b),
-                    "integer")
+    colour = rng.choice(sorted(counts))
+    return Question("arithmetic", "objects", f"If the {colour} dots were taken away, how many dots would be left?",
+                    str(len(s["dots"]) - counts[colour]), "integer")
 
 
 def bar_count(s: Scene, rng: random.Random) -> Question:
@@ -149,11 +156,6 @@ def document_lines(s: Scene, rng: random.Random) -> Question:
     return Question("counting", "document", "How many lines of text are there?", str(len(s["lines"])), "integer")
 
 
-def document_line_words(s: Scene, rng: random.Random) -> Question:
-    i = rng.randrange(len(s["lines"]))
-    return Question("text", "document", f"How many words are on line {i + 1}?", str(len(s["lines"][i])), "integer")
-
-
 def document_words(s: Scene, rng: random.Random) -> Question:
     return Question("text", "document", "How many words are there?", str(sum(map(len, s["lines"]))), "integer")
 
@@ -177,13 +179,13 @@ FAMILIES: dict[tuple[str, str], tuple[Family, ...]] = {
     ("counting", "shapes"): (shapes_count,),
     ("counting", "objects"): (objects_count,),
     ("counting", "document"): (document_lines,),
-    ("spatial", "shapes"): (shapes_relation, shapes_row, shapes_column),
+    ("spatial", "shapes"): (shapes_relation, shapes_side, shapes_level),
     ("size", "shapes"): (shapes_size, shapes_large),
     ("chart", "bar_chart"): (bar_count, bar_value),
     ("chart", "line_chart"): (line_points, line_trend),
     ("table", "table"): (table_rows, table_columns, table_cells),
-    ("text", "document"): (document_line_words, document_words),
-    ("arithmetic", "objects"): (objects_difference,),
+    ("text", "document"): (document_words,),
+    ("arithmetic", "objects"): (objects_remaining,),
     ("arithmetic", "shapes"): (shapes_empty,),
 }
 CELLS: tuple[tuple[str, str], ...] = tuple(sorted(FAMILIES))

@@ -78,11 +78,15 @@ def oracle(scene: dict, question: str) -> str:
     q = question
     if q == "How many shapes are there?":
         return str(len(scene["items"]))
-    if m := re.fullmatch(r"What colour is the (\w+)\?", q):
-        return _unique(scene["items"], "shape", m[1])["colour"]
-    if m := re.fullmatch(r"Is the (\w+) shape in the (\w+), (\w+) or (\w+) (row|column)\?", q):
+    if q == "Which colour do most of the shapes have?":
+        shapes = Counter(it["colour"] for it in scene["items"])
+        (winner,) = [c for c, n in shapes.items() if n == max(shapes.values())]
+        return winner
+    if m := re.fullmatch(r"Is the (\w+) shape on the (left|top) or the (right|bottom)\?", q):
         it = _unique(scene["items"], "colour", m[1])
-        return m[2 + (it["row"] if m[5] == "row" else it["col"])]
+        place = it["col"] if m[2] == "left" else it["row"]
+        assert place != 1
+        return m[2] if place == 0 else m[3]
     if m := re.fullmatch(r"Is the (\w+) shape small or large\?", q):
         return _unique(scene["items"], "colour", m[1])["size"]
     if q == "How many large shapes are there?":
@@ -100,9 +104,9 @@ def oracle(scene: dict, question: str) -> str:
     if q == "Which colour has the most dots?":
         (winner,) = [c for c, n in dots.items() if n == max(dots.values())]
         return winner
-    if m := re.fullmatch(r"How many more (\w+) dots than (\w+) dots are there\?", q):
-        assert dots[m[1]] >= dots[m[2]] > 0 and len(dots) == 2
-        return str(dots[m[1]] - dots[m[2]])
+    if m := re.fullmatch(r"If the (\w+) dots were taken away, how many dots would be left\?", q):
+        assert dots[m[1]] > 0 and len(dots) == 2
+        return str(sum(dots.values()) - dots[m[1]])
     if q in ("How many bars are there?", "How many points does the line have?"):
         return str(len(scene["values"]))
     if m := re.fullmatch(r"What is the value of bar (\w)\?", q):
@@ -111,8 +115,6 @@ def oracle(scene: dict, question: str) -> str:
         return "higher" if scene["values"][-1] > scene["values"][0] else "lower"
     if q == "How many lines of text are there?":
         return str(len(scene["lines"]))
-    if m := re.fullmatch(r"How many words are on line (\d)\?", q):
-        return str(len(scene["lines"][int(m[1]) - 1]))
     if q == "How many words are there?":
         return str(sum(len(line) for line in scene["lines"]))
     if q == "How many rows of numbers are there?":
