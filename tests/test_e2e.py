@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.world.questions import CATEGORIES, CELLS
+
 REPO = Path(__file__).resolve().parents[1]
 
 MICRO = {
@@ -69,8 +71,8 @@ def test_micro_round_through_dvc(tmp_path):
     assert (repo / "data/rounds/r0/model/README.md").exists() and (repo / "data/models/clip/README.md").exists()
 
     evaluation = json.loads((repo / "metrics/r1/evaluate.json").read_text())
-    assert 0.0 <= evaluation["accuracy.overall"] <= 1.0 and evaluation["items"] == 15
-    assert {"accuracy.counting", "accuracy.ocr", "accuracy.table"} <= set(evaluation)
+    assert 0.0 <= evaluation["accuracy.overall"] <= 1.0 and evaluation["items"] == len(CELLS)
+    assert {f"accuracy.{c}" for c in CATEGORIES} <= set(evaluation)
     quotas = json.loads((repo / "data/rounds/r1/mixture.json").read_text())["quotas"]
     assert sum(quotas.values()) == 8
     generated = json.loads((repo / "metrics/r1/generate.json").read_text())
