@@ -43,6 +43,19 @@ def _unique(items: list[dict], key: str) -> list[dict]:
     return [it for it in items if counts[it[key]] == 1]
 
 
+def _majority_colour(things: list[dict]) -> str | None:
+    """The colour most of ``things`` have, or None on a tie."""
+    top = Counter(t["colour"] for t in things).most_common()
+    return None if len(top) > 1 and top[0][1] == top[1][1] else top[0][0]
+
+
+def _pick_unique_colour(items: list[dict], rng: random.Random, axis: str | None = None) -> dict | None:
+    """A shape whose colour no other shape has (so the colour names it), off the grid's middle along
+    ``axis`` when given; None when the scene has none."""
+    cands = [it for it in _unique(items, "colour") if axis is None or it[axis] != 1]
+    return rng.choice(cands) if cands else None
+
+
 def _desc(it: dict) -> str:
     return f"{it['colour']} {it['shape']}"
 
@@ -52,19 +65,18 @@ def shapes_count(s: Scene, rng: random.Random) -> Question:
 
 
 def shapes_colour(s: Scene, rng: random.Random) -> Question | None:
-    top = Counter(it["colour"] for it in s["items"]).most_common()
-    if len(top) > 1 and top[0][1] == top[1][1]:
+    colour = _majority_colour(s["items"])
+    if colour is None:
         return None
-    return Question("colour", "shapes", "Which colour do most of the shapes have?", top[0][0], "word")
+    return Question("colour", "shapes", "Which colour do most of the shapes have?", colour, "word")
 
 
 def _side(axis: str, names: tuple[str, str], noun: str) -> Family:
     """Binary coarse position (the two outer rows or columns of the grid): left/right, top/bottom."""
     def family(s: Scene, rng: random.Random) -> Question | None:
-        cands = [it for it in _unique(s["items"], "colour") if it[axis] != 1]
-        if not cands:
+        it = _pick_unique_colour(s["items"], rng, axis)
+        if it is None:
             return None
-        it = rng.choice(cands)
         return Question("spatial", "shapes", f"Is the {it['colour']} shape on the {names[0]} or the {names[1]}?",
                         names[it[axis] // 2], "word")
     family.__name__ = f"shapes_{noun}"
@@ -76,10 +88,9 @@ shapes_level = _side("row", ("top", "bottom"), "level")
 
 
 def shapes_size(s: Scene, rng: random.Random) -> Question | None:
-    cands = _unique(s["items"], "colour")
-    if not cands:
+    it = _pick_unique_colour(s["items"], rng)
+    if it is None:
         return None
-    it = rng.choice(cands)
     return Question("size", "shapes", f"Is the {it['colour']} shape small or large?", it["size"], "word")
 
 
@@ -116,10 +127,10 @@ def objects_count(s: Scene, rng: random.Random) -> Question:
 
 
 def objects_colour(s: Scene, rng: random.Random) -> Question | None:
-    top = Counter(d["colour"] for d in s["dots"]).most_common()
-    if len(top) > 1 and top[0][1] == top[1][1]:
+    colour = _majority_colour(s["dots"])
+    if colour is None:
         return None
-    return Question("colour", "objects", "Which colour has the most dots?", top[0][0], "word")
+    return Question("colour", "objects", "Which colour has the most dots?", colour, "word")
 
 
 def objects_remaining(s: Scene, rng: random.Random) -> Question | None:
