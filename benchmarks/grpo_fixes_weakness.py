@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pipeline.config import TrainConfig, load_params
 from pipeline.models.sft import run_sft
 from pipeline.models.vlm import load
-from pipeline.skills import accuracy_by_category, greedy_answers
+from pipeline.skills import accuracy_by_category, distinct_answers, greedy_answers
 from pipeline.train import run_grpo
 from pipeline.world.build import labelled_items
 from pipeline.world.questions import CELLS
@@ -64,7 +64,7 @@ def main() -> None:
     model, processor = load(args.model)
     greedy = greedy_answers(model, processor, bench)
     before = accuracy_by_category(bench, greedy)
-    distinct = {c: len({g.strip().lower() for g, it in zip(greedy, bench) if it["category"] == c}) for c in before}
+    distinct = distinct_answers(bench, greedy)
     candidates = [c for c in before if c != "overall" and distinct[c] >= 3]
     category = args.category or min(candidates, key=before.get)
     cells = [c for c in CELLS if c[0] == category]

@@ -13,6 +13,27 @@ from pipeline.answering import answer
 from pipeline.difficulty import pass_rate
 from pipeline.grading import is_correct, parse_answer
 
+WEAK_BELOW = 0.35  # a category at or below this greedy accuracy is weak (issue 3's profile)
+
+
+def by_category(items: list[dict]) -> dict[str, list[int]]:
+    """Item indices per category, categories sorted."""
+    out: dict[str, list[int]] = defaultdict(list)
+    for i, item in enumerate(items):
+        out[item["category"]].append(i)
+    return dict(sorted(out.items()))
+
+
+def parsed_answers(items: list[dict], greedy: list[str]) -> list:
+    """Each answer parsed as its item's answer type (None where it does not parse)."""
+    return [parse_answer(g, it["answer_type"], it["options"]) for g, it in zip(greedy, items)]
+
+
+def distinct_answers(items: list[dict], greedy: list[str]) -> dict[str, int]:
+    """How many different valid answers the model gives per category: 1 or 2 means it has collapsed."""
+    valid = parsed_answers(items, greedy)
+    return {cat: len({valid[i] for i in idx if valid[i] is not None}) for cat, idx in by_category(items).items()}
+
 
 def accuracy_by_category(items: list[dict], greedy: list[str]) -> dict[str, float]:
     """Greedy accuracy overall and per category."""
@@ -28,21 +49,18 @@ def greedy_answers(model, processor, items: list[dict], *, max_new_tokens: int =
                                  desc="greedy")]
 
 
-def profile(items: list[dict], greedy: list[str], sampled: list[list[str]], weak_below: float = 0.35,
+def profile(items: list[dict], greedy: list[str], sampled: list[list[str]], weak_below: float = WEAK_BELOW,
             band: tuple[float, float] = (0.2, 0.8)) -> dict:
     """Pure aggregation of greedy and sampled answers into the skill metrics."""
-    by_cat: dict[str, list[int]] = defaultdict(list)
-    for i, item in enumerate(items):
-        by_cat[item["category"]].append(i)
-    valid = [parse_answer(g, it["answer_type"], it["options"]) for g, it in zip(greedy, items)]
+    valid = parsed_answers(items, greedy)
     out: dict = {"probe_accuracy": accuracy_by_category(items, greedy),
                  "valid_answer_rate": sum(v is not None for v in valid) / len(items),
-                 "distinct_answers": {}, "majority_baseline": {}, "weak_in_band_share": {}}
-    for cat, idx in sorted(by_cat.items()):
+                 "distinct_answers": distinct_answers(items, greedy), "majority_baseline": {},
+                 "weak_in_band_share": {}}
+    for cat, idx in by_category(items).items():
         acc = out["probe_accuracy"][cat]
         answers = Counter(valid[i] for i in idx if valid[i] is not None)
         top = answers.most_common(1)[0][0] if answers else None
-        out["distinct_answers"][cat] = len(answers)
         out["majority_baseline"][cat] = sum(items[i]["answer"].strip().upper() == str(top).upper()
                                             or items[i]["answer"].strip().lower() == str(top).lower()
                                             for i in idx) / len(idx)
@@ -53,7 +71,7 @@ def profile(items: list[dict], greedy: list[str], sampled: list[list[str]], weak
     return out
 
 
-def uneven(profile_: dict, weak_below: float = 0.35, strong_at: float = 0.70, overall: tuple = (0.35, 0.65),
+def uneven(profile_: dict, weak_below: float = WEAK_BELOW, strong_at: float = 0.70, overall: tuple = (0.35, 0.65),
            margin: float = 0.10) -> dict:
     """Does a skill profile give RL something to fix? At least two strong and two weak categories, overall
     in range, and every weak category *partly learned*: at least 3 distinct answers, most items in the

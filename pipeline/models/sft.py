@@ -36,13 +36,14 @@ def curriculum(rows: list[dict], skew: dict[str, float], size: int, seed: int) -
     total = sum(mass.values())
     if total <= 0:
         raise ValueError("bootstrap.vlm.skew gives every category weight 0; give at least one a positive weight")
-    rng = random.Random(f"{seed}:curriculum")
     out: list[dict] = []
     for cat in sorted(by_cat):
+        # One fixed order per category: a larger share takes a longer prefix of it, so changing one
+        # category's weight never reshuffles which rows the others get.
         want, pool = round(size * mass[cat] / total), by_cat[cat]
-        take = rng.sample(pool, min(want, len(pool)))
-        out += take + rng.choices(pool, k=want - len(take))
-    rng.shuffle(out)
+        order = random.Random(f"{seed}:curriculum:{cat}").sample(pool, len(pool))
+        out += order[:want] + random.Random(f"{seed}:repeat:{cat}").choices(pool, k=max(0, want - len(pool)))
+    random.Random(f"{seed}:curriculum").shuffle(out)
     return out
 
 

@@ -1,4 +1,4 @@
-from pipeline.skills import accuracy_by_category, profile, uneven
+from pipeline.skills import accuracy_by_category, distinct_answers, profile, uneven
 
 
 def item(cat: str, answer: str) -> dict:
@@ -45,3 +45,9 @@ def test_uneven_needs_two_strong_two_partly_learned_weak_and_overall_in_range():
 def test_accuracy_by_category():
     items = [item("a", "1"), item("a", "2"), item("b", "3")]
     assert accuracy_by_category(items, ["1", "1", "three"]) == {"overall": 2 / 3, "a": 0.5, "b": 1.0}
+
+
+def test_distinct_answers_counts_parsed_answers_not_spellings():
+    items = [item("a", "3")] * 4 + [item("b", "1")] * 2
+    # "3" and " 3." parse to the same integer; "lots" is no answer at all
+    assert distinct_answers(items, ["3", " 3.", "4", "lots", "1", "1"]) == {"a": 2, "b": 1}
