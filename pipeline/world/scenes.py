@@ -57,11 +57,12 @@ def _line_chart(rng: random.Random) -> Scene:
 
 
 def _document(rng: random.Random) -> Scene:
-    """2-4 lines of 1-3 words, with the total drawn first (2-7, about uniform) so that "how many words"
-    has a few evenly likely answers rather than a long tail."""
-    n_lines = rng.randint(2, 4)
+    """2-4 lines of 1-3 words, with the total drawn first (2-7, uniform) so that "how many words" has evenly
+    likely answers: a model always giving one number scores 1/6, not the share of a common total."""
+    total = rng.randint(2, 7)
+    n_lines = rng.randint(max(2, -(-total // 3)), min(4, total))
     sizes = [1] * n_lines
-    for _ in range(rng.randint(n_lines, min(3 * n_lines, 7)) - n_lines):
+    for _ in range(total - n_lines):
         sizes[rng.choice([i for i, k in enumerate(sizes) if k < 3])] += 1
     return {"image_type": "document", "lines": [[rng.choice(WORDS) for _ in range(k)] for k in sizes]}
 

@@ -149,6 +149,13 @@ def test_families_answer_many_random_scenes(category, image_type):
     assert asked >= 50  # the family is not starved by its own preconditions
 
 
+def test_word_totals_are_evenly_likely():
+    # a skewed total would let a model that always answers one number look partly skilled
+    totals = Counter(sum(map(len, sample_scene("document", random.Random(i))["lines"])) for i in range(1200))
+    assert sorted(totals) == [2, 3, 4, 5, 6, 7]
+    assert all(150 <= n <= 250 for n in totals.values()), totals
+
+
 def test_render_is_pure():
     scene = sample_scene("bar_chart", random.Random(1))
     assert png_bytes(render(scene, 112)) == png_bytes(render(scene, 112))
