@@ -25,6 +25,7 @@ class WorldConfig(Section):
     pool_size: int = Field(3000, ge=10, le=10_000_000)
     probe_per_cell: int = Field(12, ge=1)
     eval_per_cell: int = Field(12, ge=1)
+    dev_per_cell: int = Field(12, ge=1, description="held-out dev items per cell (bootstrap top-up, never the probe)")
     sft_size: int = Field(12000, ge=10)
     clip_size: int = Field(3000, ge=10)
 
@@ -55,6 +56,11 @@ class VLMConfig(Section):
     skew: dict[str, float] = Field(default_factory=dict, description="category -> relative SFT share (default 1)")
     examples: int = Field(6000, ge=1, description="question examples drawn from the world's SFT corpus by skew")
     caption_share: float = Field(0.3, ge=0, lt=1, description="share of describe-the-image examples in the warm-up")
+    weak: dict[str, float] = Field(default_factory=dict,
+                                   description="category -> dev accuracy the top-up raises it to after the warm-up")
+    top_up_steps: int = Field(4, ge=1, description="SFT steps per top-up chunk")
+    top_up_lr: float = Field(5e-5, gt=0, lt=1)
+    top_up_chunks: int = Field(16, ge=0, description="most top-up chunks")
 
     @field_validator("skew")
     @classmethod
@@ -62,6 +68,14 @@ class VLMConfig(Section):
         bad = {k: w for k, w in v.items() if w < 0}
         if bad:
             raise ValueError(f"skew weights must be >= 0, got {bad}")
+        return v
+
+    @field_validator("weak")
+    @classmethod
+    def _accuracy_targets(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: t for k, t in v.items() if not 0 < t < 1}
+        if bad:
+            raise ValueError(f"weak targets are accuracies between 0 and 1 (exclusive), got {bad}")
         return v
 
 

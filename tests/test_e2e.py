@@ -17,9 +17,11 @@ from pipeline.world.questions import CATEGORIES, CELLS
 REPO = Path(__file__).resolve().parents[1]
 
 MICRO = {
-    "world": {"pool_size": 150, "probe_per_cell": 1, "eval_per_cell": 1, "sft_size": 60, "clip_size": 700},
+    "world": {"pool_size": 150, "probe_per_cell": 1, "eval_per_cell": 1, "dev_per_cell": 1, "sft_size": 60,
+              "clip_size": 700},
     "bootstrap": {"clip": {"embed_dim": 32, "width": 64, "layers": 1, "steps": 120, "batch_size": 32, "lr": 0.002},
-                  "vlm": {"text_hidden": 64, "vision_hidden": 32, "steps": 10, "batch_size": 4, "examples": 60}},
+                  "vlm": {"text_hidden": 64, "vision_hidden": 32, "steps": 10, "batch_size": 4, "examples": 60,
+                          "top_up_chunks": 1}},
     "mixture": {"budget": 8, "floor": 0},
     "filter": {"n_samples": 2, "min_keep": 4},
     "train": {"num_generations": 2, "prompts_per_step": 2, "max_steps": 2},

@@ -112,9 +112,11 @@ def build_world(cfg: WorldConfig, seed: int, out_dir: str | Path) -> dict[str, i
     evaluation = labelled_items("eval", seed, [c for c in CELLS for _ in range(cfg.eval_per_cell)],
                                 cfg.image_size, pool_ids | probe_ids)
     held_out = pool_ids | probe_ids | {r["image_id"] for r in evaluation}
+    dev = labelled_items("dev", seed, [c for c in CELLS for _ in range(cfg.dev_per_cell)], cfg.image_size, held_out)
+    held_out |= {r["image_id"] for r in dev}
     sft_cells = [CELLS[i % len(CELLS)] for i in range(cfg.sft_size)]
     sft = labelled_items("sft", seed, sft_cells, cfg.image_size, held_out)
-    for name, rows in (("probe", probe), ("eval", evaluation), ("sft", sft)):
+    for name, rows in (("probe", probe), ("eval", evaluation), ("dev", dev), ("sft", sft)):
         pq.write_table(pa.Table.from_pylist(rows, schema=ITEM_SCHEMA), out / f"{name}.parquet")
     clip_rows = []
     for i in range(cfg.clip_size):
@@ -124,6 +126,6 @@ def build_world(cfg: WorldConfig, seed: int, out_dir: str | Path) -> dict[str, i
                           "image_type": scene["image_type"]})
     pq.write_table(pa.Table.from_pylist(clip_rows), out / "clip.parquet")
     counts = {"pool": cfg.pool_size, "pool_unique": len(pool_ids), "probe": len(probe),
-              "eval": len(evaluation), "sft": len(sft), "clip": len(clip_rows)}
+              "eval": len(evaluation), "dev": len(dev), "sft": len(sft), "clip": len(clip_rows)}
     log.info("world written to %s: %s", out, counts)
     return counts

@@ -27,6 +27,7 @@ def test_repository_params_are_valid():
     ({"pool": {"sources": [{"url": "x"}]}}, ["pool.sources.0.url", "unknown key"]),
     ({"pool": {"engine": "spark"}}, ["pool.engine", "'spark'", "ray"]),
     ({"search": {"nprobes": 0}}, ["search.nprobes", "greater than or equal to 1"]),
+    ({"bootstrap": {"vlm": {"weak": {"text": 1.5}}}}, ["bootstrap.vlm.weak", "between 0 and 1", "'text': 1.5"]),
 ])
 def test_bad_params_name_key_value_and_allowed(raw, names):
     with pytest.raises(ParamsError) as err:

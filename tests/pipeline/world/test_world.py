@@ -47,11 +47,11 @@ def test_pool_is_unlabelled_and_scenes_cover_it(tiny_world):
 
 def test_held_out_sets_are_disjoint(tiny_world):
     out, _, _ = tiny_world
-    ids = {n: set(pq.read_table(out / f"{n}.parquet")["image_id"].to_pylist()) for n in ("probe", "eval", "sft")}
+    names = ("probe", "eval", "dev", "sft")
+    ids = {n: set(pq.read_table(out / f"{n}.parquet")["image_id"].to_pylist()) for n in names}
     pool = {hashlib.sha256(b).hexdigest() for b in pq.read_table(out / "pool.parquet")["image"].to_pylist()}
-    assert not ids["probe"] & ids["eval"]
-    assert not (ids["probe"] | ids["eval"] | ids["sft"]) & pool
-    assert not ids["sft"] & (ids["probe"] | ids["eval"])
+    assert all(ids[a].isdisjoint(ids[b]) for i, a in enumerate(names) for b in names[i + 1:])
+    assert not set().union(*ids.values()) & pool
 
 
 def test_probe_covers_every_cell(tiny_world):
