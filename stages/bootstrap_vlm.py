@@ -50,7 +50,8 @@ def main(argv=None):
     write_card(args.out, "Tiny Qwen2.5-VL, round r0 (embedded default)",
                "A Qwen2.5-VL-architecture model built from a config with a BPE tokenizer trained on the world's "
                "text, warmed up by SFT (prompt/completion, loss on the answer) on a skewed curriculum of the world's "
-               "questions mixed with describe-the-image captions, so that its skills are real but uneven. Load with "
+               "questions mixed with describe-the-image captions, then its weak categories topped up in short SFT "
+               "chunks to a dev-accuracy target, so that its skills are real but uneven. Load with "
                "`AutoModelForImageTextToText.from_pretrained(<this folder>)`.",
                {"parameters": sum(p.numel() for p in model.parameters()), "image size": params.world.image_size,
                 "training steps": cfg.steps, "batch size": cfg.batch_size, "learning rate": cfg.lr,
