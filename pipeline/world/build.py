@@ -106,17 +106,14 @@ def build_world(cfg: WorldConfig, seed: int, out_dir: str | Path) -> dict[str, i
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pool_ids = write_pool(cfg, seed, out)
-    probe = labelled_items("probe", seed, [c for c in CELLS for _ in range(cfg.probe_per_cell)],
-                           cfg.image_size, pool_ids)
-    probe_ids = {r["image_id"] for r in probe}
-    evaluation = labelled_items("eval", seed, [c for c in CELLS for _ in range(cfg.eval_per_cell)],
-                                cfg.image_size, pool_ids | probe_ids)
-    held_out = pool_ids | probe_ids | {r["image_id"] for r in evaluation}
-    dev = labelled_items("dev", seed, [c for c in CELLS for _ in range(cfg.dev_per_cell)], cfg.image_size, held_out)
-    held_out |= {r["image_id"] for r in dev}
-    sft_cells = [CELLS[i % len(CELLS)] for i in range(cfg.sft_size)]
-    sft = labelled_items("sft", seed, sft_cells, cfg.image_size, held_out)
-    for name, rows in (("probe", probe), ("eval", evaluation), ("dev", dev), ("sft", sft)):
+    # Each labelled set avoids the pool and every set drawn before it, so all of them are disjoint.
+    held_out, sets = set(pool_ids), {}
+    for name, per_cell in (("probe", cfg.probe_per_cell), ("eval", cfg.eval_per_cell), ("dev", cfg.dev_per_cell)):
+        sets[name] = labelled_items(name, seed, [c for c in CELLS for _ in range(per_cell)], cfg.image_size, held_out)
+        held_out |= {r["image_id"] for r in sets[name]}
+    sets["sft"] = labelled_items("sft", seed, [CELLS[i % len(CELLS)] for i in range(cfg.sft_size)], cfg.image_size,
+                                 held_out)
+    for name, rows in sets.items():
         pq.write_table(pa.Table.from_pylist(rows, schema=ITEM_SCHEMA), out / f"{name}.parquet")
     clip_rows = []
     for i in range(cfg.clip_size):
@@ -125,7 +122,7 @@ def build_world(cfg: WorldConfig, seed: int, out_dir: str | Path) -> dict[str, i
         clip_rows.append({"image": png_bytes(render(scene, cfg.image_size)), "caption": caption(scene),
                           "image_type": scene["image_type"]})
     pq.write_table(pa.Table.from_pylist(clip_rows), out / "clip.parquet")
-    counts = {"pool": cfg.pool_size, "pool_unique": len(pool_ids), "probe": len(probe),
-              "eval": len(evaluation), "dev": len(dev), "sft": len(sft), "clip": len(clip_rows)}
+    counts = {"pool": cfg.pool_size, "pool_unique": len(pool_ids)} | {n: len(r) for n, r in sets.items()}
+    counts["clip"] = len(clip_rows)
     log.info("world written to %s: %s", out, counts)
     return counts
