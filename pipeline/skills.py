@@ -37,11 +37,9 @@ def distinct_answers(items: list[dict], greedy: list[str]) -> dict[str, int]:
 
 def accuracy_by_category(items: list[dict], greedy: list[str]) -> dict[str, float]:
     """Greedy accuracy overall and per category."""
-    by_cat: dict[str, list[bool]] = defaultdict(list)
-    for g, it in zip(greedy, items):
-        by_cat[it["category"]].append(is_correct(g, it["answer"], it["answer_type"], it["options"]))
-    out = {"overall": sum(map(sum, by_cat.values())) / max(1, len(items))}
-    return out | {cat: sum(hits) / len(hits) for cat, hits in sorted(by_cat.items())}
+    hits = [is_correct(g, it["answer"], it["answer_type"], it["options"]) for g, it in zip(greedy, items)]
+    out = {"overall": sum(hits) / max(1, len(items))}
+    return out | {cat: sum(hits[i] for i in idx) / len(idx) for cat, idx in by_category(items).items()}
 
 
 def greedy_answers(model, processor, items: list[dict], *, max_new_tokens: int = 8, batch_size: int = 32) -> list[str]:

@@ -19,7 +19,7 @@ from pipeline.skills import accuracy_by_category, greedy_answers
 
 log = logging.getLogger(__name__)
 
-REPLAY_SHARE = 0.5
+FRESH_SHARE = 0.5  # of a chunk's rows: fresh weak-category examples; the rest is replay
 
 
 def fresh_rows(rows: list[dict], used: set[str], categories: list[str], seed: int) -> dict[str, list[dict]]:
@@ -45,7 +45,7 @@ def chunk_rows(fresh: dict[str, list[dict]], below: list[str], replay: list[dict
                rng: random.Random) -> list[dict] | None:
     """``n`` training rows: half fresh examples of the categories below target (taken round robin, never
     reused), half replay. None when a category has no fresh examples left."""
-    n_weak = round(n * REPLAY_SHARE) if replay else n
+    n_weak = round(n * FRESH_SHARE) if replay else n
     if any(len(fresh[c]) < -(-n_weak // len(below)) for c in below):
         return None
     rows = [fresh[below[i % len(below)]].pop() for i in range(n_weak)]
@@ -82,10 +82,11 @@ def top_up(model, processor, rows: list[dict], used: set[str], dev: list[dict], 
         accuracy = accuracy_by_category(dev, greedy_answers(model, processor, dev, max_new_tokens=max_new_tokens))
         history.append({c: accuracy[c] for c in sorted(targets)})
         log.info("top-up chunk %d: dev accuracy %s (targets %s)", chunk, history[-1], targets)
-        if best_state is None or distance(history[-1], targets) < distance(history[chosen], targets):
+        miss = distance(history[-1], targets)
+        if best_state is None or miss < distance(history[chosen], targets):
             best_state, chosen = copy.deepcopy(model.state_dict()), chunk
         below = below_target(accuracy, targets)
-        if not below or distance(history[-1], targets) <= tolerance * len(targets) or chunk == max_chunks:
+        if not below or miss <= tolerance * len(targets) or chunk == max_chunks:
             break
         batch = chunk_rows(fresh, below, replay, steps * batch_size, rng)
         if batch is None:
