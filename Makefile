@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export TQDM_MININTERVAL ?= 5
 
-.PHONY: install install-ray demo test clean-data
+.PHONY: install install-ray demo test test-fast clean-data
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ demo: install
 
 test: install-ray
 	$(PY) -m pytest
+
+# The edit loop: everything but the tests that train models, start Ray or run DVC (under a minute).
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 clean-data:
 	rm -rf data metrics .dvc/cache .dvc/tmp

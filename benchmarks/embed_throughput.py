@@ -2,7 +2,7 @@
 against this machine's compute bound, measured side by side in one run.
 
 * naive: decode one image, preprocess it, encode it alone in fp32 (same model, inference mode).
-* pipeline: ``pipeline.embed`` as the embed stage runs it: decode + preprocess in worker threads a
+* pipeline: ``pipeline.pool.embed`` as the embed stage runs it: decode + preprocess in worker threads a
   few batches ahead (``prefetch``), batches of ``--batch`` through ``ImageEncoder`` at the precision
   ``auto`` picks (bf16 on a CPU with AVX512-BF16).
 * bound: model FLOPs per image (torch's FlopCounterMode) divided into the measured FLOP/s of a large
@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import tiny_clip, world_pool  # noqa: E402
-from pipeline.embed import ImageEncoder, native_bf16, prefetch  # noqa: E402
+from pipeline.pool.embed import ImageEncoder, native_bf16, prefetch  # noqa: E402
 from pipeline.images import decode_rgb  # noqa: E402
 from pipeline.models import clip  # noqa: E402
 

@@ -21,10 +21,10 @@ import time
 import pyarrow.parquet as pq
 
 from pipeline.config import TrainConfig, load_params
-from pipeline.models.sft import run_sft
+from pipeline.bootstrap.sft import run_sft
 from pipeline.models.vlm import load
-from pipeline.skills import accuracy_by_category, distinct_answers, greedy_answers
-from pipeline.train import run_grpo
+from pipeline.bootstrap.skills import accuracy_by_category, distinct_answers, greedy_answers
+from pipeline.training.train import run_grpo
 from pipeline.world.build import labelled_items
 from pipeline.world.questions import CELLS
 

@@ -22,16 +22,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import tiny_clip, world_pool  # noqa: E402
 from pipeline.config import EmbedConfig, SearchConfig  # noqa: E402
-from pipeline.embed import embed_pool  # noqa: E402
-from pipeline.ingest import ingest  # noqa: E402
-from pipeline.world.captions import TYPE_PHRASES, type_prompt  # noqa: E402
+from pipeline.pool.embed import embed_pool  # noqa: E402
+from pipeline.pool.ingest import ingest  # noqa: E402
+from pipeline.config import DEFAULT_TYPE_PROMPTS  # noqa: E402
 
 
 def run(sources: list[str], lake_uri: str, clip_dir: Path) -> tuple[dict, dict, float, float]:
     began = time.perf_counter()
     manifest, counts = ingest(sources, lake_uri, 10**7)
     ingest_s = time.perf_counter() - began
-    prompts = {n: type_prompt(n) for n in TYPE_PHRASES}
+    prompts = dict(DEFAULT_TYPE_PROMPTS)
     began = time.perf_counter()
     _, embedded = embed_pool(manifest, str(clip_dir), prompts, EmbedConfig(), SearchConfig())
     return counts, embedded, ingest_s, time.perf_counter() - began

@@ -18,8 +18,8 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from pipeline import lake
-from pipeline.search import PoolSearch
+from pipeline import lake, schemas
+from pipeline.pool.search import PoolSearch
 
 TYPES = ["shapes", "objects", "bar_chart", "line_chart", "document", "table"]
 
@@ -34,7 +34,7 @@ def clustered(rows: int, dim: int, clusters: int, rng: np.random.Generator,
 
 
 def build(lake_uri: str, vecs: np.ndarray, types: list[str], threshold: int, partitions: int):
-    table = lake.open_or_create(lake_uri, lake.VECTORS, lake.vectors_schema(vecs.shape[1]))
+    table = lake.open_or_create(lake_uri, lake.VECTORS, schemas.vectors(vecs.shape[1]))
     n, chunk = len(vecs), 50_000
     for s in range(0, n, chunk):
         e = min(n, s + chunk)

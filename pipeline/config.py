@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.registry import BACKENDS, EDITS, JUDGES, STRATEGIES
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -23,9 +25,9 @@ class WorldConfig(Section):
 
     image_size: int = Field(112, ge=28, le=1024, multiple_of=28)
     pool_size: int = Field(3000, ge=10, le=10_000_000)
-    probe_per_cell: int = Field(12, ge=1)
-    eval_per_cell: int = Field(12, ge=1)
-    dev_per_cell: int = Field(12, ge=1, description="held-out dev items per cell (bootstrap top-up, never the probe)")
+    probe_per_cell: int = Field(96, ge=1)
+    eval_per_cell: int = Field(48, ge=1)
+    dev_per_cell: int = Field(192, ge=1, description="held-out dev items per cell (bootstrap top-up, never the probe)")
     sft_size: int = Field(12000, ge=10)
     clip_size: int = Field(3000, ge=10)
 
@@ -39,28 +41,39 @@ class ClipConfig(Section):
     steps: int = Field(300, ge=1)
     batch_size: int = Field(64, ge=2)
     lr: float = Field(1e-3, gt=0, lt=1)
-    type_caption_share: float = Field(0.0, ge=0, le=1, description="captions replaced by the bare type prompt")
+    type_caption_share: float = Field(0.3, ge=0, le=1, description="captions replaced by the bare type prompt")
+
+
+DEFAULT_SKEW = {"colour": 3, "counting": 3, "spatial": 1, "size": 2, "arithmetic": 0.1, "text": 0.02}
+DEFAULT_WEAK = {"arithmetic": 0.40, "text": 0.38}
+# The zero-shot image-type tags of the embedded world's pool; a user's pool names its own types.
+DEFAULT_TYPE_PROMPTS = {
+    "shapes": "an image of geometric shapes", "objects": "an image of coloured dots", "bar_chart": "an image of a bar chart",
+    "line_chart": "an image of a line chart", "document": "an image of a text document",
+    "table": "an image of a table of numbers",
+}
 
 
 class VLMConfig(Section):
     """Tiny Qwen2.5-VL trained by SFT on a skewed curriculum (round r0)."""
 
     vocab_size: int = Field(1024, ge=300)
-    text_hidden: int = Field(128, ge=32)
+    text_hidden: int = Field(192, ge=32)
     text_layers: int = Field(2, ge=1)
-    vision_hidden: int = Field(96, ge=32)
+    vision_hidden: int = Field(128, ge=32)
     vision_layers: int = Field(2, ge=1)
-    steps: int = Field(300, ge=0)
+    steps: int = Field(2000, ge=0)
     batch_size: int = Field(16, ge=1)
     lr: float = Field(5e-4, gt=0, lt=1)
-    skew: dict[str, float] = Field(default_factory=dict, description="category -> relative SFT share (default 1)")
+    skew: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SKEW),
+                                   description="category -> relative SFT share (default 1)")
     examples: int = Field(6000, ge=1, description="question examples drawn from the world's SFT corpus by skew")
     caption_share: float = Field(0.3, ge=0, lt=1, description="share of describe-the-image examples in the warm-up")
-    weak: dict[str, float] = Field(default_factory=dict,
+    weak: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEAK),
                                    description="category -> dev accuracy the top-up raises it to after the warm-up")
-    top_up_steps: int = Field(4, ge=1, description="SFT steps per top-up chunk")
+    top_up_steps: int = Field(6, ge=1, description="SFT steps per top-up chunk")
     top_up_lr: float = Field(5e-5, gt=0, lt=1)
-    top_up_chunks: int = Field(16, ge=0, description="most top-up chunks")
+    top_up_chunks: int = Field(32, ge=0, description="most top-up chunks")
 
     @field_validator("skew")
     @classmethod
@@ -118,6 +131,8 @@ class EmbedConfig(Section):
     batch_size: int = Field(128, ge=1)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where the CPU/GPU has native bf16
     workers: int = Field(2, ge=1, description="decode/preprocess threads beside the model")
+    type_prompts: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TYPE_PROMPTS), min_length=1,
+                                         description="image type -> CLIP text prompt for zero-shot type tags")
 
 
 class SearchConfig(Section):
@@ -128,31 +143,55 @@ class SearchConfig(Section):
     nprobes: int = Field(24, ge=1, description="partitions searched per query (recall vs latency)")
 
 
+class AnswerConfig(Section):
+    """How every stage that asks the VLM (diagnose, filter, train, evaluate, bootstrap) gets an answer."""
+
+    max_new_tokens: int = Field(8, ge=1, description="answer length for every prompt")
+    batch_size: int = Field(32, ge=1, description="prompts per greedy generate call")
+
+
+def _registered(kind: str, names, value: str) -> str:
+    if value not in names and ":" not in value:
+        raise ValueError(f"unknown {kind} {value!r}; use one of {sorted(names)} or 'package.module:name'")
+    return value
+
+
 class DiagnoseConfig(Section):
-    max_new_tokens: int = Field(8, ge=1)
-    batch_size: int = Field(32, ge=1)
     prior_strength: float = Field(4.0, ge=0, description="Beta prior pseudo-count towards the global mean")
     brief_cells: int = Field(4, ge=1, description="weakest cells described in the weakness brief")
     min_n: int = Field(3, ge=1, description="cells with fewer graded items get the global mean (unreliable)")
     by_error_type: bool = Field(False, description="also report failure rates per cell × error type")
-    judge: Literal["world", "openai"] = "world"  # who attributes failures to an error type
+    judge: str = Field("world", description="who attributes failures to an error type (registry.JUDGES)")
     judge_url: str = Field("http://127.0.0.1:8000/v1", description="openai judge: OpenAI-compatible base URL")
     judge_model: str = "gpt-4o-mini"
     judge_api_key_env: str = Field("OPENAI_API_KEY", description="name of the env var holding the key (never the key)")
-    judge_retries: int = Field(2, ge=0)
+    judge_retries: int = Field(2, ge=0, description="openai judge: retries of a transport error or an invalid reply")
+    judge_timeout: float = Field(60.0, gt=0, description="openai judge: seconds per request")
+
+    @field_validator("judge")
+    @classmethod
+    def _known_judge(cls, value: str) -> str:
+        return _registered("judge", JUDGES, value)
 
 
 class MixtureConfig(Section):
     """How a diagnosis becomes quotas (see pipeline/mixture.py for the strategies)."""
 
-    strategy: Literal["dpe_step", "softmax_error", "dro", "uniform", "static"] = "dpe_step"
+    strategy: str = "dpe_step"
     budget: int = Field(64, ge=1)
-    floor: int = Field(0, ge=0, description="minimum quota of every cell")
+    floor: int = Field(1, ge=0, description="minimum quota of every cell")
     cap: float = Field(1.0, gt=0, le=1, description="maximum share of one cell (excess spread over the others)")
     temperature: float = Field(0.1, gt=0, description="softmax_error: lower concentrates on the worst cells")
     dro_step: float = Field(2.0, ge=0, description="dro: step size of the multiplicative update")
     static: dict[str, float] = Field(default_factory=dict,
                                      description="static: share per cell (category/image_type) or per category")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown mixture strategy {value!r}; use one of {sorted(STRATEGIES)}")
+        return value
 
     @model_validator(mode="after")
     def _static_shares(self) -> "MixtureConfig":
@@ -163,13 +202,40 @@ class MixtureConfig(Section):
         return self
 
 
+DEFAULT_EDITS = ("brightness", "contrast", "blur", "noise", "hflip", "vflip", "pad")
+
+
 class GenerateConfig(Section):
-    backend: Literal["world"] = "world"
+    backend: str = Field("world", description="agent backend; its own settings live in agents.<backend>")
     top_k: int = Field(16, ge=1)
     max_attempts_per_sample: int = Field(6, ge=1)
-    edits: list[Literal["brightness", "contrast", "blur", "noise", "hflip", "vflip", "pad"]] = Field(
-        default_factory=lambda: ["brightness", "contrast", "blur", "noise", "hflip", "vflip", "pad"], min_length=1
-    )
+    edits: list[str] = Field(default_factory=lambda: list(DEFAULT_EDITS), min_length=1,
+                             description="edit operations the editor may use (registry.EDITS)")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        return _registered("agent backend", BACKENDS, value)
+
+    @field_validator("edits")
+    @classmethod
+    def _known_edits(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(EDITS))
+        if unknown:
+            raise ValueError(f"unknown edit operations {unknown}; use some of {sorted(EDITS)}")
+        return value
+
+
+class WorldAgentsConfig(Section):
+    """The embedded world's offline agents: they read the pool's hidden scene records."""
+
+    scenes: str = Field("data/world/scenes.parquet", description="scene records of the world's pool images")
+
+
+class AgentsConfig(Section):
+    """One section per agent backend; ``generate.backend`` picks which one runs."""
+
+    world: WorldAgentsConfig = WorldAgentsConfig()
 
 
 class FilterConfig(Section):
@@ -178,6 +244,7 @@ class FilterConfig(Section):
     band_low: float = Field(0.1, ge=0, le=1)
     band_high: float = Field(0.9, ge=0, le=1)
     min_keep: int = Field(16, ge=0, description="fill up to this many with nearest-to-band samples, recorded")
+    batch_size: int = Field(8, ge=1, description="questions per sampled generate call (each n_samples times)")
 
     @model_validator(mode="after")
     def _band(self) -> "FilterConfig":
@@ -187,16 +254,16 @@ class FilterConfig(Section):
 
 
 class TrainConfig(Section):
-    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    learning_rate: float = Field(5e-5, gt=0, lt=1)
     num_generations: int = Field(8, ge=2)
     prompts_per_step: int = Field(4, ge=1)
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = Field(40, ge=1)
-    beta: float = Field(0.0, ge=0)
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int = Field(60, ge=1)
+    beta: float = Field(0.1, ge=0)
     temperature: float = Field(1.0, gt=0)
     accuracy_weight: float = Field(0.9, ge=0)
     format_weight: float = Field(0.1, ge=0)
-    freeze_vision: bool = Field(False, description="train only the language model; keep the vision tower fixed")
+    freeze_vision: bool = Field(True, description="train only the language model; keep the vision tower fixed")
 
 
 ITEM_FIELDS = ("index", "image", "question", "answer", "options", "category", "image_type")
@@ -230,7 +297,6 @@ class EvaluationConfig(ItemSetConfig):
     """The held-out set every checkpoint is scored on (never used to steer a round)."""
 
     source: str = "data/world/eval.parquet"
-    batch_size: int = Field(32, ge=1)
 
 
 class RoundConfig(Section):
@@ -247,14 +313,17 @@ class Params(Section):
     pool: PoolConfig = PoolConfig()
     embed: EmbedConfig = EmbedConfig()
     search: SearchConfig = SearchConfig()
+    answer: AnswerConfig = AnswerConfig()
     diagnose: DiagnoseConfig = DiagnoseConfig()
     mixture: MixtureConfig = MixtureConfig()
     generate: GenerateConfig = GenerateConfig()
+    agents: AgentsConfig = AgentsConfig()
     filter: FilterConfig = FilterConfig()
     train: TrainConfig = TrainConfig()
     probe: ProbeConfig = ProbeConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
-    rounds: dict[str, RoundConfig] = Field(default_factory=lambda: {"r1": RoundConfig(prev="r0")})
+    rounds: dict[str, RoundConfig] = Field(
+        default_factory=lambda: {"r1": RoundConfig(prev="r0"), "r2": RoundConfig(prev="r1")})
 
     @model_validator(mode="after")
     def _probe_is_not_evaluation(self) -> "Params":

@@ -91,14 +91,20 @@ def parse_answer(text: str, answer_type: str, options: list[str] | None = None) 
     raise ValueError(f"unknown answer_type {answer_type!r}; expected choice, integer or word")
 
 
-def is_correct(text: str, reference: str, answer_type: str, options: list[str] | None = None,
-               tolerance: float = 1e-6) -> bool:
+def grade(text: str, reference: str, answer_type: str, options: list[str] | None = None,
+          tolerance: float = 1e-6) -> tuple[str | None, bool]:
+    """(the parsed answer or None, whether it matches the reference): the text is parsed once."""
     parsed = parse_answer(text, answer_type, options)
     if parsed is None:
-        return False
+        return None, False
     if answer_type == "integer":
-        return abs(float(parsed) - float(reference)) <= tolerance
+        return parsed, abs(float(parsed) - float(reference)) <= tolerance
     if answer_type == "word":
         ref = normalise(reference)
-        return parsed == ref or " ".join(_content_words(text)) == ref  # multi-word references too
-    return parsed == reference.strip().upper()
+        return parsed, parsed == ref or " ".join(_content_words(text)) == ref  # multi-word references too
+    return parsed, parsed == reference.strip().upper()
+
+
+def is_correct(text: str, reference: str, answer_type: str, options: list[str] | None = None,
+               tolerance: float = 1e-6) -> bool:
+    return grade(text, reference, answer_type, options, tolerance)[1]

@@ -24,6 +24,13 @@ LOSSLESS_FORMATS = {"PNG", "GIF", "BMP", "TIFF"}
 WHITE = (255, 255, 255)
 
 
+def encode_png(img: Image.Image) -> bytes:
+    """Encode deterministically (no timestamps, fixed compression) so ids are stable content hashes."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
 def image_id(data: bytes) -> str:
     """The content-hash id of an image's source bytes: the same file from any source is one pool row."""
     return hashlib.sha256(data).hexdigest()

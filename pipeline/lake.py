@@ -7,57 +7,40 @@ the pool grows, and the tag keeps that version safe from cleanup.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
+from pipeline.schemas import Manifest
+
 log = logging.getLogger(__name__)
 
+# The lake's tables. Their Arrow schemas are in pipeline/schemas.py.
 POOL = "pool"
 QUARANTINE = "quarantine"
 VECTORS = "pool_vectors"
 
-POOL_SCHEMA = pa.schema([
-    ("image_id", pa.string()), ("sources", pa.list_(pa.string())), ("image", pa.binary()),
-    ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()),
-])
-QUARANTINE_SCHEMA = pa.schema([  # image_id is the sha256 of the bytes, empty when nothing could be read
-    ("source", pa.string()), ("image_id", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
-])
 
-
-def vectors_schema(dim: int) -> pa.Schema:
-    return pa.schema([
-        ("image_id", pa.string()), ("model", pa.string()), ("image_type", pa.string()),
-        ("width", pa.int32()), ("height", pa.int32()), ("vector", pa.list_(pa.float32(), dim)),
-    ])
-
-
-@dataclass(frozen=True)
-class Manifest:
-    lake: str
-    table: str
-    version: int
-    tag: str
-    rows: int
-
-    def write(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def read(cls, path: str | Path) -> "Manifest":
-        return cls(**json.loads(Path(path).read_text()))
-
-
-def connect(lake: str):
+def connect(lake: str | Path):
     import lancedb
 
     return lancedb.connect(lake)
+
+
+def open_path(path: str | Path):
+    """A single Lance table given by its folder (``<db>/<name>.lance``), as round artifacts are passed."""
+    path = Path(path)
+    return connect(path.parent).open_table(path.name.removesuffix(".lance"))
+
+
+def write_path(path: str | Path, table: pa.Table) -> None:
+    """Write ``table`` as the Lance table at ``path`` (a ``.lance`` folder), replacing what was there."""
+    path = Path(path)
+    if path.suffix != ".lance":
+        raise ValueError(f"{path}: a Lance table path ends in .lance")
+    connect(path.parent).create_table(path.name.removesuffix(".lance"), table, mode="overwrite")
 
 
 def open_or_create(lake: str, name: str, schema: pa.Schema):
@@ -128,7 +111,9 @@ def fetch_rows(table, ids: list[str], columns: list[str]) -> pa.Table:
     """Rows of ``table`` whose image_id is in ``ids``, in the order of ``ids``."""
     if not ids:
         return pa.table({c: [] for c in columns})
-    quoted = ", ".join(f"'{i}'" for i in ids)
-    rows = table.search().where(f"image_id IN ({quoted})").select(columns).limit(len(ids)).to_arrow()
+    import pyarrow.compute as pc
+
+    wanted = pc.field("image_id").isin(pa.array(ids, pa.string()))
+    rows = table.to_lance().to_table(columns=columns, filter=wanted)
     order = {iid: k for k, iid in enumerate(rows["image_id"].to_pylist())}
     return rows.take([order[i] for i in ids if i in order])

@@ -1,7 +1,8 @@
 """Mixture: turn a diagnosis into integer quotas per weakness cell that sum exactly to the budget.
 
 A strategy is a small class with one method, ``weights``; the base class owns normalising, the
-floor and cap, and the integer rounding. Strategies are picked by name in params (``mixture.strategy``):
+floor and cap, and the integer rounding. Strategies are picked by name in params (``mixture.strategy``,
+``pipeline.registry.STRATEGIES``):
 
 * ``dpe_step``: the reference step rule on each cell's *shrunk* accuracy (a one-item cell cannot
   swing the round).
@@ -18,17 +19,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Callable
+from typing import TYPE_CHECKING
 
-STRATEGIES: dict[str, type["Strategy"]] = {}
+from pipeline.registry import STRATEGIES
+from pipeline.schemas import Diagnosis, Mixture
 
-
-def register(name: str) -> Callable[[type["Strategy"]], type["Strategy"]]:
-    def deco(cls: type[Strategy]) -> type[Strategy]:
-        STRATEGIES[name] = cls
-        return cls
-    return deco
-
+if TYPE_CHECKING:
+    from pipeline.config import MixtureConfig
 
 def largest_remainder(shares: dict[str, float], total: int) -> dict[str, int]:
     """Integer parts of ``shares·total`` that sum to ``total`` exactly (ties broken by key).
@@ -67,27 +64,22 @@ def capped(shares: dict[str, float], cap: float) -> dict[str, float]:
 
 
 class Strategy:
-    """Maps the diagnosis' cells (and the previous round's shares) to non-negative weights."""
+    """Maps each cell's shrunk accuracy (and the previous round's shares) to non-negative weights."""
 
     def __init__(self, temperature: float = 0.1, step: float = 2.0, static: dict[str, float] | None = None):
         self.temperature = temperature
         self.step = step
         self.static = static or {}
 
-    def weights(self, cells: list[dict], previous: dict[str, float]) -> dict[str, float]:
+    def weights(self, accuracy: dict[str, float], previous: dict[str, float]) -> dict[str, float]:
         raise NotImplementedError
 
-    def shares(self, cells: list[dict], previous: dict[str, float] | None = None,
+    def shares(self, accuracy: dict[str, float], previous: dict[str, float] | None = None,
                cap: float = 1.0) -> dict[str, float]:
-        weights = self.weights(cells, previous or {})
+        weights = self.weights(accuracy, previous or {})
         total = sum(weights.values())
         shares = {k: w / total for k, w in weights.items()} if total > 0 else {k: 1 / len(weights) for k in weights}
         return capped(shares, cap) if cap < 1.0 else shares
-
-    def quotas(self, cells: list[dict], budget: int, floor: int = 0, cap: float = 1.0,
-               previous: dict[str, float] | None = None) -> dict[str, int]:
-        check_floor(len(cells), budget, floor)
-        return allot(self.shares(cells, previous, cap), budget, floor)
 
 
 def check_floor(cells: int, budget: int, floor: int) -> None:
@@ -102,7 +94,6 @@ def allot(shares: dict[str, float], budget: int, floor: int) -> dict[str, int]:
     return {k: floor + q for k, q in rest.items()}
 
 
-@register("dpe_step")
 class DPEStep(Strategy):
     """The reference rule: accuracy below 0.70 → 2.0, 0.75 → 1.5, 0.85 → 1.0, 0.90 → 0.8, else 0.5."""
 
@@ -112,56 +103,50 @@ class DPEStep(Strategy):
     def step_weight(cls, accuracy: float) -> float:
         return next((w for bound, w in cls.STEPS if accuracy < bound), 0.5)
 
-    def weights(self, cells, previous):
-        return {c["key"]: self.step_weight(c["shrunk_accuracy"]) for c in cells}
+    def weights(self, accuracy, previous):
+        return {k: self.step_weight(a) for k, a in accuracy.items()}
 
 
-@register("softmax_error")
 class SoftmaxError(Strategy):
     """Shares ∝ exp((1 − accuracy) / temperature); a low temperature concentrates on the worst cells."""
 
-    def weights(self, cells, previous):
-        errors = {c["key"]: 1.0 - c["shrunk_accuracy"] for c in cells}
+    def weights(self, accuracy, previous):
+        errors = {k: 1.0 - a for k, a in accuracy.items()}
         top = max(errors.values())
         return {k: math.exp((e - top) / self.temperature) for k, e in errors.items()}
 
 
-@register("dro")
 class DRO(Strategy):
     """Multiplicative weights from the previous round's shares (uniform in round 1): cells that stay
     weak round after round keep gaining budget, cells that were fixed lose it gradually."""
 
-    def weights(self, cells, previous):
-        start = 1.0 / len(cells)
-        return {c["key"]: previous.get(c["key"], start) * math.exp(self.step * (1.0 - c["shrunk_accuracy"]))
-                for c in cells}
+    def weights(self, accuracy, previous):
+        start = 1.0 / len(accuracy)
+        return {k: previous.get(k, start) * math.exp(self.step * (1.0 - a)) for k, a in accuracy.items()}
 
 
-@register("uniform")
 class Uniform(Strategy):
     """The control arm: the same budget spread evenly, ignoring the diagnosis."""
 
-    def weights(self, cells, previous):
-        return {c["key"]: 1.0 for c in cells}
+    def weights(self, accuracy, previous):
+        return {k: 1.0 for k in accuracy}
 
 
-@register("static")
 class Static(Strategy):
     """Fixed shares from params, keyed by cell (``category/image_type``) or by category (split evenly over
     its cells); cells not named get 0."""
 
-    def weights(self, cells, previous):
-        category = {c["key"]: c["key"].split("/")[0] for c in cells}
+    def weights(self, accuracy, previous):
+        category = {k: k.split("/")[0] for k in accuracy}
         per_category = Counter(category.values())
         return {k: self.static.get(k, self.static.get(cat, 0.0) / per_category[cat]) for k, cat in category.items()}
 
 
-def make_mixture(diagnosis: dict, cfg, previous: dict[str, float] | None = None) -> dict:
+def make_mixture(diagnosis: Diagnosis, cfg: MixtureConfig, previous: dict[str, float] | None = None) -> Mixture:
     """The mixture artifact: quotas that sum to the budget, and the shares behind them."""
-    strategy = STRATEGIES[cfg.strategy](temperature=cfg.temperature, step=cfg.dro_step, static=dict(cfg.static))
-    cells = diagnosis["cells"]
-    check_floor(len(cells), cfg.budget, cfg.floor)
-    shares = strategy.shares(cells, previous, cfg.cap)
-    quotas = allot(shares, cfg.budget, cfg.floor)
-    return {"strategy": cfg.strategy, "budget": cfg.budget, "quotas": quotas,
-            "shares": {k: round(v, 6) for k, v in shares.items()}}
+    strategy = STRATEGIES.load(cfg.strategy)(temperature=cfg.temperature, step=cfg.dro_step, static=dict(cfg.static))
+    accuracy = {c.key: c.shrunk_accuracy for c in diagnosis.cells}
+    check_floor(len(accuracy), cfg.budget, cfg.floor)
+    shares = strategy.shares(accuracy, previous, cfg.cap)
+    return Mixture(strategy=cfg.strategy, budget=cfg.budget, quotas=allot(shares, cfg.budget, cfg.floor),
+                   shares={k: round(v, 6) for k, v in shares.items()})

@@ -5,28 +5,31 @@ from __future__ import annotations
 import argparse
 import atexit
 import hashlib
-import json
 import logging
 import os
 import sys
 import time
 from pathlib import Path
 
+from pipeline import schemas
 from pipeline.config import Params, ParamsError, load_params
 
 log = logging.getLogger("pipeline")
 
 
-def start(description: str, argv: list[str] | None = None,
-          arguments: tuple[tuple[str, dict], ...] = ()) -> tuple[argparse.Namespace, Params]:
-    """Parse the stage's arguments, set up logging and threads, validate params.yaml before any work.
+def start(description: str, argv: list[str] | None = None, required: tuple[str, ...] = (),
+          optional: tuple[str, ...] = ()) -> tuple[argparse.Namespace, Params]:
+    """Parse the stage's path arguments (``required`` and ``optional`` flags, each one value), set up
+    logging and threads, validate params.yaml before any work.
 
     An invalid params file exits with status 2 and a message naming each bad key.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml")
-    for flag, kwargs in arguments:
-        parser.add_argument(flag, **kwargs)
+    for flag in required:
+        parser.add_argument(flag, required=True)
+    for flag in optional:
+        parser.add_argument(flag)
     args = parser.parse_args(argv)
     # Libraries (open_clip logs to the root logger) stay at WARNING; the pipeline's own logs at INFO.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -63,16 +66,10 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def write_json(path: str | Path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
 def write_metrics(path: str | Path, metrics: dict) -> None:
     """A DVC metrics file: flat dotted keys, numbers rounded so reruns give identical files."""
     flat = {k: round(v, 6) if isinstance(v, float) else v for k, v in flatten(metrics).items()}
-    write_json(path, flat)
+    schemas.write_json(path, flat)
     log.info("metrics %s: %s", path, flat)
 
 

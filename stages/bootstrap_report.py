@@ -5,8 +5,7 @@ from pipeline.runtime import start, write_metrics
 
 
 def main(argv=None):
-    args, _ = start(__doc__, argv, (("--clip", {"required": True}), ("--vlm", {"required": True}),
-                                    ("--metrics", {"required": True})))
+    args, _ = start(__doc__, argv, required=("--clip", "--vlm", "--metrics"))
     write_metrics(args.metrics, {"clip": read_card_metrics(args.clip), "vlm": read_card_metrics(args.vlm)})
 
 

@@ -1,16 +1,15 @@
 """DVC stage `ingest`: add the pool sources' images to the lake's pool table; pin the version."""
 
-from pipeline.ingest import ingest
 from pipeline.runtime import start, write_metrics
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, (("--manifest", {"required": True}), ("--metrics", {"required": True})))
+    args, params = start(__doc__, argv, required=("--manifest", "--metrics"))
     cfg = params.pool
     if cfg.engine == "ray":
-        from pipeline.scale import ray_ingest as ingest_with
+        from pipeline.pool.scale import ray_ingest as ingest_with
     else:
-        ingest_with = ingest
+        from pipeline.pool.ingest import ingest as ingest_with
     manifest, counts = ingest_with(cfg.sources, cfg.lake, cfg.max_pixels, cfg.max_side, cfg.batch_size)
     manifest.write(args.manifest)
     write_metrics(args.metrics, counts)

@@ -1,13 +1,15 @@
-"""DVC stage `world`: render the embedded world (pool source, scene records, probe, eval, corpora)."""
+"""DVC stage `world`: render the embedded world (pool source, scene records, probe, eval, dev, corpora)."""
 
 from pipeline.runtime import start, write_metrics
-from pipeline.world.build import build_world
+from pipeline.world.build import WorldFiles, build_world
+
+FILES = tuple(f"--{name}" for name in WorldFiles.__dataclass_fields__)
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, (("--out", {"required": True}), ("--metrics", {"required": True})))
-    counts = build_world(params.world, params.seed, args.out)
-    write_metrics(args.metrics, {"images": counts})
+    args, params = start(__doc__, argv, required=FILES + ("--metrics",))
+    files = WorldFiles(**{flag[2:]: getattr(args, flag[2:]) for flag in FILES})
+    write_metrics(args.metrics, {"images": build_world(params.world, params.seed, files)})
 
 
 if __name__ == "__main__":

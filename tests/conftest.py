@@ -11,18 +11,28 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+SLOW_TIMEOUT = 900  # seconds; every other test gets pyproject's timeout
+
+
 def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that train a model, start Ray or run DVC are marked slow and get a longer per-test timeout."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
+
+
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory):
     from pipeline.config import WorldConfig
-    from pipeline.world.build import build_world
+    from pipeline.world.build import WorldFiles, build_world
 
     out = tmp_path_factory.mktemp("world")
-    cfg = WorldConfig(pool_size=140, probe_per_cell=2, eval_per_cell=2, sft_size=60, clip_size=70)
-    counts = build_world(cfg, seed=3, out_dir=out)
+    cfg = WorldConfig(pool_size=140, probe_per_cell=2, eval_per_cell=2, dev_per_cell=2, sft_size=60, clip_size=70)
+    counts = build_world(cfg, seed=3, files=WorldFiles.under(out))
     return out, cfg, counts

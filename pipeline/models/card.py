@@ -1,16 +1,19 @@
-"""Model cards: a short README.md (for people) and card.json (for the metrics) next to a checkpoint."""
+"""Model cards: a short README.md (for people) and card.json (for the metrics) next to a checkpoint.
+A card belongs to its checkpoint folder (like config.json), so its file names are fixed here."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipeline.runtime import flatten
+from pipeline.schemas import ModelCard, read_json, write_json
+
+CARD_JSON = "card.json"
 
 
 def write_card(directory: str | Path, title: str, summary: str, facts: dict, metrics: dict) -> None:
     directory = Path(directory)
-    (directory / "card.json").write_text(json.dumps({"facts": facts, "metrics": metrics}, indent=2, sort_keys=True))
+    write_json(directory / CARD_JSON, ModelCard(facts=facts, metrics=metrics))
     lines = [f"# {title}", "", summary, "", "| fact | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in facts.items()]
     lines += ["", "| metric | value |", "|---|---|"]
@@ -19,4 +22,4 @@ def write_card(directory: str | Path, title: str, summary: str, facts: dict, met
 
 
 def read_card_metrics(directory: str | Path) -> dict:
-    return json.loads((Path(directory) / "card.json").read_text())["metrics"]
+    return read_json(Path(directory) / CARD_JSON, ModelCard).metrics

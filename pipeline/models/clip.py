@@ -52,15 +52,6 @@ def fingerprint(path: str | Path) -> str:
     return file_hash(Path(path) / "open_clip_model.safetensors")
 
 
-def caption_mix(captions: list[str], image_types: list[str], type_share: float, seed: int) -> list[str]:
-    """Replace a share of the captions by the bare image-type prompt, so the phrase that retrieval and
-    zero-shot tagging use is one the text tower has seen."""
-    from pipeline.world.captions import type_prompt
-
-    rng = random.Random(f"{seed}:captions")
-    return [type_prompt(t) if rng.random() < type_share else c for c, t in zip(captions, image_types)]
-
-
 def train_clip(images: list[bytes], captions: list[str], cfg: ClipConfig, seed: int, out: str | Path) -> dict:
     import open_clip
     from safetensors.torch import save_file

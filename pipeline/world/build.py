@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,10 +18,10 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline.config import WorldConfig
-from pipeline.images import image_id
+from pipeline.images import encode_png, image_id
 from pipeline.world.captions import caption
 from pipeline.world.questions import CELLS, Question, ask
-from pipeline.world.render import png_bytes, render
+from pipeline.world.render import render
 from pipeline.world.scenes import IMAGE_TYPES, sample_scene
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def _rng(seed: int, split: str, i: int) -> random.Random:
 
 
 def _item(split: str, i: int, scene: dict, q: Question, size: int) -> dict:
-    data = png_bytes(render(scene, size))
+    data = encode_png(render(scene, size))
     return {
         "item_id": f"{split}-{i:06d}", "image_id": image_id(data), "image": data,
         "category": q.category, "image_type": q.image_type, "question": q.question,
@@ -72,7 +73,24 @@ def labelled_items(split: str, seed: int, cells: list[tuple[str, str]], size: in
     return items
 
 
-def write_pool(cfg: WorldConfig, seed: int, out_dir: Path) -> set[str]:
+@dataclass(frozen=True)
+class WorldFiles:
+    """Where the world stage writes each file (dvc.yaml passes every path; ``under`` is for tests)."""
+
+    pool: Path
+    scenes: Path
+    probe: Path
+    eval: Path
+    dev: Path
+    sft: Path
+    clip: Path
+
+    @classmethod
+    def under(cls, folder: str | Path) -> "WorldFiles":
+        return cls(**{f.name: Path(folder) / f"{f.name}.parquet" for f in fields(cls)})
+
+
+def write_pool(cfg: WorldConfig, seed: int, files: WorldFiles) -> set[str]:
     """Pool images (uri + bytes, no labels) and, apart, their scene records keyed by image id."""
     pool_w = scene_w = None
     ids: set[str] = set()
@@ -82,7 +100,7 @@ def write_pool(cfg: WorldConfig, seed: int, out_dir: Path) -> set[str]:
         for i in range(start, min(start + chunk, cfg.pool_size)):
             rng = _rng(seed, "pool", i)
             scene = sample_scene(IMAGE_TYPES[i % len(IMAGE_TYPES)], rng)
-            data = png_bytes(render(scene, cfg.image_size))
+            data = encode_png(render(scene, cfg.image_size))
             iid = image_id(data)
             uris.append(f"world://pool/{i:08d}.png")
             images.append(data)
@@ -93,8 +111,8 @@ def write_pool(cfg: WorldConfig, seed: int, out_dir: Path) -> set[str]:
         pool_t = pa.table({"uri": uris, "image": pa.array(images, pa.binary())})
         scene_t = pa.Table.from_pylist(scene_rows, schema=pa.schema(
             [("image_id", pa.string()), ("image_type", pa.string()), ("scene", pa.string())]))
-        pool_w = pool_w or pq.ParquetWriter(out_dir / "pool.parquet", pool_t.schema)
-        scene_w = scene_w or pq.ParquetWriter(out_dir / "scenes.parquet", scene_t.schema)
+        pool_w = pool_w or pq.ParquetWriter(files.pool, pool_t.schema)
+        scene_w = scene_w or pq.ParquetWriter(files.scenes, scene_t.schema)
         pool_w.write_table(pool_t)
         scene_w.write_table(scene_t)
     pool_w.close()
@@ -102,10 +120,10 @@ def write_pool(cfg: WorldConfig, seed: int, out_dir: Path) -> set[str]:
     return ids
 
 
-def build_world(cfg: WorldConfig, seed: int, out_dir: str | Path) -> dict[str, int]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    pool_ids = write_pool(cfg, seed, out)
+def build_world(cfg: WorldConfig, seed: int, files: WorldFiles) -> dict[str, int]:
+    for path in {Path(getattr(files, f.name)).parent for f in fields(files)}:
+        path.mkdir(parents=True, exist_ok=True)
+    pool_ids = write_pool(cfg, seed, files)
     # Each labelled set avoids the pool and every set drawn before it, so all of them are disjoint.
     held_out, sets = set(pool_ids), {}
     for name, per_cell in (("probe", cfg.probe_per_cell), ("eval", cfg.eval_per_cell), ("dev", cfg.dev_per_cell)):
@@ -114,15 +132,15 @@ def build_world(cfg: WorldConfig, seed: int, out_dir: str | Path) -> dict[str, i
     sets["sft"] = labelled_items("sft", seed, [CELLS[i % len(CELLS)] for i in range(cfg.sft_size)], cfg.image_size,
                                  held_out)
     for name, rows in sets.items():
-        pq.write_table(pa.Table.from_pylist(rows, schema=ITEM_SCHEMA), out / f"{name}.parquet")
+        pq.write_table(pa.Table.from_pylist(rows, schema=ITEM_SCHEMA), getattr(files, name))
     clip_rows = []
     for i in range(cfg.clip_size):
         rng = _rng(seed, "clip", i)
         scene = sample_scene(IMAGE_TYPES[i % len(IMAGE_TYPES)], rng)
-        clip_rows.append({"image": png_bytes(render(scene, cfg.image_size)), "caption": caption(scene),
+        clip_rows.append({"image": encode_png(render(scene, cfg.image_size)), "caption": caption(scene),
                           "image_type": scene["image_type"]})
-    pq.write_table(pa.Table.from_pylist(clip_rows), out / "clip.parquet")
+    pq.write_table(pa.Table.from_pylist(clip_rows), files.clip)
     counts = {"pool": cfg.pool_size, "pool_unique": len(pool_ids)} | {n: len(r) for n, r in sets.items()}
     counts["clip"] = len(clip_rows)
-    log.info("world written to %s: %s", out, counts)
+    log.info("world written to %s: %s", Path(files.pool).parent, counts)
     return counts

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pipeline.config import DEFAULT_TYPE_PROMPTS
 from pipeline.world.scenes import Scene
 
-TYPE_PHRASES = {
-    "shapes": "geometric shapes",
-    "objects": "coloured dots",
-    "bar_chart": "a bar chart",
-    "line_chart": "a line chart",
-    "document": "a text document",
-    "table": "a table of numbers",
-}
-
-
 def type_prompt(image_type: str) -> str:
-    """The text query that names an image type: used for zero-shot tags and retrieval."""
-    return f"an image of {TYPE_PHRASES[image_type]}"
+    """The text that names an image type: the default zero-shot tags and retrieval queries (params
+    ``embed.type_prompts`` defaults to the world's six)."""
+    return DEFAULT_TYPE_PROMPTS[image_type]
 
 
 def caption(scene: Scene) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import io
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -122,9 +121,3 @@ def render(scene: Scene, size: int) -> Image.Image:
     _DRAW[scene["image_type"]](ImageDraw.Draw(img), scene, size)
     return img
 
-
-def png_bytes(img: Image.Image) -> bytes:
-    """Encode deterministically (no timestamps, fixed compression) so ids are stable content hashes."""
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=6)
-    return buf.getvalue()

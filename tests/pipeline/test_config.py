@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import ParamsError, load_params, parse_params
+from pipeline.config import Params, ParamsError, Section, load_params, parse_params
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,12 +28,46 @@ def test_repository_params_are_valid():
     ({"pool": {"engine": "spark"}}, ["pool.engine", "'spark'", "ray"]),
     ({"search": {"nprobes": 0}}, ["search.nprobes", "greater than or equal to 1"]),
     ({"bootstrap": {"vlm": {"weak": {"text": 1.5}}}}, ["bootstrap.vlm.weak", "between 0 and 1", "'text': 1.5"]),
+    ({"diagnose": {"judge": "oracle"}}, ["diagnose.judge", "'oracle'", "openai", "package.module:name"]),
+    ({"generate": {"backend": "gpt"}}, ["generate.backend", "'gpt'", "world"]),
+    ({"generate": {"edits": ["blur", "swirl"]}}, ["generate.edits", "swirl", "brightness"]),
+    ({"diagnose": {"max_new_tokens": 8}}, ["diagnose.max_new_tokens", "unknown key"]),  # moved to answer
 ])
 def test_bad_params_name_key_value_and_allowed(raw, names):
     with pytest.raises(ParamsError) as err:
         parse_params(raw)
     for name in names:
         assert name in str(err.value)
+
+
+def _sections(model: type[Section], prefix: str = "") -> set[str]:
+    """Every key of the schema, dotted; a field whose value is a section is walked into."""
+    out = set()
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, Section):
+            out |= _sections(kind, f"{prefix}{name}.")
+        else:
+            out.add(f"{prefix}{name}")
+    return out
+
+
+def test_every_key_is_in_params_yaml_and_code_defaults_equal_it():
+    """DVC sees only what params.yaml says: a key that exists only in code, or a code default that
+    differs from the file, would change results without rerunning anything."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+
+    def present(dotted: str) -> bool:
+        node = raw
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    missing = sorted(k for k in _sections(Params) if not present(k))
+    assert not missing, f"keys only in code (add them to params.yaml): {missing}"
+    assert Params().model_dump() == load_params(REPO / "params.yaml").model_dump()
 
 
 def test_defaults_fill_missing_sections():
@@ -46,8 +80,10 @@ def test_stage_stops_before_any_work_on_bad_params(tmp_path):
     raw["world"]["pool_sise"] = 10
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     out = tmp_path / "world"
+    files = [a for name in ("pool", "scenes", "probe", "eval", "dev", "sft", "clip")
+             for a in (f"--{name}", str(out / f"{name}.parquet"))]
     proc = subprocess.run([sys.executable, "-m", "stages.world", "--params", str(tmp_path / "params.yaml"),
-                           "--out", str(out), "--metrics", str(tmp_path / "m.json")],
+                           *files, "--metrics", str(tmp_path / "m.json")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "world.pool_sise" in proc.stderr and "unknown key" in proc.stderr

@@ -110,7 +110,7 @@ def test_normalising_is_deterministic():
 
 def test_ingest_survives_every_bad_kind_and_counts_reasons(tmp_path):
     """One folder with every kind of input: the stage finishes, each reason is counted, usable images land."""
-    from pipeline.ingest import ingest
+    from pipeline.pool.ingest import ingest
 
     root = tmp_path / "imgs"
     root.mkdir()

@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline import lake
-from pipeline.ingest import ingest
+from pipeline import lake, schemas
+from pipeline.pool.ingest import ingest
 
 
 def png(colour, size=(8, 8)) -> bytes:
@@ -47,7 +47,7 @@ def test_pinned_version_survives_growth(tmp_path):
     second, counts = ingest([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], lake_uri, max_pixels=10_000)
     assert counts["added"] == 4 and second.rows == 7
     assert lake.open_pinned(first).count_rows() == 3
-    assert lake.open_pinned(lake.Manifest.read(_roundtrip(first, tmp_path))).count_rows() == 3
+    assert lake.open_pinned(schemas.Manifest.read(_roundtrip(first, tmp_path))).count_rows() == 3
     table = lake.connect(lake_uri).open_table(lake.POOL)
     assert first.tag in table.tags.list()
 
@@ -76,4 +76,4 @@ def test_table_from_an_older_schema_is_a_clear_error(tmp_path):
     old = pa.schema([("source", pa.string()), ("reason", pa.string())])
     lake.connect(str(tmp_path)).create_table(lake.QUARANTINE, schema=old)
     with pytest.raises(ValueError, match=r"lacks columns \['image_id', 'detail'\].*rerun"):
-        lake.open_or_create(str(tmp_path), lake.QUARANTINE, lake.QUARANTINE_SCHEMA)
+        lake.open_or_create(str(tmp_path), lake.QUARANTINE, schemas.QUARANTINE)

@@ -5,11 +5,25 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import MixtureConfig, ParamsError, parse_params
-from pipeline.mixture import STRATEGIES, DPEStep, capped, largest_remainder, make_mixture
+from pipeline.mixture import DPEStep, capped, largest_remainder, make_mixture
+from pipeline.registry import STRATEGIES
+from pipeline.schemas import Cell, Diagnosis
 
 
-def cells(accs):
-    return [{"key": f"c{i}/t", "shrunk_accuracy": a} for i, a in enumerate(accs)]
+def accuracy(accs):
+    return {f"c{i}/t": a for i, a in enumerate(accs)}
+
+
+def diagnosis(accs: dict[str, float]) -> Diagnosis:
+    """A diagnosis whose cells have the given shrunk accuracies: the only thing a mixture reads."""
+    cells = [Cell(key=k, category=k.split("/")[0], image_type=k.split("/")[1], n=10, correct=0, accuracy=a,
+                  shrunk_accuracy=a, interval=(0.0, 1.0), reliable=True, error_types={}, examples=[])
+             for k, a in accs.items()]
+    return Diagnosis(items=10, graded=10, judge_failures=0, accuracy=0.5, categories={}, cells=cells)
+
+
+def mix(accs: dict[str, float], **cfg):
+    return make_mixture(diagnosis(accs), MixtureConfig(**cfg))
 
 
 @pytest.mark.parametrize("acc,weight", [(0.0, 2.0), (0.69, 2.0), (0.70, 1.5), (0.74, 1.5), (0.75, 1.0),
@@ -19,39 +33,39 @@ def test_reference_step_rule(acc, weight):
 
 
 def test_step_quotas_follow_weights():
-    assert DPEStep().quotas(cells([0.5, 0.95]), budget=10) == {"c0/t": 8, "c1/t": 2}
+    assert mix(accuracy([0.5, 0.95]), budget=10, floor=0).quotas == {"c0/t": 8, "c1/t": 2}
 
 
 def test_uniform_ignores_diagnosis():
-    mix = make_mixture({"cells": cells([0.1, 0.99, 0.5])}, MixtureConfig(strategy="uniform", budget=9))
-    assert mix["quotas"] == {"c0/t": 3, "c1/t": 3, "c2/t": 3}
+    assert mix(accuracy([0.1, 0.99, 0.5]), strategy="uniform", budget=9).quotas == {"c0/t": 3, "c1/t": 3, "c2/t": 3}
 
 
 def test_softmax_temperature_concentrates():
-    accs = cells([0.2, 0.5, 0.9])
-    hot = STRATEGIES["softmax_error"](temperature=10.0).shares(accs)
-    cold = STRATEGIES["softmax_error"](temperature=0.05).shares(accs)
+    accs = accuracy([0.2, 0.5, 0.9])
+    hot = STRATEGIES.load("softmax_error")(temperature=10.0).shares(accs)
+    cold = STRATEGIES.load("softmax_error")(temperature=0.05).shares(accs)
     assert max(hot.values()) - min(hot.values()) < 0.05  # near uniform
     assert cold["c0/t"] > 0.99
 
 
 def test_dro_keeps_raising_a_persistent_weakness_and_starts_uniform():
-    dro = STRATEGIES["dro"](step=2.0)
-    accs = cells([0.2, 0.8, 0.8])
+    dro = STRATEGIES.load("dro")(step=2.0)
+    accs = accuracy([0.2, 0.8, 0.8])
     first = dro.shares(accs, previous={})
     second = dro.shares(accs, previous=first)
     assert first["c0/t"] == pytest.approx(math.exp(1.6) / (math.exp(1.6) + 2 * math.exp(0.4)))
     assert second["c0/t"] > first["c0/t"] > 1 / 3
-    fixed = dro.shares(cells([0.95, 0.2, 0.2]), previous=second)  # c0 got fixed: it loses budget
+    fixed = dro.shares(accuracy([0.95, 0.2, 0.2]), previous=second)  # c0 got fixed: it loses budget
     assert fixed["c0/t"] < second["c0/t"]
+    # the stage feeds the previous round's shares through make_mixture
+    assert make_mixture(diagnosis(accs), MixtureConfig(strategy="dro", budget=100), first).shares["c0/t"] == \
+        pytest.approx(second["c0/t"], abs=1e-6)
 
 
 def test_static_shares_by_cell_or_category():
-    cs = [{"key": "colour/shapes", "shrunk_accuracy": 0.1}, {"key": "colour/objects", "shrunk_accuracy": 0.9},
-          {"key": "ocr/document", "shrunk_accuracy": 0.5}]
-    mix = make_mixture({"cells": cs}, MixtureConfig(strategy="static", budget=12,
-                                                    static={"colour": 2, "ocr/document": 1}))
-    assert mix["quotas"] == {"colour/shapes": 4, "colour/objects": 4, "ocr/document": 4}
+    accs = {"colour/shapes": 0.1, "colour/objects": 0.9, "ocr/document": 0.5}
+    quotas = mix(accs, strategy="static", budget=12, floor=0, static={"colour": 2, "ocr/document": 1}).quotas
+    assert quotas == {"colour/shapes": 4, "colour/objects": 4, "ocr/document": 4}
 
 
 def test_bad_mixture_params_fail_early():
@@ -60,15 +74,14 @@ def test_bad_mixture_params_fail_early():
     with pytest.raises(ParamsError, match="mixture.cap"):
         parse_params({"mixture": {"cap": 1.5}})
     with pytest.raises(ValueError, match="mixture.cap"):
-        DPEStep().quotas(cells([0.1, 0.2]), 10, cap=0.3)
+        mix(accuracy([0.1, 0.2]), budget=10, cap=0.3)
     with pytest.raises(ValueError, match="mixture.floor"):
-        DPEStep().quotas(cells([0.5, 0.5]), budget=3, floor=2)
+        mix(accuracy([0.5, 0.5]), budget=3, floor=2)
 
 
 def test_cap_spreads_the_excess():
     assert capped({"a": 0.9, "b": 0.05, "c": 0.05}, 0.4) == pytest.approx({"a": 0.4, "b": 0.3, "c": 0.3})
-    q = make_mixture({"cells": cells([0.0, 0.95, 0.95, 0.95])},
-                     MixtureConfig(strategy="softmax_error", budget=100, cap=0.4))["quotas"]
+    q = mix(accuracy([0.0, 0.95, 0.95, 0.95]), strategy="softmax_error", budget=100, floor=0, cap=0.4).quotas
     assert q["c0/t"] == 40 and sum(q.values()) == 100
 
 
@@ -76,12 +89,13 @@ accuracies = st.lists(st.floats(0, 1), min_size=1, max_size=20)
 
 
 @settings(max_examples=300, deadline=None)
-@given(accuracies, st.integers(0, 500), st.integers(0, 3), st.sampled_from(sorted(STRATEGIES)),
+@given(accuracies, st.integers(1, 500), st.integers(0, 3), st.sampled_from(sorted(STRATEGIES)),
        st.floats(0.05, 1.0), st.floats(0.02, 5.0))
 def test_quotas_sum_exactly_and_respect_floor_and_cap(accs, budget, floor, name, cap, temperature):
+    """Through make_mixture, the function the mixture stage calls."""
     assume(floor * len(accs) <= budget and cap * len(accs) >= 1)
-    strategy = STRATEGIES[name](temperature=temperature, static={"c0": 1.0})
-    q = strategy.quotas(cells(accs), budget, floor, cap)
+    q = mix(accuracy(accs), strategy=name, budget=budget, floor=floor, cap=cap, temperature=temperature,
+            static={"c0": 1.0}).quotas
     assert sum(q.values()) == budget
     assert min(q.values()) >= floor
     rest = budget - floor * len(accs)
@@ -93,14 +107,13 @@ def test_quotas_sum_exactly_and_respect_floor_and_cap(accs, budget, floor, name,
        st.sampled_from(["dpe_step", "softmax_error"]), st.floats(0.05, 1.0))
 def test_lower_accuracy_never_gets_a_smaller_share(accs, budget, name, cap):
     assume(cap * len(accs) >= 1)
-    strategy = STRATEGIES[name](temperature=0.2)
-    shares = strategy.shares(cells(accs), cap=cap)
-    q = strategy.quotas(cells(accs), budget, cap=cap)
+    mixture = mix(accuracy(accs), strategy=name, budget=budget, floor=0, cap=cap, temperature=0.2)
     for i, a in enumerate(accs):
         for j, b in enumerate(accs):
             if a < b:
-                assert shares[f"c{i}/t"] >= shares[f"c{j}/t"] - 1e-12
-                assert q[f"c{i}/t"] >= q[f"c{j}/t"] - 1  # integer rounding moves at most one unit
+                # shares are stored to 6 decimals
+                assert mixture.shares[f"c{i}/t"] >= mixture.shares[f"c{j}/t"] - 1e-6
+                assert mixture.quotas[f"c{i}/t"] >= mixture.quotas[f"c{j}/t"] - 1  # rounding moves one unit at most
 
 
 def test_largest_remainder_is_exact():

@@ -5,7 +5,8 @@ import torch
 from pipeline.answering import answer
 from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, load, train_tokenizer
 from pipeline.prompts import prompt_text
-from pipeline.world.render import png_bytes, render
+from pipeline.images import encode_png
+from pipeline.world.render import render
 from pipeline.world.scenes import sample_scene
 
 
@@ -25,7 +26,7 @@ def test_tiny_vlm_saves_and_loads_with_stock_auto_classes(tmp_path):
     assert all(torch.equal(original[k], reloaded[k]) for k in original)
 
     model2, proc2 = load(tmp_path)
-    rows = [{"image": png_bytes(render(sample_scene("shapes", random.Random(i)), 56)),
+    rows = [{"image": encode_png(render(sample_scene("shapes", random.Random(i)), 56)),
              "question": "How many shapes are there?", "answer_type": "integer", "options": []} for i in range(3)]
     greedy = answer(model2, proc2, rows, batch_size=2, max_new_tokens=3)
     assert len(greedy) == 3 and all(len(g) == 1 for g in greedy)

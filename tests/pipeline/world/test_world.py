@@ -8,22 +8,23 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import WorldConfig
-from pipeline.world.build import build_world
+from pipeline.world.build import WorldFiles, build_world
 from pipeline.world.questions import CATEGORIES, CELLS, ask
-from pipeline.world.render import png_bytes, render
+from pipeline.images import encode_png
+from pipeline.world.render import render
 from pipeline.world.scenes import IMAGE_TYPES, sample_scene
 
 
 def test_same_seed_same_bytes(tiny_world, tmp_path):
     out, cfg, _ = tiny_world
-    build_world(cfg, seed=3, out_dir=tmp_path)
+    build_world(cfg, seed=3, files=WorldFiles.under(tmp_path))
     for name in ("pool", "scenes", "probe", "eval", "sft", "clip"):
         assert (tmp_path / f"{name}.parquet").read_bytes() == (out / f"{name}.parquet").read_bytes(), name
 
 
 def test_other_seed_other_pool(tiny_world, tmp_path):
     out, cfg, _ = tiny_world
-    build_world(cfg.model_copy(update={"pool_size": 20}), seed=4, out_dir=tmp_path)
+    build_world(cfg.model_copy(update={"pool_size": 20}), seed=4, files=WorldFiles.under(tmp_path))
     a = set(pq.read_table(tmp_path / "pool.parquet")["image"].to_pylist())
     b = set(pq.read_table(out / "pool.parquet")["image"].to_pylist())
     assert len(a - b) >= 15
@@ -132,7 +133,7 @@ def test_every_answer_follows_from_its_scene(tiny_world):
         for row in pq.read_table(out / f"{split}.parquet").to_pylist():
             scene = json.loads(row["scene"])
             assert oracle(scene, row["question"]) == row["answer"], row["question"]
-            assert png_bytes(render(scene, cfg.image_size)) == row["image"]
+            assert encode_png(render(scene, cfg.image_size)) == row["image"]
 
 
 @pytest.mark.parametrize("category,image_type", CELLS)
@@ -158,7 +159,7 @@ def test_word_totals_are_evenly_likely():
 
 def test_render_is_pure():
     scene = sample_scene("bar_chart", random.Random(1))
-    assert png_bytes(render(scene, 112)) == png_bytes(render(scene, 112))
+    assert encode_png(render(scene, 112)) == encode_png(render(scene, 112))
     assert render(scene, 56).size == (56, 56)
 
 

@@ -1,0 +1,99 @@
+"""Top the base model's weak categories up to a target accuracy after the warm-up.
+
+A skew weight sets how many examples a category gets, but near zero a handful of examples more or less
+swings its accuracy by ±0.1 from one draw to the next. The top-up makes "weak but partly learned" a
+target instead of a lottery: short SFT chunks on fresh examples of the categories still below their
+target (mixed half and half with replay of the warm-up's other questions, so the rest is not forgotten),
+each followed by greedy accuracy on the world's dev set (held out like the probe and drawn the same way,
+but never the probe itself), until every weak category is close to its target.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+
+from pipeline.bootstrap.sft import run_sft
+from pipeline.bootstrap.skills import greedy_results
+from pipeline.results import accuracy_table
+
+log = logging.getLogger(__name__)
+
+FRESH_SHARE = 0.5  # of a chunk's rows: fresh weak-category examples; the rest is replay
+
+
+def fresh_rows(rows: list[dict], used: set[str], categories: list[str], seed: int) -> dict[str, list[dict]]:
+    """Per weak category, the SFT corpus rows the warm-up left unused, in a fixed order: the top-up's examples."""
+    present = {r["category"] for r in rows}
+    unknown = sorted(set(categories) - present)
+    if unknown:
+        raise ValueError(f"bootstrap.vlm.weak names categories {unknown} that the SFT corpus does not have; "
+                         f"use some of {sorted(present)}")
+    fresh = {}
+    for cat in sorted(categories):
+        fresh[cat] = [r for r in rows if r["category"] == cat and r["item_id"] not in used]
+        random.Random(f"{seed}:top-up:{cat}").shuffle(fresh[cat])
+    return fresh
+
+
+def below_target(accuracy: dict[str, float], targets: dict[str, float]) -> list[str]:
+    """The weak categories whose dev accuracy has not reached its target yet."""
+    return sorted(c for c, t in targets.items() if accuracy[c] < t)
+
+
+def chunk_rows(fresh: dict[str, list[dict]], below: list[str], replay: list[dict], n: int,
+               rng: random.Random) -> list[dict] | None:
+    """``n`` training rows: half fresh examples of the categories below target (taken round robin, never
+    reused), half replay. None when a category has no fresh examples left."""
+    n_weak = round(n * FRESH_SHARE) if replay else n
+    if any(len(fresh[c]) < -(-n_weak // len(below)) for c in below):
+        return None
+    rows = [fresh[below[i % len(below)]].pop() for i in range(n_weak)]
+    rows += rng.sample(replay, min(n - n_weak, len(replay)))
+    rng.shuffle(rows)
+    return rows
+
+
+def distance(accuracy: dict[str, float], targets: dict[str, float]) -> float:
+    """How far a dev profile is from the targets: the sum of absolute misses."""
+    return sum(abs(accuracy[c] - t) for c, t in targets.items())
+
+
+def top_up(model, processor, rows: list[dict], used: set[str], dev: list[dict], targets: dict[str, float], *,
+           steps: int, lr: float, max_chunks: int, batch_size: int, seed: int, tolerance: float = 0.02,
+           max_new_tokens: int = 8) -> dict:
+    """Train ``model`` in chunks on the categories below their targets and leave it at the chunk whose dev
+    accuracies came closest to the targets: a tiny model's accuracy on a category swings by several points
+    from one chunk to the next, so the first chunk to cross a target is often an overshoot. Stops early
+    once every category is within ``tolerance`` or none is below its target."""
+    if not targets:
+        return {"chunks": 0, "chosen": 0, "dev_accuracy": {}, "history": []}
+    fresh = fresh_rows(rows, used, list(targets), seed)
+    dev = [r for r in dev if r["category"] in targets]
+    missing = sorted(c for c in targets if not any(r["category"] == c for r in dev))
+    if missing:
+        raise ValueError(f"the dev set has no items of {missing}; the world's dev.parquet must cover every "
+                         f"category in bootstrap.vlm.weak")
+    replay = [r for r in rows if r["item_id"] in used and r["category"] not in targets]
+    rng = random.Random(f"{seed}:top-up")
+    history: list[dict[str, float]] = []
+    best_state, chosen = None, 0
+    for chunk in range(max_chunks + 1):
+        accuracy = accuracy_table(greedy_results(model, processor, dev, max_new_tokens=max_new_tokens))
+        history.append({c: accuracy[c] for c in sorted(targets)})
+        log.info("top-up chunk %d: dev accuracy %s (targets %s)", chunk, history[-1], targets)
+        miss = distance(history[-1], targets)
+        if best_state is None or miss < distance(history[chosen], targets):
+            best_state, chosen = copy.deepcopy(model.state_dict()), chunk
+        below = below_target(accuracy, targets)
+        if not below or miss <= tolerance * len(targets) or chunk == max_chunks:
+            break
+        batch = chunk_rows(fresh, below, replay, steps * batch_size, rng)
+        if batch is None:
+            log.warning("top-up stopped: no fresh SFT examples left for %s (raise world.sft_size)", below)
+            break
+        run_sft(model, processor, batch, steps=steps, batch_size=batch_size, lr=lr, seed=seed + chunk)
+    model.load_state_dict(best_state)
+    log.info("top-up kept chunk %d of %d: dev accuracy %s", chosen, len(history) - 1, history[chosen])
+    return {"chunks": len(history) - 1, "chosen": chosen, "dev_accuracy": history[chosen], "history": history}

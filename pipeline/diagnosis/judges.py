@@ -1,0 +1,159 @@
+"""Judges attribute each failed answer to an error type. A judge that cannot decide says so: its item
+is recorded as a judge failure and excluded from accuracy, never counted as a model error (unlike the
+reference, where a failed API call read as a wrong answer).
+
+Judges are picked by name in ``diagnose.judge`` (``pipeline.registry.JUDGES``): ``world`` is the embedded world's rule
+judge (``pipeline/world/judge.py``); ``openai`` is any OpenAI-compatible chat endpoint (OpenAI, vLLM,
+transformers serve, llama.cpp) that sees the image, the question, the reference and the model's answer
+and replies with a ``JudgeReply``. The openai client retries transport errors with backoff
+(``judge_retries``, ``judge_timeout``); a reply that does not parse is asked again up to
+``judge_retries`` times, then recorded as a failed attempt. The API key is read from the environment
+variable named in params and never logged or written.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from pipeline.registry import JUDGES
+from pipeline.schemas import Call
+
+log = logging.getLogger(__name__)
+
+ERROR_TYPES = ("visual_recognition", "calculation", "reasoning", "misunderstanding", "format", "other")
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str          # "ok", or "failed" when the judge could not decide (see schemas.JUDGE_STATUSES)
+    error_type: str = ""
+    detail: str = ""
+    calls: tuple[Call, ...] = field(default=())
+
+
+class Judge:
+    """Attributes one wrong answer; ``from_config`` builds it from the diagnose params section."""
+
+    @classmethod
+    def from_config(cls, cfg) -> "Judge":
+        raise NotImplementedError
+
+    def judge(self, item: dict, answer_text: str, parsed: str | None) -> Verdict:
+        raise NotImplementedError
+
+
+def make_judge(cfg) -> Judge:
+    return JUDGES.load(cfg.judge).from_config(cfg)
+
+
+class JudgeReply(BaseModel):
+    error_type: Literal[ERROR_TYPES]  # type: ignore[valid-type]
+    reason: str = ""
+
+
+PROMPT = (
+    "You grade a vision-language model. Look at the image, the question, the reference answer and the "
+    "model's wrong answer, and say why the model failed. Reply with JSON only: "
+    '{"error_type": one of ' + ", ".join(f'"{e}"' for e in ERROR_TYPES) + ', "reason": "<one sentence>"}.'
+)
+RESPONSE_FORMAT = {"type": "json_schema",
+                   "json_schema": {"name": "judge_reply", "strict": True, "schema": JudgeReply.model_json_schema()}}
+
+
+def parse_reply(text: str) -> JudgeReply | None:
+    """The reply as a ``JudgeReply``, tolerating prose around the JSON object; None when there is none.
+
+    >>> parse_reply('Sure! {"error_type": "calculation", "reason": "3+4 is not 8"}').error_type
+    'calculation'
+    >>> parse_reply('calculation') is None
+    True
+    """
+    match = re.search(r"\{.*\}", text or "", re.DOTALL)
+    if not match:
+        return None
+    try:
+        return JudgeReply.model_validate_json(match.group(0))
+    except ValidationError:
+        return None
+
+
+def mime_type(data: bytes) -> str:
+    """The image's real MIME type (PNG, JPEG, WebP, ...), read from its bytes.
+
+    >>> mime_type(b"\\xff\\xd8\\xff\\xe0 not really a jpeg")
+    'image/jpeg'
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return Image.MIME.get(img.format or "", "image/png")
+    except Exception:  # noqa: BLE001 - a header PIL cannot read: fall back to the magic bytes
+        return "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+
+
+class OpenAIJudge(Judge):
+    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", retries: int = 2,
+                 timeout: float = 60.0):
+        from openai import OpenAI
+
+        # local servers accept any key; a hosted one fails with an auth error, recorded per item
+        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "not-set",
+                             timeout=timeout, max_retries=retries)
+        self.model, self.retries = model, retries
+        self.structured = True  # until the server turns json_schema response formats down
+
+    @classmethod
+    def from_config(cls, cfg) -> "OpenAIJudge":
+        return cls(cfg.judge_url, cfg.judge_model, cfg.judge_api_key_env, cfg.judge_retries, cfg.judge_timeout)
+
+    def messages(self, item: dict, answer_text: str) -> list[dict]:
+        image = base64.b64encode(item["image"]).decode()
+        text = (f"Question: {item['question']}\nOptions: {item.get('options') or 'none'}\n"
+                f"Reference answer: {item['answer']}\nModel answer: {answer_text!r}")
+        picture = {"type": "image_url", "image_url": {"url": f"data:{mime_type(item['image'])};base64,{image}"}}
+        return [{"role": "system", "content": PROMPT},
+                {"role": "user", "content": [picture, {"type": "text", "text": text}]}]
+
+    def _complete(self, messages: list[dict]):
+        from openai import BadRequestError
+
+        kwargs = dict(model=self.model, messages=messages, temperature=0.0, max_tokens=200)
+        if self.structured:
+            try:
+                return self.client.chat.completions.create(response_format=RESPONSE_FORMAT, **kwargs)
+            except BadRequestError as err:
+                log.info("judge endpoint refuses structured outputs (%s); parsing plain replies", err.status_code)
+                self.structured = False
+        return self.client.chat.completions.create(**kwargs)
+
+    def judge(self, item, answer_text, parsed):
+        from openai import OpenAIError
+
+        calls: list[Call] = []
+        problem = ""
+        messages = self.messages(item, answer_text)
+        for attempt in range(self.retries + 1):
+            try:
+                reply = self._complete(messages)
+            except OpenAIError as err:  # the client already retried transport errors with backoff
+                problem = f"{type(err).__name__} after the client's retries"
+                break
+            usage = reply.usage
+            calls.append(Call(role="judge", backend="openai", model=self.model,
+                              prompt_tokens=usage.prompt_tokens if usage else 0,
+                              completion_tokens=usage.completion_tokens if usage else 0))
+            content = reply.choices[0].message.content or ""
+            verdict = parse_reply(content)
+            if verdict is not None:
+                return Verdict("ok", verdict.error_type, verdict.reason[:200], tuple(calls))
+            problem = f"attempt {attempt + 1}: reply is not JSON with a known error_type: {content[:120]!r}"
+        log.warning("judge failed on %s: %s", item.get("item_id"), problem)
+        return Verdict("failed", "", problem, tuple(calls))

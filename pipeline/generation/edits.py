@@ -1,0 +1,120 @@
+"""Image edits: deterministic, replayable operations recorded as data (``{"op": name, **args}``).
+
+An op changes pixels only: ``apply`` is a pure function of the image and the recorded arguments, so
+``replay`` rebuilds an edited sample's exact image from its pool source. What an edit does to a
+backend's ground truth (the embedded world's scene records) is that backend's business.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+
+from pipeline.registry import EDITS
+
+class Edit:
+    name = ""
+
+    def __init__(self, **args):
+        self.args = args
+
+    def spec(self) -> dict:
+        return {"op": self.name, **self.args}
+
+    def apply(self, img: Image.Image) -> Image.Image:
+        raise NotImplementedError
+
+    @classmethod
+    def sample(cls, rng: random.Random) -> "Edit":
+        return cls()
+
+
+class Brightness(Edit):
+    name = "brightness"
+
+    def apply(self, img):
+        return ImageEnhance.Brightness(img).enhance(self.args["factor"])
+
+    @classmethod
+    def sample(cls, rng):
+        return cls(factor=round(rng.uniform(0.8, 1.15), 3))
+
+
+class Contrast(Edit):
+    name = "contrast"
+
+    def apply(self, img):
+        return ImageEnhance.Contrast(img).enhance(self.args["factor"])
+
+    @classmethod
+    def sample(cls, rng):
+        return cls(factor=round(rng.uniform(0.7, 1.3), 3))
+
+
+class Blur(Edit):
+    name = "blur"
+
+    def apply(self, img):
+        return img.filter(ImageFilter.GaussianBlur(self.args["radius"]))
+
+    @classmethod
+    def sample(cls, rng):
+        return cls(radius=round(rng.uniform(0.3, 0.8), 3))
+
+
+class Noise(Edit):
+    name = "noise"
+
+    def apply(self, img):
+        arr = np.asarray(img).astype(np.float32)
+        noise = np.random.default_rng(self.args["seed"]).normal(0, self.args["sigma"], arr.shape)
+        return Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8))
+
+    @classmethod
+    def sample(cls, rng):
+        return cls(sigma=round(rng.uniform(3, 10), 2), seed=rng.randrange(2**31))
+
+
+class Pad(Edit):
+    """Shrink the content into a border, keeping the image size (a zoom-out)."""
+
+    name = "pad"
+
+    def apply(self, img):
+        px = self.args["pixels"]
+        inner = img.resize((img.width - 2 * px, img.height - 2 * px), Image.Resampling.BILINEAR)
+        return ImageOps.expand(inner, border=px, fill=tuple(self.args["fill"]))
+
+    @classmethod
+    def sample(cls, rng):
+        return cls(pixels=rng.randint(2, 8), fill=[255, 255, 255])
+
+
+class HFlip(Edit):
+    name = "hflip"
+
+    def apply(self, img):
+        return ImageOps.mirror(img)
+
+
+class VFlip(Edit):
+    name = "vflip"
+
+    def apply(self, img):
+        return ImageOps.flip(img)
+
+
+def from_spec(spec: dict) -> Edit:
+    """The op a recorded spec names (``pipeline.registry.EDITS``), with its recorded arguments."""
+    args = {k: v for k, v in spec.items() if k != "op"}
+    return EDITS.load(spec["op"])(**args)
+
+
+def replay(img: Image.Image, specs: list[dict]) -> Image.Image:
+    """Rebuild an edited image from its source and the recorded specs."""
+    for spec in specs:
+        img = from_spec(spec).apply(img)
+    return img

@@ -1,0 +1,73 @@
+"""Pool search, the retriever agent's tool: text→image and image→image nearest neighbours over the
+CLIP vectors, read at a pinned table version, with filters on image type, size and excluded ids.
+
+Exact (flat) search while the table has no vector index; once ``embed`` has built the IVF_FLAT index
+(``search.index_threshold``), queries probe ``nprobes`` partitions."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline import lake, schemas
+from pipeline.models import clip
+
+
+@dataclass(frozen=True)
+class Hit:
+    image_id: str
+    score: float  # cosine similarity
+    image_type: str
+
+
+class PoolSearch:
+    def __init__(self, vectors_manifest: schemas.Manifest, clip_dir: str | None, nprobes: int = 24, model_id: str = ""):
+        """``clip_dir`` None: vector queries only (``model_id`` then selects whose vectors to search)."""
+        self.table = lake.open_pinned(vectors_manifest)
+        self.version = vectors_manifest.version
+        self.nprobes = nprobes
+        self.indexed = lake.has_vector_index(self.table)
+        if clip_dir is not None:
+            self.model, self.preprocess, self.tokenizer = clip.load(clip_dir)
+            model_id = clip.fingerprint(clip_dir)
+        self.model_id = model_id
+        self.type_share: dict[str, float] = {}
+        if self.indexed:
+            tags = Counter(self.table.to_lance().to_table(columns=["image_type"], filter=f"model = '{model_id}'")
+                           .column("image_type").to_pylist())
+            self.type_share = {t: n / max(1, sum(tags.values())) for t, n in tags.items()}
+
+    def probes(self, image_type: str | None) -> int:
+        """Partitions to probe: a type filter keeps only its share of each partition, so probe that many
+        times more (capped at 50x) to find as many candidates as an unfiltered query would."""
+        share = self.type_share.get(image_type, 1.0) if image_type else 1.0
+        return math.ceil(self.nprobes / max(share, 0.02))
+
+    def _where(self, image_type: str | None, min_side: int | None) -> str:
+        clauses = [f"model = '{self.model_id}'"]
+        if image_type:
+            clauses.append(f"image_type = '{image_type}'")
+        if min_side:
+            clauses.append(f"width >= {min_side} AND height >= {min_side}")
+        return " AND ".join(clauses)
+
+    def by_vector(self, vector: np.ndarray, k: int, image_type: str | None = None, min_side: int | None = None,
+                  exclude: set[str] | frozenset[str] = frozenset()) -> list[Hit]:
+        """Top-k by cosine; over-fetches by ``len(exclude)`` so exclusions never shorten the answer."""
+        query = self.table.search(vector.astype(np.float32)).metric("cosine")
+        if self.indexed:
+            query = query.nprobes(self.probes(image_type))
+        rows = (query.where(self._where(image_type, min_side), prefilter=True)
+                .select(["image_id", "image_type", "_distance"]).limit(k + len(exclude)).to_arrow())
+        hits = [Hit(i, 1.0 - d, t) for i, d, t in zip(rows["image_id"].to_pylist(), rows["_distance"].to_pylist(),
+                                                    rows["image_type"].to_pylist()) if i not in exclude]
+        return hits[:k]
+
+    def by_text(self, query: str, k: int, **filters) -> list[Hit]:
+        return self.by_vector(clip.embed_texts(self.model, self.tokenizer, [query])[0], k, **filters)
+
+    def by_image(self, image, k: int, **filters) -> list[Hit]:
+        return self.by_vector(clip.embed_images(self.model, self.preprocess, [image])[0], k, **filters)

@@ -1,0 +1,232 @@
+"""The shape of every artifact the pipeline writes, named once.
+
+Arrow schemas for the tables (pool, quarantine, vectors, results, samples, attempts, rollouts, trainset)
+and pydantic models for the JSON files (manifests, diagnosis, mixture, model cards). Writers build rows
+in these schemas; readers go through ``read_json`` / ``read_table``, which validate and fail with a
+message naming the file and the field, so a stage never reads another stage's module to learn a shape.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TypeVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+# --- the lake -------------------------------------------------------------------------------------
+
+POOL = pa.schema([
+    ("image_id", pa.string()), ("sources", pa.list_(pa.string())), ("image", pa.binary()),
+    ("width", pa.int32()), ("height", pa.int32()), ("format", pa.string()),
+])
+QUARANTINE = pa.schema([  # image_id is the sha256 of the bytes, empty when nothing could be read
+    ("source", pa.string()), ("image_id", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+])
+
+
+def vectors(dim: int) -> pa.Schema:
+    """CLIP vectors of pool images, one row per (image, model fingerprint)."""
+    return pa.schema([
+        ("image_id", pa.string()), ("model", pa.string()), ("image_type", pa.string()),
+        ("width", pa.int32()), ("height", pa.int32()), ("vector", pa.list_(pa.float32(), dim)),
+    ])
+
+
+# --- item sets and their grading ------------------------------------------------------------------
+
+ITEMS = pa.schema([  # a probe or evaluation item (pipeline/diagnosis/itemsets.py reads any source into it)
+    ("item_id", pa.string()), ("image", pa.binary()), ("question", pa.string()), ("answer", pa.string()),
+    ("answer_type", pa.string()), ("options", pa.list_(pa.string())), ("category", pa.string()),
+    ("image_type", pa.string()),
+])
+JUDGE_STATUSES = ("ok", "failed", "skipped")  # skipped: no judge was asked (evaluation); failed: excluded
+RESULTS = pa.schema([  # one graded answer per item (diagnose and evaluate)
+    ("item_id", pa.string()), ("round", pa.string()), ("category", pa.string()), ("image_type", pa.string()),
+    ("question", pa.string()), ("answer_type", pa.string()), ("options", pa.list_(pa.string())),
+    ("reference", pa.string()), ("answer_text", pa.string()), ("parsed", pa.string()), ("correct", pa.bool_()),
+    ("error_type", pa.string()), ("judge_status", pa.string()), ("judge_detail", pa.string()),
+    ("judge_calls", pa.string()),
+])
+
+# --- generation and training ----------------------------------------------------------------------
+
+SAMPLES = pa.schema([
+    ("sample_id", pa.string()), ("round", pa.string()), ("cell", pa.string()), ("category", pa.string()),
+    ("image_type", pa.string()), ("diagnosis_hash", pa.string()), ("source_image_id", pa.string()),
+    ("pool_version", pa.int64()), ("vectors_version", pa.int64()), ("retrieval_query", pa.string()),
+    ("retrieval_score", pa.float32()),
+    ("edits", pa.string()), ("question", pa.string()), ("answer", pa.string()), ("answer_type", pa.string()),
+    ("options", pa.list_(pa.string())), ("image", pa.binary()), ("image_hash", pa.string()),
+    ("attempt_id", pa.string()),
+])
+ATTEMPTS = pa.schema([
+    ("attempt_id", pa.string()), ("round", pa.string()), ("cell", pa.string()), ("outcome", pa.string()),
+    ("reason", pa.string()), ("source_image_id", pa.string()), ("calls", pa.string()),
+])
+ROLLOUTS = pa.schema([
+    ("sample_id", pa.string()), ("k", pa.int32()), ("model", pa.string()), ("completion", pa.string()),
+    ("correct", pa.bool_()),
+])
+TRAINSET = SAMPLES.append(pa.field("pass_rate", pa.float64())).append(
+    pa.field("in_band", pa.bool_())).append(pa.field("filled", pa.bool_()))
+
+
+class SchemaError(ValueError):
+    """An artifact does not have the shape its schema says; the message names the file and the field."""
+
+
+def conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns, in its order and types; extra columns are dropped."""
+    missing = [f.name for f in schema if f.name not in table.schema.names]
+    if missing:
+        raise SchemaError(f"{name}: no column {missing[0]!r} (missing {missing}; has {table.schema.names}); "
+                          "it was written by another version of the pipeline: rerun the stage that writes it")
+    try:
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        bad = next(f.name for f in schema if table.schema.field(f.name).type != f.type)
+        raise SchemaError(f"{name}: column {bad!r} is {table.schema.field(bad).type}, expected "
+                          f"{schema.field(bad).type} ({err})") from None
+
+
+def read_table(path: str | Path, schema: pa.Schema) -> pa.Table:
+    """A parquet file or a Lance table (a ``.lance`` folder), validated against ``schema``."""
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"{path}: not found; run the stage that writes it (dvc repro)")
+    if path.suffix == ".lance":
+        from pipeline import lake
+
+        table = lake.open_path(path).to_arrow()
+    else:
+        table = pq.read_table(path)
+    return conform(table, schema, str(path))
+
+
+def write_parquet(path: str | Path, rows: list[dict], schema: pa.Schema) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema), path)
+
+
+# --- JSON artifacts -------------------------------------------------------------------------------
+
+
+class Artifact(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Manifest(Artifact):
+    """A pinned lake table version: readers open exactly this version; the tag keeps it from cleanup."""
+
+    lake: str
+    table: str
+    version: int
+    tag: str
+    rows: int
+
+    def write(self, path: str | Path) -> None:
+        write_json(path, self.model_dump())
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Manifest":
+        return read_json(path, cls)
+
+
+class Example(Artifact):
+    question: str
+    reference: str
+    answer: str
+
+
+class Cell(Artifact):
+    key: str  # category/image_type
+    category: str
+    image_type: str
+    n: int
+    correct: int
+    accuracy: float
+    shrunk_accuracy: float  # towards the global mean (Beta prior); the global mean when not reliable
+    interval: tuple[float, float]  # Wilson 95%
+    reliable: bool
+    error_types: dict[str, int]
+    examples: list[Example]
+
+
+class ErrorCell(Artifact):
+    key: str  # category/image_type/error_type
+    category: str
+    image_type: str
+    error_type: str
+    n: int
+    failures: int
+    rate: float
+    interval: tuple[float, float]
+
+
+class Diagnosis(Artifact):
+    round: str = ""
+    model: str = ""
+    items: int
+    graded: int
+    judge_failures: int  # kept apart: not counted as wrong answers
+    accuracy: float
+    categories: dict[str, float]
+    cells: list[Cell]
+    error_cells: list[ErrorCell] | None = None
+
+
+class Mixture(Artifact):
+    strategy: str
+    budget: int
+    quotas: dict[str, int]  # cell -> samples, summing to the budget
+    shares: dict[str, float]  # cell -> share before rounding (the next round's dro starts here)
+
+
+class ModelCard(Artifact):
+    """card.json next to a checkpoint: facts for people, metrics for the metrics contract."""
+
+    facts: dict
+    metrics: dict
+
+
+class Call(Artifact):
+    """One agent or judge call, for cost accounting: who answered and how many tokens it took."""
+
+    role: str
+    backend: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def calls_json(calls: list[Call]) -> str:
+    return json.dumps([c.model_dump() for c in calls])
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def write_json(path: str | Path, obj) -> None:
+    """Sorted keys, fixed indent: a rerun with the same content writes the same bytes."""
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json", exclude_none=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | Path, model: type[Model]) -> Model:
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"{path}: not found; run the stage that writes it (dvc repro)")
+    try:
+        return model.model_validate_json(path.read_text())
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise SchemaError(f"{path}: field {field!r}: {first['msg']} (expected a {model.__name__}; "
+                          f"{err.error_count()} problem(s)); rerun the stage that writes it") from None

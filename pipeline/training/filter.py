@@ -1,0 +1,59 @@
+"""The difficulty filter: keep samples the current model sometimes, but not always, answers right.
+
+Unlike the reference, the band is never bypassed silently: when fewer than ``min_keep`` samples are in
+band, the nearest-to-band ones fill up, each flagged ``filled`` with its distance, and the metrics
+count them.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline import schemas
+from pipeline.results import grade_sampled, pass_rates
+
+
+def band_distance(rate: float, low: float, high: float) -> float:
+    """0 inside the band, else how far outside it.
+
+    >>> band_distance(0.95, 0.1, 0.9)
+    0.05
+    """
+    return round(max(0.0, low - rate, rate - high), 10)
+
+
+def select(rates: list[float], low: float, high: float, min_keep: int) -> list[tuple[bool, bool]]:
+    """Per sample (keep, filled). In-band samples are kept; out-of-band ones fill up to ``min_keep``,
+    nearest to the band first (ties by position, so the choice is deterministic).
+
+    >>> select([0.0, 0.5, 1.0, 0.875], 0.3, 0.8, 2)
+    [(False, False), (True, False), (False, False), (True, True)]
+    """
+    keep = [(band_distance(r, low, high) == 0.0, False) for r in rates]
+    missing = min_keep - sum(k for k, _ in keep)
+    if missing > 0:
+        outside = sorted((band_distance(r, low, high), i) for i, r in enumerate(rates) if not keep[i][0])
+        for _, i in outside[:missing]:
+            keep[i] = (True, True)
+    return keep
+
+
+def grade_rollouts(samples: list[dict], completions: list[list[str]], model: str) -> pl.DataFrame:
+    """The rollouts table: every sampled answer graded once against the agent's answer (DPE's labelling)."""
+    graded = grade_sampled(samples, completions, "sample_id").with_columns(model=pl.lit(model))
+    return pl.from_arrow(schemas.conform(graded.to_arrow(), schemas.ROLLOUTS, "rollouts"))
+
+
+def filter_samples(samples: list[dict], completions: list[list[str]], low: float, high: float, min_keep: int,
+                   model: str) -> tuple[pl.DataFrame, list[dict], dict]:
+    """(rollouts table, trainset rows, counts) for generated samples and their sampled answers."""
+    rollouts = grade_rollouts(samples, completions, model)
+    by_id = dict(pass_rates(rollouts, "sample_id").iter_rows())
+    rates = [by_id[s["sample_id"]] for s in samples]
+    flags = select(rates, low, high, min_keep)
+    kept = [s | {"pass_rate": r, "in_band": not filled, "filled": filled}
+            for s, r, (keep, filled) in zip(samples, rates, flags) if keep]
+    counts = {"samples": len(samples), "kept": len(kept), "in_band": sum(k["in_band"] for k in kept),
+              "filled": sum(k["filled"] for k in kept),
+              "pass_rate.mean": sum(rates) / len(rates) if rates else 0.0}
+    return rollouts, kept, counts

@@ -1,0 +1,99 @@
+"""The offline agent backend of the embedded world.
+
+It stands in for a strong annotator: it knows each pool image's scene record (kept apart from the
+pool, which stays unlabeled), carries it through the recorded edits itself (edit ops change pixels
+only), and asks the world's question families. Planning is by rule from the cell and seeded choice,
+so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipeline.generation.agents import AgentBackend, Draft, Plan, Verdict
+from pipeline.registry import EDITS
+from pipeline.grading import parse_answer
+from pipeline.schemas import Call
+from pipeline.world.captions import type_prompt
+from pipeline.world.questions import ask
+from pipeline.world.scenes import Scene
+
+FLIPS = {"hflip": "col", "vflip": "row"}  # the grid axis each flip mirrors
+FLIPPABLE = {"shapes", "objects"}  # text-free images survive flips; a mirrored document cannot be read
+
+
+def keeps(op: str, image_type: str) -> bool:
+    """Whether edit ``op`` can keep the ground truth of an image of ``image_type``."""
+    return op not in FLIPS or image_type in FLIPPABLE
+
+
+def edited_scene(spec: dict, scene: Scene) -> Scene | None:
+    """The scene record of the edited image, or None when the edit makes the record wrong for it.
+    Photometric edits and padding keep every fact; flips mirror grid positions."""
+    op = spec["op"]
+    if op not in FLIPS:
+        return scene
+    if not keeps(op, scene["image_type"]):
+        return None
+    out = copy.deepcopy(scene)
+    last = 2 if scene["image_type"] == "shapes" else 3
+    for thing in out.get("items") or out.get("dots") or []:
+        thing[FLIPS[op]] = last - thing[FLIPS[op]]
+    return out
+
+
+class WorldBackend(AgentBackend):
+    name = "world"
+
+    def __init__(self, scenes_path: str | Path, edits: list[str]):
+        table = pq.read_table(scenes_path, columns=["image_id", "scene"])
+        self.scenes = dict(zip(table["image_id"].to_pylist(), table["scene"].to_pylist()))
+        self.edits = edits
+
+    @classmethod
+    def from_params(cls, params) -> "WorldBackend":
+        return cls(params.agents.world.scenes, list(params.generate.edits))
+
+    def _call(self, role: str) -> list[Call]:
+        return [Call(role=role, backend=self.name, model="world-rules")]
+
+    def plan(self, cell, brief, rng):
+        category, image_type = cell.split("/")
+        usable = [e for e in self.edits if keeps(e, image_type)]
+        edits = [EDITS.load(rng.choice(usable)).sample(rng).spec()] if usable else []
+        return Plan(cell=cell, category=category, image_type=image_type, query=type_prompt(image_type),
+                    edits=edits), self._call("planner")
+
+    def _scene(self, image_id: str, edits: list[dict]) -> dict | None:
+        raw = self.scenes.get(image_id)
+        scene = json.loads(raw) if raw else None
+        for spec in edits:
+            if scene is None:
+                break
+            scene = edited_scene(spec, scene)
+        return scene
+
+    def write(self, plan, image_id, image, rng):
+        calls = self._call("writer")
+        if image_id not in self.scenes:
+            return None, "unknown_image", calls
+        scene = self._scene(image_id, plan.edits)
+        if scene is None:
+            return None, "edit_breaks_ground_truth", calls
+        q = ask(scene, plan.category, rng)
+        if q is None:
+            return None, "no_question_for_image", calls
+        return Draft(q.question, q.answer, q.answer_type, q.options), "", calls
+
+    def validate(self, plan, image_id, image, draft):
+        calls = self._call("validator")
+        scene = self._scene(image_id, plan.edits)
+        if scene is None or scene["image_type"] != plan.image_type:
+            return Verdict(False, "off_cell"), calls
+        if parse_answer(draft.answer, draft.answer_type, draft.options) is None:
+            return Verdict(False, "malformed_answer"), calls
+        return Verdict(True), calls

@@ -1,0 +1,76 @@
+import random
+
+import pytest
+
+from pipeline.bootstrap.top_up import below_target, chunk_rows, distance, fresh_rows, top_up
+
+
+def rows(per_category: dict[str, int]) -> list[dict]:
+    return [{"item_id": f"{cat}-{i}", "image_id": f"{cat}-{i}", "category": cat, "answer": "1"}
+            for cat, n in per_category.items() for i in range(n)]
+
+
+def test_top_up_examples_are_the_rows_the_warm_up_left_unused():
+    corpus = rows({"text": 50, "colour": 50})
+    used = {f"text-{i}" for i in range(10)}
+    fresh = fresh_rows(corpus, used, ["text"], seed=0)
+    ids = [r["item_id"] for r in fresh["text"]]
+    assert len(ids) == len(set(ids)) == 40 and not set(ids) & used
+    assert fresh_rows(corpus, used, ["text"], seed=0) == fresh  # seeded
+    with pytest.raises(ValueError, match=r"\['ocr'\]"):
+        fresh_rows(corpus, used, ["ocr"], seed=0)
+
+
+def test_chunks_mix_fresh_weak_rows_with_replay_and_never_reuse_them():
+    fresh = {"a": rows({"a": 10}), "b": rows({"b": 10})}
+    replay = rows({"colour": 30})
+    rng = random.Random(0)
+    first = chunk_rows(fresh, ["a", "b"], replay, 8, rng)
+    cats = [r["category"] for r in first]
+    assert cats.count("a") == cats.count("b") == 2 and cats.count("colour") == 4
+    second = chunk_rows(fresh, ["a", "b"], replay, 8, rng)
+    weak_ids = [r["item_id"] for r in first + second if r["category"] != "colour"]
+    assert len(weak_ids) == len(set(weak_ids)) == 8
+    assert len(fresh["a"]) == len(fresh["b"]) == 6
+    assert chunk_rows(fresh, ["a"], replay, 16, rng) is None  # 8 fresh rows wanted, 6 left
+
+
+def test_below_target_and_distance():
+    accuracy, targets = {"a": 0.2, "b": 0.4, "overall": 0.5}, {"a": 0.3, "b": 0.3}
+    assert below_target(accuracy, targets) == ["a"]
+    assert distance(accuracy, targets) == pytest.approx(0.2)
+
+
+@pytest.mark.slow
+def test_top_up_trains_until_the_dev_accuracy_reaches_the_target():
+    from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
+    from pipeline.prompts import prompt_text
+    from pipeline.bootstrap.skills import greedy_results
+    from pipeline.results import accuracy_by
+    from pipeline.images import encode_png
+    from pipeline.world.render import render
+    from pipeline.world.scenes import sample_scene
+
+    asks = {"weak": ("How many shapes are there?", "7", "integer"), "other": ("Which colour is it?", "red", "word")}
+    images = [encode_png(render(sample_scene("shapes", random.Random(i)), 56)) for i in range(200)]
+    corpus = [{"item_id": f"{cat}-{i}", "image_id": f"{cat}-{i}", "category": cat, "question": q, "answer": a,
+               "answer_type": t, "options": [], "image": images[i]}
+              for cat, (q, a, t) in asks.items() for i in range(200)]
+    tok = train_tokenizer([prompt_text(q, t) + " " + a for q, a, t in asks.values()] * 20, 300)
+    processor = build_processor(tok, 56)
+    model = build_model(TinyVLMSpec(image_size=56, vocab_size=len(tok), text_hidden=64, vision_hidden=32), tok, 0)
+    used = {r["item_id"] for r in corpus if r["category"] == "other"}
+    dev = [r | {"item_id": f"dev-{r['item_id']}"} for r in corpus[150:200]]  # weak rows, unseen images
+    kwargs = dict(steps=10, lr=3e-3, max_chunks=4, batch_size=8, seed=0, max_new_tokens=3)
+    result = top_up(model, processor, corpus[:150] + corpus[200:], used, dev, {"weak": 0.9}, **kwargs)
+    first = result["history"][0]["weak"]
+    assert first < 0.5  # the random model does not answer 7
+    assert result["chunks"] >= 1 and result["dev_accuracy"]["weak"] >= 0.9
+    assert result["dev_accuracy"] == result["history"][result["chosen"]]
+    # the model is left at the chosen chunk: its dev accuracy is what the result says
+    assert accuracy_by(greedy_results(model, processor, dev, max_new_tokens=3))["weak"] == \
+        result["dev_accuracy"]["weak"]
+    again = top_up(model, processor, corpus, used, dev, {"weak": 0.9}, **kwargs)
+    assert again["chunks"] == 0  # already at or above the target: no training
+    with pytest.raises(ValueError, match="dev set has no items"):
+        top_up(model, processor, corpus, used, dev, {"other": 0.5}, **kwargs)

@@ -1,0 +1,133 @@
+"""The OpenAI-compatible judge over real HTTP: a local chat-completions endpoint on 127.0.0.1 that
+replies from a script (no VLM that could judge images runs here), exercising the real openai client:
+structured outputs and the fallback when a server refuses them, the client's own retries of server
+errors, retries of invalid replies, failures kept apart from accuracy, token accounting, the image's
+real MIME type, and the key staying out of every record."""
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+
+from pipeline.diagnosis.diagnose import aggregate
+from pipeline.diagnosis.judges import OpenAIJudge
+from pipeline.results import grade
+
+SECRET = "sk-test-do-not-leak-123"
+
+
+class Endpoint:
+    """Replies in order: a string is the assistant's content, an int an HTTP error status. With
+    ``structured=False`` it answers 400 to any request asking for a json_schema response format."""
+
+    def __init__(self, replies: list, structured: bool = True):
+        self.replies, self.requests = list(replies), []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                endpoint.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+                if "response_format" in body and not structured:
+                    return self.reply(400, {"error": {"message": "response_format is not supported"}})
+                content = endpoint.replies.pop(0) if endpoint.replies else "no more replies"
+                if isinstance(content, int):
+                    return self.reply(content, {"error": {"message": "overloaded"}})
+                self.reply(200, {
+                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59},
+                })
+
+            def reply(self, status, obj):
+                payload = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def image(fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def item(i, answer="3", fmt="PNG"):
+    return {"item_id": f"i{i}", "category": "counting", "image_type": "shapes", "question": "How many shapes?",
+            "answer": answer, "answer_type": "integer", "options": [], "image": image(fmt)}
+
+
+@pytest.fixture
+def secret_env(monkeypatch):
+    monkeypatch.setenv("JUDGE_KEY", SECRET)
+
+
+def test_judge_attributes_retries_and_fails_apart(secret_env, caplog):
+    endpoint = Endpoint([
+        '{"error_type": "visual_recognition", "reason": "miscounted"}',  # item 1: first try
+        "I think it is a calculation error",                             # item 2: not JSON ...
+        '{"error_type": "calculation"}',                                 # ... asked again, then fine
+        "nope", '{"error_type": "astrology"}', "{broken",                # item 3: three bad replies
+    ])
+    try:
+        judge = OpenAIJudge(endpoint.url, "judge-model", api_key_env="JUDGE_KEY", retries=2)
+        items = [item(0), item(1), item(2), item(3), item(4)]
+        results = grade(items, ["3", "4", "5", "6", "3"], judge)
+    finally:
+        endpoint.close()
+    assert results["error_type"].to_list() == ["", "visual_recognition", "calculation", "", ""]
+    assert results["judge_status"].to_list() == ["ok", "ok", "ok", "failed", "ok"]
+    assert "not JSON" in results["judge_detail"][3] and len(endpoint.requests) == 6
+    first = endpoint.requests[0]
+    assert first["path"] == "/v1/chat/completions" and first["body"]["model"] == "judge-model"
+    assert first["body"]["response_format"]["type"] == "json_schema"  # structured outputs asked for
+    assert first["body"]["messages"][1]["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert first["auth"] == f"Bearer {SECRET}"  # the key travels to the server, and nowhere else:
+    assert SECRET not in json.dumps(results.to_dicts(), default=str) and SECRET not in caplog.text
+    calls = [json.loads(c) for c in results["judge_calls"]]
+    assert [len(c) for c in calls] == [0, 1, 2, 3, 0]  # every reply is a call, counted with its tokens
+    assert calls[2][1] == {"role": "judge", "backend": "openai", "model": "judge-model", "prompt_tokens": 50,
+                           "completion_tokens": 9}
+    diagnosis = aggregate(results, prior_strength=0)
+    assert diagnosis.judge_failures == 1 and diagnosis.graded == 4
+    assert diagnosis.accuracy == 0.5  # 2 of the 4 graded; the judge failure is not a model error
+
+
+def test_server_errors_are_retried_by_the_client_and_plain_replies_parsed(secret_env):
+    endpoint = Endpoint([503, '{"error_type": "reasoning", "reason": "x"}'], structured=False)
+    try:
+        judge = OpenAIJudge(endpoint.url, "m", api_key_env="JUDGE_KEY", retries=2, timeout=5)
+        results = grade([item(0, fmt="JPEG")], ["9"], judge)
+    finally:
+        endpoint.close()
+    assert results["judge_status"].to_list() == ["ok"] and results["error_type"].to_list() == ["reasoning"]
+    asked = [r["body"] for r in endpoint.requests]
+    # refused structured outputs once (400), then plain: a 503 the client retried itself, then the answer
+    assert ["response_format" in b for b in asked] == [True, False, False]
+    assert asked[1]["messages"][1]["content"][0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+
+
+def test_unreachable_judge_is_a_recorded_failure(secret_env):
+    endpoint = Endpoint([])
+    url = endpoint.url
+    endpoint.close()
+    endpoint.server.server_close()
+    judge = OpenAIJudge(url, "m", api_key_env="JUDGE_KEY", retries=1, timeout=2)
+    results = grade([item(0)], ["9"], judge)
+    assert results["judge_status"].to_list() == ["failed"] and "APIConnectionError" in results["judge_detail"][0]

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import pyarrow.parquet as pq
+
+from pipeline import lake
+from pipeline.config import ClipConfig, EmbedConfig, SearchConfig
+from pipeline.pool.embed import embed_pool
+from pipeline.images import decode_rgb
+from pipeline.pool.ingest import ingest
+from pipeline.models import clip
+from pipeline.pool.search import PoolSearch
+from pipeline.config import DEFAULT_TYPE_PROMPTS
+
+pytestmark = pytest.mark.slow  # trains a tiny CLIP
+
+
+def test_clip_train_embed_and_search(tiny_world, tmp_path):
+    out, _, _ = tiny_world
+    corpus = pq.read_table(out / "clip.parquet").to_pydict()
+    cfg = ClipConfig(embed_dim=16, width=32, layers=1, steps=3, batch_size=16)
+    stats = clip.train_clip(corpus["image"], corpus["caption"], cfg, seed=0, out=tmp_path / "clip")
+    assert np.isfinite(stats["final_loss"])
+    model, preprocess, tokenizer = clip.load(tmp_path / "clip")  # stock open_clip local-dir loading
+    assert clip.embed_texts(model, tokenizer, ["a bar chart"]).shape == (1, 16)
+
+    lake_uri = str(tmp_path / "lake")
+    pool_manifest, _ = ingest([str(out / "pool.parquet")], lake_uri, 10**7)
+    prompts = dict(DEFAULT_TYPE_PROMPTS)
+    cfg = EmbedConfig(batch_size=32)
+    vec_manifest, counts = embed_pool(pool_manifest, str(tmp_path / "clip"), prompts, cfg, SearchConfig())
+    assert counts["added"] == pool_manifest.rows == vec_manifest.rows
+    _, again = embed_pool(pool_manifest, str(tmp_path / "clip"), prompts, EmbedConfig(batch_size=32), SearchConfig())
+    assert again["added"] == 0  # incremental: nothing new, nothing embedded
+
+    search = PoolSearch(vec_manifest, str(tmp_path / "clip"))
+    pool = lake.open_pinned(pool_manifest)
+    row = pool.search().select(["image_id", "image"]).limit(1).to_arrow().to_pylist()[0]
+    hits = search.by_image(decode_rgb(row["image"]), k=5)
+    assert hits[0].image_id == row["image_id"] and hits[0].score > 0.99
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    without = search.by_image(decode_rgb(row["image"]), k=5, exclude={row["image_id"]})
+    assert row["image_id"] not in {h.image_id for h in without} and len(without) == 5
+    tag = lake.open_pinned(vec_manifest).to_arrow()["image_type"][0].as_py()
+    typed = search.by_text("an image of a bar chart", k=5, image_type=tag)
+    assert typed and all(h.image_type == tag for h in typed)
+
+
+def test_index_increment_and_pinned_reads(tiny_world, tmp_path):
+    """Above the threshold the vectors get an IVF_FLAT index that later increments are folded into, and a
+    reader pinned to an earlier version keeps seeing the pool as it was while it grows."""
+    out, _, _ = tiny_world
+    corpus = pq.read_table(out / "clip.parquet").to_pydict()
+    clip.train_clip(corpus["image"], corpus["caption"], ClipConfig(embed_dim=16, width=32, layers=1, steps=3,
+                                                                   batch_size=16), seed=0, out=tmp_path / "clip")
+    pool = pq.read_table(out / "pool.parquet")
+    half = pool.num_rows // 2
+    pq.write_table(pool.slice(0, half), tmp_path / "first.parquet")
+    pq.write_table(pool.slice(half), tmp_path / "second.parquet")
+    lake_uri, prompts = str(tmp_path / "lake"), dict(DEFAULT_TYPE_PROMPTS)
+    search_cfg = SearchConfig(index_threshold=half // 2, partitions=4, nprobes=4)
+    first_pool, _ = ingest([str(tmp_path / "first.parquet")], lake_uri, 10**7)
+    first_vecs, counts = embed_pool(first_pool, str(tmp_path / "clip"), prompts, EmbedConfig(), search_cfg)
+    assert counts["index"] == "ivf_flat"
+    old = PoolSearch(first_vecs, str(tmp_path / "clip"), nprobes=4)
+    assert old.indexed
+
+    second_pool, _ = ingest([str(tmp_path / "first.parquet"), str(tmp_path / "second.parquet")], lake_uri, 10**7)
+    second_vecs, counts = embed_pool(second_pool, str(tmp_path / "clip"), prompts, EmbedConfig(), search_cfg)
+    assert counts["added"] == second_pool.rows - first_pool.rows  # only the new rows were embedded
+    table = lake.open_pinned(second_vecs)
+    index = table.list_indices()[0]
+    assert table.index_stats(index.name).num_unindexed_rows == 0  # optimize() folded the new rows in
+
+    new_ids = set(lake.open_pinned(second_pool).to_arrow()["image_id"].to_pylist()) - set(
+        lake.open_pinned(first_pool).to_arrow()["image_id"].to_pylist())
+    new_row = lake.fetch_rows(lake.open_pinned(second_pool), [sorted(new_ids)[0]], ["image_id", "image"]).to_pylist()[0]
+    assert old.by_image(decode_rgb(new_row["image"]), k=3)[0].image_id != new_row["image_id"]
+    assert new_row["image_id"] not in {h.image_id for h in old.by_image(decode_rgb(new_row["image"]), k=50)}
+    now = PoolSearch(second_vecs, str(tmp_path / "clip"), nprobes=4)
+    # top 3, not top 1: a 3-step CLIP scores look-alike images within 1e-5 of the image itself
+    hits = now.by_image(decode_rgb(new_row["image"]), k=3)
+    assert new_row["image_id"] in {h.image_id for h in hits}
+    assert lake.open_pinned(first_vecs).count_rows() == first_vecs.rows  # the old version is still readable

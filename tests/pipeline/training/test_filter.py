@@ -1,0 +1,23 @@
+from pipeline.training.filter import band_distance, filter_samples, select
+
+
+def test_band_keeps_only_in_band_when_enough():
+    assert select([0.0, 0.5, 0.6, 1.0], 0.3, 0.8, min_keep=2) == [(False, False), (True, False), (True, False),
+                                                                   (False, False)]
+
+
+def test_fill_is_nearest_to_band_and_flagged():
+    flags = select([0.0, 1.0, 0.85, 0.2], 0.3, 0.8, min_keep=2)
+    assert flags == [(False, False), (False, False), (True, True), (True, True)]
+    assert band_distance(0.2, 0.3, 0.8) == 0.1
+
+
+def test_filter_samples_records_rollouts_and_flags():
+    samples = [{"sample_id": "s1", "answer": "3", "answer_type": "integer", "options": []},
+               {"sample_id": "s2", "answer": "red", "answer_type": "word", "options": []}]
+    completions = [["3", "4"], ["red", "Red."]]
+    rollouts, kept, counts = filter_samples(samples, completions, 0.3, 0.8, 0, "m")
+    assert rollouts.columns == ["sample_id", "k", "model", "completion", "correct"]
+    assert rollouts["correct"].to_list() == [True, False, True, True] and rollouts["model"].unique().to_list() == ["m"]
+    assert [k["sample_id"] for k in kept] == ["s1"] and kept[0]["pass_rate"] == 0.5
+    assert counts == {"samples": 2, "kept": 1, "in_band": 1, "filled": 0, "pass_rate.mean": 0.75}
