@@ -9,14 +9,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.config import ClipConfig, WorldConfig
-from pipeline.world.build import write_pool
+from pipeline.world.build import WorldFiles, write_pool
 
 
 def world_pool(out_dir: Path, size: int, seed: int = 0) -> Path:
     """Render a world pool of ``size`` images (pool.parquet: uri, image) into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_pool(WorldConfig(pool_size=size), seed, out_dir)
-    return out_dir / "pool.parquet"
+    files = WorldFiles.under(out_dir)
+    write_pool(WorldConfig(pool_size=size), seed, files)
+    return files.pool
 
 
 def tiny_clip(out_dir: Path, pool: Path) -> Path:

@@ -3,8 +3,8 @@
 Renders fresh world samples of one weak category and a separate measurement set (``--per-cell`` items of
 every cell: far more than the probe, so a category's change is not lost in sampling noise), then from the
 same r0 checkpoint runs (a) trl GRPO and (b) trl SFT on the samples, and prints greedy per-category
-accuracy on the measurement set before and after each, side by side, with the issue's verdict (target
-category up by at least 10 points, no other down by more than 5). Run after `dvc repro bootstrap_vlm`:
+accuracy on the measurement set before and after each, side by side, with the verdict (target category
+up by at least 10 points, no other down by more than 5). Run after `dvc repro bootstrap_vlm`:
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/grpo_fixes_weakness.py [--category arithmetic]
 """
@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 from pipeline.config import TrainConfig, load_params
 from pipeline.bootstrap.sft import run_sft
 from pipeline.models.vlm import load
-from pipeline.bootstrap.skills import accuracy_by_category, distinct_answers, greedy_answers
+from pipeline.bootstrap.skills import greedy_results
+from pipeline.results import accuracy_table, distinct_answers
 from pipeline.training.train import run_grpo
 from pipeline.world.build import labelled_items
 from pipeline.world.questions import CELLS
@@ -62,9 +63,9 @@ def main() -> None:
                            params.world.image_size, held_out)
     held_out |= {r["image_id"] for r in bench}
     model, processor = load(args.model)
-    greedy = greedy_answers(model, processor, bench)
-    before = accuracy_by_category(bench, greedy)
-    distinct = distinct_answers(bench, greedy)
+    graded = greedy_results(model, processor, bench)
+    before = accuracy_table(graded)
+    distinct = distinct_answers(graded)
     candidates = [c for c in before if c != "overall" and distinct[c] >= 3]
     category = args.category or min(candidates, key=before.get)
     cells = [c for c in CELLS if c[0] == category]
@@ -85,7 +86,7 @@ def main() -> None:
     began = time.perf_counter()
     stats = run_grpo(grpo_model, processor, rows, cfg, params.seed)
     results["grpo_seconds"] = time.perf_counter() - began
-    results["grpo"] = accuracy_by_category(bench, greedy_answers(grpo_model, processor, bench))
+    results["grpo"] = accuracy_table(greedy_results(grpo_model, processor, bench))
     results["grpo_stats"] = stats
 
     sft_model = copy.deepcopy(model)
@@ -93,7 +94,7 @@ def main() -> None:
     run_sft(sft_model, processor, rows, steps=sft_steps, batch_size=16, lr=params.bootstrap.vlm.lr,
             seed=params.seed)
     results["sft_seconds"] = time.perf_counter() - began
-    results["sft"] = accuracy_by_category(bench, greedy_answers(sft_model, processor, bench))
+    results["sft"] = accuracy_table(greedy_results(sft_model, processor, bench))
 
     print(f"category fixed: {category}  samples: {len(rows)}  measured on {len(bench)} items")
     print(f"GRPO: {stats['steps']} steps, lr {cfg.learning_rate}, beta {cfg.beta}, {cfg.num_generations} generations, "

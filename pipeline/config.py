@@ -270,7 +270,7 @@ ITEM_FIELDS = ("index", "image", "question", "answer", "options", "category", "i
 
 
 class ItemSetConfig(Section):
-    """A probe or evaluation set: a file whose kind is detected (see pipeline/itemsets.py)."""
+    """A probe or evaluation set: a file whose kind is detected (see pipeline/diagnosis/itemsets.py)."""
 
     source: str
     kind: Literal["auto", "world", "parquet", "tsv"] = "auto"

@@ -111,8 +111,12 @@ def test_micro_round_through_dvc(tmp_path):
     assert history[0] == "round,category,accuracy"
     assert {line.split(",")[0] for line in history[1:]} == {"r0", "r1"}
     assert f"r1,overall,{round(evaluation['accuracy.overall'], 6)}" in history
-    plots = json.loads(run(["dvc", "plots", "show", "--json", "metrics/r1/accuracy.csv"], repo))
-    assert json.dumps(plots).count('"category"') > 0 and "accuracy_by_category" in json.dumps(plots)
+    shown = json.loads(run(["dvc", "plots", "show", "--json", "metrics/r1/accuracy.csv"], repo))
+    (plot,) = shown["data"]["metrics/r1/accuracy.csv"]
+    # drawn with the project's template (.dvc/plots/accuracy_by_category.json): one line per category
+    assert plot["content"]["encoding"]["color"]["field"] == "category"
+    assert plot["content"]["encoding"]["y"]["title"] == "evaluation accuracy"
+    assert {v["round"] for v in plot["content"]["data"]["values"]} == {"r0", "r1"}
 
     assert stages_to_run(repo) == set()  # nothing changed: nothing to run
     assert "Running stage" not in run(["dvc", "repro"], repo)

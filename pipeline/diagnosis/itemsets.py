@@ -21,7 +21,6 @@ import json
 import math
 import random
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import polars as pl
@@ -139,13 +138,12 @@ def load_items(source: str, kind: str = "auto", columns: dict[str, str] | None =
 def resample(items: list[dict], share: float, seed: int | str) -> list[dict]:
     """A fresh stratified subset: ``ceil(share · n)`` items of every (category, image type) cell, drawn
     with ``seed`` (one per round), in the source order, so rounds are not steered by the same few items."""
-    cells: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, item in enumerate(items):
-        cells[(item["category"], item["image_type"])].append(i)
+    frame = pl.DataFrame({"category": [it["category"] for it in items],
+                          "image_type": [it["image_type"] for it in items]}).with_row_index("i")
+    cells = frame.group_by(["category", "image_type"]).agg(pl.col("i")).sort(["category", "image_type"])
     rng = random.Random(f"{seed}:probe")
     keep = set()
-    for key in sorted(cells):
-        idx = cells[key]
+    for idx in cells["i"].to_list():
         keep.update(rng.sample(idx, max(1, math.ceil(share * len(idx)))))
     return [items[i] for i in sorted(keep)]
 

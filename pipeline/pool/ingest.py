@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Callable, Container
 
+import polars as pl
 import pyarrow as pa
 from tqdm import tqdm
 
@@ -141,8 +142,8 @@ class IngestRun:
 def quarantine_counts(lake_uri: str) -> dict[str, int]:
     """Rows of the quarantine table per reason (the lake's state, not just this run's)."""
     table = lake.open_or_create(lake_uri, lake.QUARANTINE, schemas.QUARANTINE)
-    reasons = Counter(table.to_lance().to_table(columns=["reason"]).column("reason").to_pylist())
-    return {"quarantined.total": sum(reasons.values()), **{f"quarantined.{r}": n for r, n in sorted(reasons.items())}}
+    reasons = pl.from_arrow(table.to_lance().to_table(columns=["reason"])).group_by("reason").len().sort("reason")
+    return {"quarantined.total": int(reasons["len"].sum()), **{f"quarantined.{r}": n for r, n in reasons.iter_rows()}}
 
 
 def ingest(sources: list[SourceConfig | str], lake_uri: str, max_pixels: int, max_side: int = 2048,

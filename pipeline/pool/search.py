@@ -7,10 +7,10 @@ Exact (flat) search while the table has no vector index; once ``embed`` has buil
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from pipeline import lake, schemas
 from pipeline.models import clip
@@ -36,9 +36,9 @@ class PoolSearch:
         self.model_id = model_id
         self.type_share: dict[str, float] = {}
         if self.indexed:
-            tags = Counter(self.table.to_lance().to_table(columns=["image_type"], filter=f"model = '{model_id}'")
-                           .column("image_type").to_pylist())
-            self.type_share = {t: n / max(1, sum(tags.values())) for t, n in tags.items()}
+            tags = pl.from_arrow(self.table.to_lance().to_table(columns=["image_type"],
+                                                                filter=f"model = '{model_id}'"))
+            self.type_share = dict(tags.group_by("image_type").agg(pl.len() / max(1, tags.height)).iter_rows())
 
     def probes(self, image_type: str | None) -> int:
         """Partitions to probe: a type filter keeps only its share of each partition, so probe that many

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 from pipeline.world.scenes import Scene
@@ -30,9 +30,6 @@ class Question:
     answer: str
     answer_type: str  # "choice" (a letter), "integer" or "word"
     options: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 Family = Callable[[Scene, random.Random], "Question | None"]
@@ -201,10 +198,6 @@ FAMILIES: dict[tuple[str, str], tuple[Family, ...]] = {
 }
 CELLS: tuple[tuple[str, str], ...] = tuple(sorted(FAMILIES))
 CATEGORIES: tuple[str, ...] = tuple(sorted({c for c, _ in FAMILIES}))
-
-
-def categories_for(image_type: str) -> list[str]:
-    return [c for c, t in CELLS if t == image_type]
 
 
 def ask(scene: Scene, category: str, rng: random.Random) -> Question | None:
