@@ -84,12 +84,14 @@ def conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
     if missing:
         raise SchemaError(f"{name}: no column {missing[0]!r} (missing {missing}; has {table.schema.names}); "
                           "it was written by another version of the pipeline: rerun the stage that writes it")
-    try:
-        return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-        bad = next(f.name for f in schema if table.schema.field(f.name).type != f.type)
-        raise SchemaError(f"{name}: column {bad!r} is {table.schema.field(bad).type}, expected "
-                          f"{schema.field(bad).type} ({err})") from None
+    columns = []
+    for field in schema:
+        try:
+            columns.append(table.column(field.name).cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as err:
+            raise SchemaError(f"{name}: column {field.name!r} is {table.schema.field(field.name).type}, expected "
+                              f"{field.type} ({err})") from None
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def read_table(path: str | Path, schema: pa.Schema) -> pa.Table:

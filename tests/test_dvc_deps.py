@@ -31,7 +31,7 @@ def module_path(name: str) -> Path | None:
 
 def direct_imports(path: Path) -> set[Path]:
     """Project modules a file imports anywhere in it (top level or inside a function), with the packages
-    on the way (``import pipeline.a.b`` runs ``pipeline/__init__.py`` and ``pipeline/a/__init__.py``)."""
+    on the way (``import pipeline.pool.embed`` runs ``pipeline/__init__.py`` and ``pipeline/pool/__init__.py``)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -89,8 +89,7 @@ def test_stage_deps_cover_its_imports(stage):
 
 def test_the_check_sees_lazy_and_registry_imports():
     """A stage importing a registry's owner runs the registry's targets: the world's judge is one."""
-    generate = closure(REPO / "stages/diagnose.py")
-    assert REPO / "pipeline/world/judge.py" in generate  # through registry.JUDGES
+    assert REPO / "pipeline/world/judge.py" in closure(REPO / "stages/diagnose.py")  # through registry.JUDGES
     assert REPO / "pipeline/pool/scale.py" in closure(REPO / "stages/ingest.py")  # a lazy import in a branch
     assert uncovered({REPO / "pipeline/prompts.py"}, ["pipeline/grading.py"]) == ["pipeline/prompts.py"]
     assert uncovered({REPO / "pipeline/pool/embed.py"}, ["pipeline/pool"]) == []

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline import results as res
+from pipeline.schemas import SchemaError
 
 FIELDS = ["round", "category", "accuracy"]
 
@@ -32,7 +33,11 @@ def read(path: str | Path | None) -> list[dict]:
     if not path:
         return []
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        if reader.fieldnames != FIELDS:
+            raise SchemaError(f"{path}: columns {reader.fieldnames}, expected {FIELDS}; rerun the evaluate stage "
+                              "that writes it")
+        return list(reader)
 
 
 def write(path: str | Path, rows: list[dict]) -> None:

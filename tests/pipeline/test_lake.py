@@ -77,3 +77,15 @@ def test_table_from_an_older_schema_is_a_clear_error(tmp_path):
     lake.connect(str(tmp_path)).create_table(lake.QUARANTINE, schema=old)
     with pytest.raises(ValueError, match=r"lacks columns \['image_id', 'detail'\].*rerun"):
         lake.open_or_create(str(tmp_path), lake.QUARANTINE, schemas.QUARANTINE)
+
+
+def test_fetch_rows_reads_the_pinned_version_in_the_order_asked(tmp_path):
+    import lancedb
+
+    table = lancedb.connect(tmp_path).create_table("t", pa.table({"image_id": ["a", "b", "it's"], "v": [1, 2, 3]}))
+    version = table.version
+    table.add(pa.table({"image_id": ["c"], "v": [4]}))
+    pinned = lancedb.connect(tmp_path).open_table("t")
+    pinned.checkout(version)
+    rows = lake.fetch_rows(pinned, ["c", "it's", "a"], ["image_id", "v"]).to_pylist()
+    assert rows == [{"image_id": "it's", "v": 3}, {"image_id": "a", "v": 1}]  # c came later; a quote is just data
