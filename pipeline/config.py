@@ -48,9 +48,9 @@ DEFAULT_SKEW = {"colour": 3, "counting": 3, "spatial": 1, "size": 2, "arithmetic
 DEFAULT_WEAK = {"arithmetic": 0.40, "text": 0.38}
 # The zero-shot image-type tags of the embedded world's pool; a user's pool names its own types.
 DEFAULT_TYPE_PROMPTS = {
-    "shapes": "an image of geometric shapes", "objects": "an image of coloured dots", "bar_chart": "an image of a bar chart",
-    "line_chart": "an image of a line chart", "document": "an image of a text document",
-    "table": "an image of a table of numbers",
+    "shapes": "an image of geometric shapes", "objects": "an image of coloured dots",
+    "bar_chart": "an image of a bar chart", "line_chart": "an image of a line chart",
+    "document": "an image of a text document", "table": "an image of a table of numbers",
 }
 
 
@@ -202,15 +202,24 @@ class MixtureConfig(Section):
         return self
 
 
+class WorldAgentsConfig(Section):
+    """The embedded world's offline agents: they read the pool's hidden scene records."""
+
+    scenes: str = Field("data/world/scenes.parquet", description="scene records of the world's pool images")
+
+
 DEFAULT_EDITS = ("brightness", "contrast", "blur", "noise", "hflip", "vflip", "pad")
 
 
 class GenerateConfig(Section):
-    backend: str = Field("world", description="agent backend; its own settings live in agents.<backend>")
+    """Generation: the agent backend picked by name, each backend's own section beside it."""
+
+    backend: str = Field("world", description="agent backend; its own settings live in generate.<backend>")
     top_k: int = Field(16, ge=1)
     max_attempts_per_sample: int = Field(6, ge=1)
     edits: list[str] = Field(default_factory=lambda: list(DEFAULT_EDITS), min_length=1,
                              description="edit operations the editor may use (registry.EDITS)")
+    world: WorldAgentsConfig = WorldAgentsConfig()
 
     @field_validator("backend")
     @classmethod
@@ -224,18 +233,6 @@ class GenerateConfig(Section):
         if unknown:
             raise ValueError(f"unknown edit operations {unknown}; use some of {sorted(EDITS)}")
         return value
-
-
-class WorldAgentsConfig(Section):
-    """The embedded world's offline agents: they read the pool's hidden scene records."""
-
-    scenes: str = Field("data/world/scenes.parquet", description="scene records of the world's pool images")
-
-
-class AgentsConfig(Section):
-    """One section per agent backend; ``generate.backend`` picks which one runs."""
-
-    world: WorldAgentsConfig = WorldAgentsConfig()
 
 
 class FilterConfig(Section):
@@ -317,7 +314,6 @@ class Params(Section):
     diagnose: DiagnoseConfig = DiagnoseConfig()
     mixture: MixtureConfig = MixtureConfig()
     generate: GenerateConfig = GenerateConfig()
-    agents: AgentsConfig = AgentsConfig()
     filter: FilterConfig = FilterConfig()
     train: TrainConfig = TrainConfig()
     probe: ProbeConfig = ProbeConfig()

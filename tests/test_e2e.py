@@ -79,7 +79,8 @@ def test_micro_round_through_dvc(tmp_path):
         assert f"Running stage '{stage}'" in log
 
     bootstrap = json.loads((repo / "metrics/r0/bootstrap.json").read_text())
-    cards = {"clip": read_card_metrics(repo / "data/models/clip"), "vlm": read_card_metrics(repo / "data/rounds/r0/model")}
+    cards = {"clip": read_card_metrics(repo / "data/models/clip"),
+             "vlm": read_card_metrics(repo / "data/rounds/r0/model")}
     assert bootstrap == pytest.approx(flatten(cards), abs=1e-6)
     for key in ("clip.recall_at_10", "clip.zeroshot_type_accuracy", "vlm.probe_accuracy.overall",
                 "vlm.valid_answer_rate", "vlm.distinct_answers.counting", "vlm.majority_baseline.table"):

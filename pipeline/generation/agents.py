@@ -3,7 +3,11 @@
 Roles (METHOD.md §3): the planner turns a weakness cell and the brief into a plan (a retrieval query,
 edits, the kind of question); the retriever is the pool-search tool; the editor applies recorded
 edit ops; the writer looks at the final image and writes a question with a verifiable answer; the
-validator checks it independently. The orchestration lives in ``pipeline.generation.generate``.
+validator checks it independently. The orchestration lives in ``pipeline/generation/generate.py``.
+
+Backends are picked by name in ``generate.backend`` (``pipeline.registry.BACKENDS``); each is built from
+the whole params by its own ``from_params``, reading its own section (``generate.<name>``), so a new backend
+adds a section rather than arguments every backend must accept.
 """
 
 from __future__ import annotations
@@ -61,8 +65,6 @@ class AgentBackend(ABC):
 
     @abstractmethod
     def validate(self, plan: Plan, image_id: str, image: Image.Image, draft: Draft) -> tuple[Verdict, list[Call]]: ...
-
-
 
 
 def make_backend(params) -> AgentBackend:

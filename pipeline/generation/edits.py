@@ -7,7 +7,6 @@ backend's ground truth (the embedded world's scene records) is that backend's bu
 
 from __future__ import annotations
 
-import copy
 import random
 
 import numpy as np

@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 import pyarrow as pa
 
-from pipeline import lake, schemas
+from pipeline import schemas
 from pipeline.config import EmbedConfig, SearchConfig, SourceConfig
 from pipeline.pool.embed import PoolEmbedder, finish_embedding, plan_embedding, write_vectors
 from pipeline.images import normalise
@@ -91,7 +91,7 @@ def ray_embed(pool_manifest: schemas.Manifest, clip_dir: str, type_prompts: dict
     if len(todo):
         ds = ray.data.from_items([{"offset": int(o)} for o in todo]).map_batches(
             _EmbedActor, batch_size=cfg.batch_size, batch_format="numpy", concurrency=cfg.workers,
-            fn_constructor_kwargs=dict(manifest=pool_manifest.model_dump(), clip_dir=clip_dir, type_prompts=type_prompts,
-                                       precision=cfg.precision))
+            fn_constructor_kwargs=dict(manifest=pool_manifest.model_dump(), clip_dir=clip_dir,
+                                       type_prompts=type_prompts, precision=cfg.precision))
         added = write_vectors(vectors, ds.iter_batches(batch_format="pyarrow", batch_size=None))
     return finish_embedding(embedder, vectors, pool_manifest.lake, added, search)

@@ -56,7 +56,7 @@ class WorldBackend(AgentBackend):
 
     @classmethod
     def from_params(cls, params) -> "WorldBackend":
-        return cls(params.agents.world.scenes, list(params.generate.edits))
+        return cls(params.generate.world.scenes, list(params.generate.edits))
 
     def _call(self, role: str) -> list[Call]:
         return [Call(role=role, backend=self.name, model="world-rules")]
