@@ -1,6 +1,6 @@
 """Probe and evaluation sets from any source, in the one item schema every stage reads.
 
-Item schema: ``item_id``, ``image`` (encoded bytes), ``question``, ``answer``, ``answer_type``
+Item schema (``schemas.ITEMS``): ``item_id``, ``image`` (encoded bytes), ``question``, ``answer``, ``answer_type``
 (``choice`` = a letter, ``integer`` or ``word``), ``options`` (list of option texts, empty unless
 choice), ``category``, ``image_type``. Kinds of source:
 
@@ -26,6 +26,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from pipeline import schemas
 from pipeline.config import ITEM_FIELDS as FIELDS
 from pipeline.prompts import OPTION_LETTERS as LETTERS
 
@@ -127,7 +128,7 @@ def load_items(source: str, kind: str = "auto", columns: dict[str, str] | None =
     columns = dict(columns or {})
     kind = detect_kind(source, kind)
     if kind == "world":
-        return pq.read_table(source).to_pylist()
+        return schemas.read_table(source, schemas.ITEMS).to_pylist()
     if kind == "parquet":
         return _rows(pl.read_parquet(source), source, columns, [])
     frame = pl.read_csv(source, separator="\t" if source.endswith(".tsv") else ",", infer_schema_length=0)
