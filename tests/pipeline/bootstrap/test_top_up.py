@@ -53,8 +53,8 @@ def test_top_up_trains_until_the_dev_accuracy_reaches_the_target():
 
     asks = {"weak": ("How many shapes are there?", "7", "integer"), "other": ("Which colour is it?", "red", "word")}
     images = [encode_png(render(sample_scene("shapes", random.Random(i)), 56)) for i in range(200)]
-    corpus = [{"item_id": f"{cat}-{i}", "image_id": f"{cat}-{i}", "category": cat, "question": q, "answer": a,
-               "answer_type": t, "options": [], "image": images[i]}
+    corpus = [{"item_id": f"{cat}-{i}", "image_id": f"{cat}-{i}", "category": cat, "image_type": "shapes",
+               "question": q, "answer": a, "answer_type": t, "options": [], "image": images[i]}
               for cat, (q, a, t) in asks.items() for i in range(200)]
     tok = train_tokenizer([prompt_text(q, t) + " " + a for q, a, t in asks.values()] * 20, 300)
     processor = build_processor(tok, 56)
