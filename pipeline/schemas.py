@@ -42,6 +42,18 @@ ITEMS = pa.schema([  # a probe or evaluation item (pipeline/diagnosis/itemsets.p
     ("answer_type", pa.string()), ("options", pa.list_(pa.string())), ("category", pa.string()),
     ("image_type", pa.string()),
 ])
+# The embedded world's files (pipeline/world/build.py): labelled items with their scene records, the
+# unlabeled pool source, the scene records kept apart from it, and the CLIP caption corpus.
+WORLD_ITEMS = pa.schema([
+    ("item_id", pa.string()), ("image_id", pa.string()), ("image", pa.binary()),
+    ("category", pa.string()), ("image_type", pa.string()), ("question", pa.string()),
+    ("answer", pa.string()), ("answer_type", pa.string()), ("options", pa.list_(pa.string())),
+    ("scene", pa.string()),
+])
+WORLD_POOL = pa.schema([("uri", pa.string()), ("image", pa.binary())])
+WORLD_SCENES = pa.schema([("image_id", pa.string()), ("image_type", pa.string()), ("scene", pa.string())])
+CAPTIONS = pa.schema([("image", pa.binary()), ("caption", pa.string()), ("image_type", pa.string())])
+
 JUDGE_STATUSES = ("ok", "failed", "skipped")  # skipped: no judge was asked (evaluation); failed: excluded
 RESULTS = pa.schema([  # one graded answer per item (diagnose and evaluate)
     ("item_id", pa.string()), ("round", pa.string()), ("category", pa.string()), ("image_type", pa.string()),

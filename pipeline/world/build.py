@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from pipeline import schemas
 from pipeline.config import WorldConfig
 from pipeline.images import encode_png, image_id
 from pipeline.world.captions import caption
@@ -25,14 +26,6 @@ from pipeline.world.render import render
 from pipeline.world.scenes import IMAGE_TYPES, sample_scene
 
 log = logging.getLogger(__name__)
-
-ITEM_SCHEMA = pa.schema([
-    ("item_id", pa.string()), ("image_id", pa.string()), ("image", pa.binary()),
-    ("category", pa.string()), ("image_type", pa.string()), ("question", pa.string()),
-    ("answer", pa.string()), ("answer_type", pa.string()), ("options", pa.list_(pa.string())),
-    ("scene", pa.string()),
-])
-
 
 MAX_TRIES = 10_000
 
@@ -108,9 +101,8 @@ def write_pool(cfg: WorldConfig, seed: int, files: WorldFiles) -> set[str]:
                 ids.add(iid)
                 scene_rows.append({"image_id": iid, "image_type": scene["image_type"],
                                    "scene": json.dumps(scene, sort_keys=True)})
-        pool_t = pa.table({"uri": uris, "image": pa.array(images, pa.binary())})
-        scene_t = pa.Table.from_pylist(scene_rows, schema=pa.schema(
-            [("image_id", pa.string()), ("image_type", pa.string()), ("scene", pa.string())]))
+        pool_t = pa.table({"uri": uris, "image": images}, schema=schemas.WORLD_POOL)
+        scene_t = pa.Table.from_pylist(scene_rows, schema=schemas.WORLD_SCENES)
         pool_w = pool_w or pq.ParquetWriter(files.pool, pool_t.schema)
         scene_w = scene_w or pq.ParquetWriter(files.scenes, scene_t.schema)
         pool_w.write_table(pool_t)
@@ -132,14 +124,14 @@ def build_world(cfg: WorldConfig, seed: int, files: WorldFiles) -> dict[str, int
     sets["sft"] = labelled_items("sft", seed, [CELLS[i % len(CELLS)] for i in range(cfg.sft_size)], cfg.image_size,
                                  held_out)
     for name, rows in sets.items():
-        pq.write_table(pa.Table.from_pylist(rows, schema=ITEM_SCHEMA), getattr(files, name))
+        pq.write_table(pa.Table.from_pylist(rows, schema=schemas.WORLD_ITEMS), getattr(files, name))
     clip_rows = []
     for i in range(cfg.clip_size):
         rng = _rng(seed, "clip", i)
         scene = sample_scene(IMAGE_TYPES[i % len(IMAGE_TYPES)], rng)
         clip_rows.append({"image": encode_png(render(scene, cfg.image_size)), "caption": caption(scene),
                           "image_type": scene["image_type"]})
-    pq.write_table(pa.Table.from_pylist(clip_rows), files.clip)
+    pq.write_table(pa.Table.from_pylist(clip_rows, schemas.CAPTIONS), files.clip)
     counts = {"pool": cfg.pool_size, "pool_unique": len(pool_ids)} | {n: len(r) for n, r in sets.items()}
     counts["clip"] = len(clip_rows)
     log.info("world written to %s: %s", Path(files.pool).parent, counts)
