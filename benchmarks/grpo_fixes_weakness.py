@@ -20,10 +20,10 @@ import time
 
 import pyarrow.parquet as pq
 
-from pipeline.config import TrainConfig, load_params
 from pipeline.bootstrap.sft import run_sft
-from pipeline.models.vlm import load
 from pipeline.bootstrap.skills import greedy_results
+from pipeline.config import TrainConfig, load_params
+from pipeline.models.vlm import load
 from pipeline.results import accuracy_table, distinct_answers
 from pipeline.training.train import run_grpo
 from pipeline.world.build import labelled_items

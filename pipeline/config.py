@@ -208,6 +208,40 @@ class WorldAgentsConfig(Section):
     scenes: str = Field("data/world/scenes.parquet", description="scene records of the world's pool images")
 
 
+ROLES = ("planner", "selector", "editor", "writer", "validator")
+
+
+class OpenAIRoleConfig(Section):
+    """One role's endpoint; what is left out comes from generate.openai."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+
+
+class OpenAIAgentsConfig(Section):
+    """The openai backend: any OpenAI-compatible chat endpoint, defaults for every role."""
+
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible base URL")
+    model: str = "gpt-4o-mini"
+    api_key_env: str = Field("OPENAI_API_KEY", description="name of the env var holding the key (never the key)")
+    timeout: float = Field(60.0, gt=0, description="seconds per request")
+    max_retries: int = Field(2, ge=0, description="the client's retries of transport errors, 429 and 5xx")
+    reply_retries: int = Field(1, ge=0, description="times a reply that does not parse is asked again")
+    max_tokens: int = Field(400, ge=16)
+    max_image_side: int = Field(512, ge=32, description="images are downscaled to this longer side")
+    candidates: int = Field(4, ge=1, description="retrieved images the selector looks at")
+    roles: dict[str, OpenAIRoleConfig] = Field(default_factory=dict, description="role -> endpoint overrides")
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: dict) -> dict:
+        unknown = sorted(set(value) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown roles {unknown}; use some of {list(ROLES)}")
+        return value
+
+
 DEFAULT_EDITS = ("brightness", "contrast", "blur", "noise", "hflip", "vflip", "pad")
 
 
@@ -220,6 +254,7 @@ class GenerateConfig(Section):
     edits: list[str] = Field(default_factory=lambda: list(DEFAULT_EDITS), min_length=1,
                              description="edit operations the editor may use (registry.EDITS)")
     world: WorldAgentsConfig = WorldAgentsConfig()
+    openai: OpenAIAgentsConfig = OpenAIAgentsConfig()
 
     @field_validator("backend")
     @classmethod

@@ -52,6 +52,7 @@ EDITS = Registry("edit operation", "pipeline.generation.edits", {
         ("pad", "Pad"), ("hflip", "HFlip"), ("vflip", "VFlip"))})
 BACKENDS = Registry("agent backend", "pipeline.generation.agents", {
     "world": "pipeline.world.agents:WorldBackend",
+    "openai": "pipeline.generation.openai_agents:OpenAIBackend",
 })
 JUDGES = Registry("judge", "pipeline.diagnosis.judges", {
     "world": "pipeline.world.judge:WorldJudge",

@@ -73,6 +73,10 @@ SAMPLES = pa.schema([
     ("edits", pa.string()), ("question", pa.string()), ("answer", pa.string()), ("answer_type", pa.string()),
     ("options", pa.list_(pa.string())), ("image", pa.binary()), ("image_hash", pa.string()),
     ("attempt_id", pa.string()),
+    # who made it: the backend, each role's model (JSON role -> model), each role's prompt template hash
+    # (JSON role -> hash), the selector's fit score (null when a rule chose) and the validator's own answer
+    ("backend", pa.string()), ("role_models", pa.string()), ("prompt_hashes", pa.string()),
+    ("selector_score", pa.float32()), ("validator_answer", pa.string()),
 ])
 ATTEMPTS = pa.schema([
     ("attempt_id", pa.string()), ("round", pa.string()), ("cell", pa.string()), ("outcome", pa.string()),
@@ -215,6 +219,7 @@ class Call(Artifact):
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    seconds: float = 0.0
 
 
 def calls_json(calls: list[Call]) -> str:

@@ -17,12 +17,13 @@ def main(argv=None):
         "--metrics"))
     cfg = params.generate
     quotas = schemas.read_json(args.mixture, schemas.Mixture).quotas
-    schemas.read_json(args.diagnosis, schemas.Diagnosis)  # the hash below names a valid diagnosis
+    diagnosis = schemas.read_json(args.diagnosis, schemas.Diagnosis)
     ctx = Context(backend=make_backend(params),
                   search=PoolSearch(schemas.Manifest.read(args.vectors), args.clip, params.search.nprobes),
                   pool_manifest=schemas.Manifest.read(args.pool), brief=Path(args.brief).read_text(),
                   diagnosis_hash=file_hash(args.diagnosis), round_name=args.round,
-                  seed=round_seed(params.seed, args.round), top_k=cfg.top_k)
+                  seed=round_seed(params.seed, args.round), top_k=cfg.top_k,
+                  failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells})
     samples, attempts, counts = generate(quotas, ctx, cfg.max_attempts_per_sample)
     lake.write_path(args.samples, pa.Table.from_pylist(samples, schemas.SAMPLES))
     lake.write_path(args.attempts, pa.Table.from_pylist(attempts, schemas.ATTEMPTS))

@@ -17,14 +17,14 @@ import base64
 import io
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from pipeline.registry import JUDGES
 from pipeline.schemas import Call
+from pipeline.structured import StructuredChat
 
 log = logging.getLogger(__name__)
 
@@ -63,25 +63,6 @@ PROMPT = (
     "model's wrong answer, and say why the model failed. Reply with JSON only: "
     '{"error_type": one of ' + ", ".join(f'"{e}"' for e in ERROR_TYPES) + ', "reason": "<one sentence>"}.'
 )
-RESPONSE_FORMAT = {"type": "json_schema",
-                   "json_schema": {"name": "judge_reply", "strict": True, "schema": JudgeReply.model_json_schema()}}
-
-
-def parse_reply(text: str) -> JudgeReply | None:
-    """The reply as a ``JudgeReply``, tolerating prose around the JSON object; None when there is none.
-
-    >>> parse_reply('Sure! {"error_type": "calculation", "reason": "3+4 is not 8"}').error_type
-    'calculation'
-    >>> parse_reply('calculation') is None
-    True
-    """
-    match = re.search(r"\{.*\}", text or "", re.DOTALL)
-    if not match:
-        return None
-    try:
-        return JudgeReply.model_validate_json(match.group(0))
-    except ValidationError:
-        return None
 
 
 def mime_type(data: bytes) -> str:
@@ -105,10 +86,10 @@ class OpenAIJudge(Judge):
         from openai import OpenAI
 
         # local servers accept any key; a hosted one fails with an auth error, recorded per item
-        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "not-set",
-                             timeout=timeout, max_retries=retries)
-        self.model, self.retries = model, retries
-        self.structured = True  # until the server turns json_schema response formats down
+        client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "not-set", timeout=timeout,
+                        max_retries=retries)
+        self.chat = StructuredChat(client, model, "judge", max_tokens=200)
+        self.retries = retries
 
     @classmethod
     def from_config(cls, cfg) -> "OpenAIJudge":
@@ -122,38 +103,9 @@ class OpenAIJudge(Judge):
         return [{"role": "system", "content": PROMPT},
                 {"role": "user", "content": [picture, {"type": "text", "text": text}]}]
 
-    def _complete(self, messages: list[dict]):
-        from openai import BadRequestError
-
-        kwargs = dict(model=self.model, messages=messages, temperature=0.0, max_tokens=200)
-        if self.structured:
-            try:
-                return self.client.chat.completions.create(response_format=RESPONSE_FORMAT, **kwargs)
-            except BadRequestError as err:
-                log.info("judge endpoint refuses structured outputs (%s); parsing plain replies", err.status_code)
-                self.structured = False
-        return self.client.chat.completions.create(**kwargs)
-
     def judge(self, item, answer_text, parsed):
-        from openai import OpenAIError
-
-        calls: list[Call] = []
-        problem = ""
-        messages = self.messages(item, answer_text)
-        for attempt in range(self.retries + 1):
-            try:
-                reply = self._complete(messages)
-            except OpenAIError as err:  # the client already retried transport errors with backoff
-                problem = f"{type(err).__name__} after the client's retries"
-                break
-            usage = reply.usage
-            calls.append(Call(role="judge", backend="openai", model=self.model,
-                              prompt_tokens=usage.prompt_tokens if usage else 0,
-                              completion_tokens=usage.completion_tokens if usage else 0))
-            content = reply.choices[0].message.content or ""
-            verdict = parse_reply(content)
-            if verdict is not None:
-                return Verdict("ok", verdict.error_type, verdict.reason[:200], tuple(calls))
-            problem = f"attempt {attempt + 1}: reply is not JSON with a known error_type: {content[:120]!r}"
-        log.warning("judge failed on %s: %s", item.get("item_id"), problem)
-        return Verdict("failed", "", problem, tuple(calls))
+        answer = self.chat.ask(self.messages(item, answer_text), JudgeReply, self.retries + 1)
+        if answer.value is not None:
+            return Verdict("ok", answer.value.error_type, answer.value.reason[:200], tuple(answer.calls))
+        log.warning("judge failed on %s: %s", item.get("item_id"), answer.problem)
+        return Verdict("failed", "", answer.problem, tuple(answer.calls))

@@ -1,13 +1,17 @@
 """The agent roles and the interface every backend implements.
 
-Roles (METHOD.md §3): the planner turns a weakness cell and the brief into a plan (a retrieval query,
-edits, the kind of question); the retriever is the pool-search tool; the editor applies recorded
-edit ops; the writer looks at the final image and writes a question with a verifiable answer; the
-validator checks it independently. The orchestration lives in ``pipeline/generation/generate.py``.
+Roles (METHOD.md §3): the planner turns a weakness cell, the brief and the model's failures there into a
+plan (retrieval queries, the kind of question, an edit intent); the retriever is the pool-search tool;
+the selector picks the candidate image that fits the plan; the editor chooses replayable edit operations
+(applied by the pipeline, so the image rebuilds from its source); the writer looks at the final image
+and writes a question with a verifiable answer; the validator answers it on its own. The orchestration
+lives in ``pipeline/generation/generate.py``.
 
-Backends are picked by name in ``generate.backend`` (``pipeline.registry.BACKENDS``); each is built from
-the whole params by its own ``from_params``, reading its own section (``generate.<name>``), so a new backend
-adds a section rather than arguments every backend must accept.
+Every role returns a ``Reply``: its value, or None with the reason (recorded as the attempt's rejection
+reason), and the calls it made either way. Backends are picked by name in ``generate.backend``
+(``pipeline.registry.BACKENDS``); each is built from the whole params by its own ``from_params``, reading
+its own section (``generate.<name>``), so a new backend adds a section rather than arguments every
+backend must accept.
 """
 
 from __future__ import annotations
@@ -15,11 +19,31 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Callable, Generic, TypeVar
 
 from PIL import Image
 
 from pipeline.registry import BACKENDS
 from pipeline.schemas import Call
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the planner is told about a weak cell."""
+
+    cell: str
+    brief: str
+    failures: tuple[dict, ...] = ()  # {question, reference, answer} of probe items the model got wrong
+
+    @property
+    def category(self) -> str:
+        return self.cell.split("/")[0]
+
+    @property
+    def image_type(self) -> str:
+        return self.cell.split("/", 1)[1]
 
 
 @dataclass(frozen=True)
@@ -29,6 +53,10 @@ class Plan:
     image_type: str
     query: str
     edits: list[dict] = field(default_factory=list)
+    answer_type: str = ""
+    question_kind: str = ""
+    edit_intent: str = ""
+    more_queries: tuple[str, ...] = ()  # further retrieval queries, tried when the first finds nothing
 
 
 @dataclass(frozen=True)
@@ -40,13 +68,17 @@ class Draft:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    ok: bool
+class Reply(Generic[T]):
+    """A role's result: ``value``, or None and the ``reason``; ``calls`` spent either way."""
+
+    value: T | None
     reason: str = ""
+    calls: list[Call] = field(default_factory=list)
+    score: float | None = None  # the selector's fit score, when it gives one
 
 
 class AgentBackend(ABC):
-    """One backend serves the three LLM roles; every method also reports the calls it made."""
+    """One backend serves the model roles; the retriever is the pipeline's search tool."""
 
     name = ""
 
@@ -55,16 +87,29 @@ class AgentBackend(ABC):
     def from_params(cls, params) -> "AgentBackend":
         """The backend, configured from its own params section."""
 
-    @abstractmethod
-    def plan(self, cell: str, brief: str, rng: random.Random) -> tuple[Plan, list[Call]]: ...
+    def prompt_hashes(self) -> dict[str, str]:
+        """Role -> hash of the prompt template it uses, for the lineage (none for rule-based roles)."""
+        return {}
 
     @abstractmethod
-    def write(self, plan: Plan, image_id: str, image: Image.Image, rng: random.Random
-              ) -> tuple[Draft | None, str, list[Call]]:
-        """A draft, or None with the reason no question could be written."""
+    def plan(self, request: PlanRequest, rng: random.Random) -> Reply[Plan]: ...
+
+    def select(self, plan: Plan, candidates: list, load: Callable[[str], Image.Image],
+               rng: random.Random) -> Reply:
+        """The candidate (a search hit) to build on. By default one drawn at random: the search already
+        ranked them for the plan's query."""
+        return Reply(rng.choice(candidates))
+
+    def edit(self, plan: Plan, image: Image.Image, rng: random.Random) -> Reply[list[dict]]:
+        """Edit specs (``{"op": name, **args}``) to apply to the selected image; by default the plan's."""
+        return Reply(list(plan.edits))
 
     @abstractmethod
-    def validate(self, plan: Plan, image_id: str, image: Image.Image, draft: Draft) -> tuple[Verdict, list[Call]]: ...
+    def write(self, plan: Plan, image_id: str, image: Image.Image, rng: random.Random) -> Reply[Draft]: ...
+
+    @abstractmethod
+    def validate(self, plan: Plan, image_id: str, image: Image.Image, draft: Draft) -> Reply[str]:
+        """The validator's own answer when it agrees with the draft; None and the reason otherwise."""
 
 
 def make_backend(params) -> AgentBackend:

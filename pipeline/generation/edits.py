@@ -14,11 +14,31 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from pipeline.registry import EDITS
 
+
 class Edit:
+    """``PARAMS``: the numeric parameters an agent may set, with their ranges; ``complete`` fills the
+    rest (a noise seed, a fill colour) so the recorded spec replays exactly."""
+
     name = ""
+    PARAMS: dict[str, tuple[float, float]] = {}
 
     def __init__(self, **args):
         self.args = args
+
+    @classmethod
+    def checked(cls, args: dict[str, float], rng: random.Random) -> "Edit":
+        """The op with an agent's arguments, after checking them against ``PARAMS`` (ValueError if not)."""
+        unknown, missing = set(args) - set(cls.PARAMS), set(cls.PARAMS) - set(args)
+        if unknown or missing:
+            raise ValueError(f"{cls.name}: unknown {sorted(unknown)}, missing {sorted(missing)}")
+        for key, (lo, hi) in cls.PARAMS.items():
+            if not lo <= args[key] <= hi:
+                raise ValueError(f"{cls.name}: {key}={args[key]} outside {lo}-{hi}")
+        return cls(**cls.complete(dict(args), rng))
+
+    @classmethod
+    def complete(cls, args: dict, rng: random.Random) -> dict:
+        return args
 
     def spec(self) -> dict:
         return {"op": self.name, **self.args}
@@ -33,6 +53,7 @@ class Edit:
 
 class Brightness(Edit):
     name = "brightness"
+    PARAMS = {"factor": (0.5, 1.5)}
 
     def apply(self, img):
         return ImageEnhance.Brightness(img).enhance(self.args["factor"])
@@ -44,6 +65,7 @@ class Brightness(Edit):
 
 class Contrast(Edit):
     name = "contrast"
+    PARAMS = {"factor": (0.5, 1.5)}
 
     def apply(self, img):
         return ImageEnhance.Contrast(img).enhance(self.args["factor"])
@@ -55,6 +77,7 @@ class Contrast(Edit):
 
 class Blur(Edit):
     name = "blur"
+    PARAMS = {"radius": (0.0, 3.0)}
 
     def apply(self, img):
         return img.filter(ImageFilter.GaussianBlur(self.args["radius"]))
@@ -66,6 +89,11 @@ class Blur(Edit):
 
 class Noise(Edit):
     name = "noise"
+    PARAMS = {"sigma": (0.0, 25.0)}
+
+    @classmethod
+    def complete(cls, args, rng):
+        return args | {"seed": rng.randrange(2**31)}
 
     def apply(self, img):
         arr = np.asarray(img).astype(np.float32)
@@ -81,6 +109,11 @@ class Pad(Edit):
     """Shrink the content into a border, keeping the image size (a zoom-out)."""
 
     name = "pad"
+    PARAMS = {"pixels": (0, 32)}
+
+    @classmethod
+    def complete(cls, args, rng):
+        return {"pixels": int(args["pixels"]), "fill": [255, 255, 255]}
 
     def apply(self, img):
         px = self.args["pixels"]

@@ -18,11 +18,13 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+from PIL import Image
 from tqdm import tqdm
 
 from pipeline import lake
-from pipeline.generation.agents import AgentBackend
+from pipeline.generation.agents import AgentBackend, Draft, PlanRequest, Reply
 from pipeline.generation.edits import replay
+from pipeline.grading import is_correct, parse_answer
 from pipeline.images import decode_rgb, encode_png, image_id
 from pipeline.pool.search import PoolSearch
 from pipeline.schemas import Call, Manifest, calls_json
@@ -42,11 +44,19 @@ class Context:
     round_name: str
     seed: int
     top_k: int
+    failures: dict[str, tuple[dict, ...]] = field(default_factory=dict)  # cell -> probe items it got wrong
     used: set[str] = field(default_factory=set)       # pool images already in an accepted sample
     seen: set[tuple[str, str]] = field(default_factory=set)  # (image, question) pairs accepted
 
     def __post_init__(self):
         self.pool = lake.open_pinned(self.pool_manifest)
+
+    def source_bytes(self, image_id: str) -> bytes:
+        return lake.fetch_rows(self.pool, [image_id], ["image_id", "image"])["image"][0].as_py()
+
+    def load(self, image_id: str) -> Image.Image:
+        """A pool image as the models see it (for the selector's look at candidates)."""
+        return decode_rgb(self.source_bytes(image_id))
 
 
 @dataclass
@@ -60,29 +70,50 @@ class Outcome:
     notes: list[str] = field(default_factory=list)  # extra counters (e.g. retrieval.untagged)
 
 
+def _fail(reply: Reply, calls: list[Call], notes: list[str], image: str = "") -> Outcome:
+    return Outcome(None, reply.reason or "no_reply", image, calls + reply.calls, notes)
+
+
 def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcome:
-    """Plan, retrieve (skipping ``tried`` and used images), edit, write and validate one sample."""
+    """Plan, retrieve (skipping ``tried`` and used images), select, edit, write and validate one sample."""
     rng = random.Random(f"{ctx.seed}:{attempt_id}")
-    plan, calls = ctx.backend.plan(cell, ctx.brief, rng)
+    calls: list[Call] = []
+    notes: list[str] = []
+    planned = ctx.backend.plan(PlanRequest(cell, ctx.brief, ctx.failures.get(cell, ())), rng)
+    if planned.value is None:
+        return _fail(planned, calls, notes)
+    plan, calls = planned.value, calls + planned.calls
     skip = ctx.used | tried
-    notes = []
-    hits = ctx.search.by_text(plan.query, ctx.top_k, image_type=plan.image_type, exclude=skip)
+    hits = []
+    for query in (plan.query, *plan.more_queries):
+        hits = ctx.search.by_text(query, ctx.top_k, image_type=plan.image_type, exclude=skip)
+        if hits:
+            break
     if not hits:  # the zero-shot type tag is a hint: when no image carries it, search untagged
         notes.append("retrieval.untagged")
         hits = ctx.search.by_text(plan.query, ctx.top_k, exclude=skip)
     if not hits:
         return Outcome(None, "no_retrieval", "", calls, notes)
-    hit = rng.choice(hits)
-    source = lake.fetch_rows(ctx.pool, [hit.image_id], ["image_id", "image"])["image"][0].as_py()
-    image = replay(decode_rgb(source), plan.edits)
-    draft, reason, more = ctx.backend.write(plan, hit.image_id, image, rng)
-    calls += more
-    if draft is not None:
-        verdict, more = ctx.backend.validate(plan, hit.image_id, image, draft)
-        calls += more
-        reason = verdict.reason
-        if verdict.ok and (hit.image_id, draft.question) in ctx.seen:
-            reason = "near_duplicate"
+    selected = ctx.backend.select(plan, hits, ctx.load, rng)
+    if selected.value is None:
+        return _fail(selected, calls, notes)
+    hit, calls = selected.value, calls + selected.calls
+    source = decode_rgb(ctx.source_bytes(hit.image_id))
+    edited = ctx.backend.edit(plan, source, rng)
+    if edited.value is None:
+        return _fail(edited, calls, notes, hit.image_id)
+    edits, calls = edited.value, calls + edited.calls
+    image = replay(source, edits)
+    written = ctx.backend.write(plan, hit.image_id, image, rng)
+    calls += written.calls
+    draft = written.value
+    if draft is None:
+        return Outcome(None, written.reason or "no_reply", hit.image_id, calls, notes)
+    checked = ctx.backend.validate(plan, hit.image_id, image, draft)
+    calls += checked.calls
+    reason = checked.reason if checked.value is None else agreement(draft, checked.value)
+    if not reason and (hit.image_id, draft.question) in ctx.seen:
+        reason = "near_duplicate"
     if reason:
         return Outcome(None, reason, hit.image_id, calls, notes)
     data = encode_png(image)
@@ -91,11 +122,24 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcom
         "round": ctx.round_name, "cell": cell, "category": plan.category, "image_type": plan.image_type,
         "diagnosis_hash": ctx.diagnosis_hash, "source_image_id": hit.image_id,
         "pool_version": ctx.pool_manifest.version, "vectors_version": ctx.search.version,
-        "retrieval_query": plan.query, "retrieval_score": hit.score, "edits": json.dumps(plan.edits),
+        "retrieval_query": plan.query, "retrieval_score": hit.score, "edits": json.dumps(edits),
         "question": draft.question, "answer": draft.answer, "answer_type": draft.answer_type,
         "options": draft.options, "image": data, "image_hash": image_id(data), "attempt_id": attempt_id,
+        "backend": ctx.backend.name, "role_models": json.dumps({c.role: c.model for c in calls}, sort_keys=True),
+        "prompt_hashes": json.dumps(ctx.backend.prompt_hashes(), sort_keys=True),
+        "selector_score": selected.score, "validator_answer": checked.value,
     }
     return Outcome(sample, "", hit.image_id, calls, notes)
+
+
+def agreement(draft: Draft, answer: str) -> str:
+    """"" when the draft's answer is well formed and the validator's own answer matches it under the grader,
+    else the rejection reason."""
+    if parse_answer(draft.answer, draft.answer_type, draft.options) is None:
+        return "malformed_answer"
+    if not is_correct(answer, draft.answer, draft.answer_type, draft.options):
+        return "validator_disagrees"
+    return ""
 
 
 def generate(quotas: dict[str, int], ctx: Context,
@@ -110,7 +154,9 @@ def generate(quotas: dict[str, int], ctx: Context,
             attempt_id = f"{ctx.round_name}/{cell}/{counter:05d}"
             counter += 1
             out = attempt(ctx, cell, attempt_id, tried)
-            counts.update(["attempts", *out.notes])
+            counts.update(["attempts", *out.notes, *(f"calls.{c.role}" for c in out.calls)])
+            counts["tokens.prompt"] += sum(c.prompt_tokens for c in out.calls)
+            counts["tokens.completion"] += sum(c.completion_tokens for c in out.calls)
             attempts.append({"attempt_id": attempt_id, "round": ctx.round_name, "cell": cell,
                              "outcome": "rejected" if out.reason else "accepted", "reason": out.reason,
                              "source_image_id": out.image_id, "calls": calls_json(out.calls)})

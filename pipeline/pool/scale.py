@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from pipeline import schemas
 from pipeline.config import EmbedConfig, SearchConfig, SourceConfig
-from pipeline.pool.embed import PoolEmbedder, finish_embedding, plan_embedding, write_vectors
 from pipeline.images import normalise
+from pipeline.pool.embed import PoolEmbedder, finish_embedding, plan_embedding, write_vectors
 from pipeline.pool.ingest import IngestRun, as_source, examine
 from pipeline.pool.sources import plan, read_unit
 

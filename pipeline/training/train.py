@@ -8,8 +8,8 @@ and the metrics say so, so a round with nothing in band is visible rather than s
 from __future__ import annotations
 
 import logging
-import tempfile
 import math
+import tempfile
 
 from pipeline.config import TrainConfig
 from pipeline.images import decode_rgb

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline.generation.agents import AgentBackend, Draft, Plan, Verdict
+from pipeline.generation.agents import AgentBackend, Draft, Plan, PlanRequest, Reply
 from pipeline.registry import EDITS
-from pipeline.grading import parse_answer
 from pipeline.schemas import Call
 from pipeline.world.captions import type_prompt
 from pipeline.world.questions import ask
@@ -61,12 +60,12 @@ class WorldBackend(AgentBackend):
     def _call(self, role: str) -> list[Call]:
         return [Call(role=role, backend=self.name, model="world-rules")]
 
-    def plan(self, cell, brief, rng):
-        category, image_type = cell.split("/")
-        usable = [e for e in self.edits if keeps(e, image_type)]
+    def plan(self, request: PlanRequest, rng) -> Reply[Plan]:
+        usable = [e for e in self.edits if keeps(e, request.image_type)]
         edits = [EDITS.load(rng.choice(usable)).sample(rng).spec()] if usable else []
-        return Plan(cell=cell, category=category, image_type=image_type, query=type_prompt(image_type),
-                    edits=edits), self._call("planner")
+        plan = Plan(cell=request.cell, category=request.category, image_type=request.image_type,
+                    query=type_prompt(request.image_type), edits=edits)
+        return Reply(plan, calls=self._call("planner"))
 
     def _scene(self, image_id: str, edits: list[dict]) -> dict | None:
         raw = self.scenes.get(image_id)
@@ -77,23 +76,23 @@ class WorldBackend(AgentBackend):
             scene = edited_scene(spec, scene)
         return scene
 
-    def write(self, plan, image_id, image, rng):
+    def write(self, plan, image_id, image, rng) -> Reply[Draft]:
         calls = self._call("writer")
         if image_id not in self.scenes:
-            return None, "unknown_image", calls
+            return Reply(None, "unknown_image", calls)
         scene = self._scene(image_id, plan.edits)
         if scene is None:
-            return None, "edit_breaks_ground_truth", calls
+            return Reply(None, "edit_breaks_ground_truth", calls)
         q = ask(scene, plan.category, rng)
         if q is None:
-            return None, "no_question_for_image", calls
-        return Draft(q.question, q.answer, q.answer_type, q.options), "", calls
+            return Reply(None, "no_question_for_image", calls)
+        return Reply(Draft(q.question, q.answer, q.answer_type, q.options), calls=calls)
 
-    def validate(self, plan, image_id, image, draft):
+    def validate(self, plan, image_id, image, draft) -> Reply[str]:
+        """The record is the answer: the world's validator re-reads the scene the writer used (it checks
+        the image is of the cell's type, not the answer; the openai backend's validator answers on its own)."""
         calls = self._call("validator")
         scene = self._scene(image_id, plan.edits)
         if scene is None or scene["image_type"] != plan.image_type:
-            return Verdict(False, "off_cell"), calls
-        if parse_answer(draft.answer, draft.answer_type, draft.options) is None:
-            return Verdict(False, "malformed_answer"), calls
-        return Verdict(True), calls
+            return Reply(None, "off_cell", calls)
+        return Reply(draft.answer, calls=calls)

@@ -7,6 +7,7 @@ from collections import Counter
 from pipeline.config import DEFAULT_TYPE_PROMPTS
 from pipeline.world.scenes import Scene
 
+
 def type_prompt(image_type: str) -> str:
     """The text that names an image type: the default zero-shot tags and retrieval queries (params
     ``embed.type_prompts`` defaults to the world's six)."""

@@ -1,5 +1,4 @@
 import pyarrow.parquet as pq
-
 import pytest
 
 from pipeline.bootstrap.clip import caption_mix, clip_quality

@@ -43,11 +43,11 @@ def test_below_target_and_distance():
 
 @pytest.mark.slow
 def test_top_up_trains_until_the_dev_accuracy_reaches_the_target():
+    from pipeline.bootstrap.skills import greedy_results
+    from pipeline.images import encode_png
     from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
     from pipeline.prompts import prompt_text
-    from pipeline.bootstrap.skills import greedy_results
     from pipeline.results import accuracy_by
-    from pipeline.images import encode_png
     from pipeline.world.render import render
     from pipeline.world.scenes import sample_scene
 

@@ -93,7 +93,7 @@ def test_judge_attributes_retries_and_fails_apart(secret_env, caplog):
         endpoint.close()
     assert results["error_type"].to_list() == ["", "visual_recognition", "calculation", "", ""]
     assert results["judge_status"].to_list() == ["ok", "ok", "ok", "failed", "ok"]
-    assert "not JSON" in results["judge_detail"][3] and len(endpoint.requests) == 6
+    assert "does not fit JudgeReply" in results["judge_detail"][3] and len(endpoint.requests) == 6
     first = endpoint.requests[0]
     assert first["path"] == "/v1/chat/completions" and first["body"]["model"] == "judge-model"
     assert first["body"]["response_format"]["type"] == "json_schema"  # structured outputs asked for
@@ -102,8 +102,9 @@ def test_judge_attributes_retries_and_fails_apart(secret_env, caplog):
     assert SECRET not in json.dumps(results.to_dicts(), default=str) and SECRET not in caplog.text
     calls = [json.loads(c) for c in results["judge_calls"]]
     assert [len(c) for c in calls] == [0, 1, 2, 3, 0]  # every reply is a call, counted with its tokens
-    assert calls[2][1] == {"role": "judge", "backend": "openai", "model": "judge-model", "prompt_tokens": 50,
-                           "completion_tokens": 9}
+    assert calls[2][1] | {"seconds": 0} == {"role": "judge", "backend": "openai", "model": "judge-model",
+                                           "prompt_tokens": 50, "completion_tokens": 9, "seconds": 0}
+    assert all(c["seconds"] >= 0 for cs in calls for c in cs)
     diagnosis = aggregate(results, prior_strength=0)
     assert diagnosis.judge_failures == 1 and diagnosis.graded == 4
     assert diagnosis.accuracy == 0.5  # 2 of the 4 graded; the judge failure is not a model error

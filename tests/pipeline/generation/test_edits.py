@@ -1,6 +1,7 @@
 import random
 
 import numpy as np
+import pytest
 
 from pipeline.generation.edits import replay
 from pipeline.registry import EDITS
@@ -31,3 +32,16 @@ def test_flip_refuses_text_images():
     scene = sample_scene("document", random.Random(0))
     assert edited_scene({"op": "hflip"}, scene) is None
     assert not keeps("hflip", "document") and keeps("blur", "document")
+
+
+def test_agent_arguments_are_checked_against_the_operations_ranges():
+    from pipeline.registry import EDITS as ops
+
+    rng = random.Random(0)
+    assert ops.load("brightness").checked({"factor": 1.2}, rng).spec() == {"op": "brightness", "factor": 1.2}
+    noise = ops.load("noise").checked({"sigma": 5.0}, rng).spec()
+    assert noise["sigma"] == 5.0 and isinstance(noise["seed"], int)  # completed, so it replays exactly
+    assert ops.load("pad").checked({"pixels": 4}, rng).spec() == {"op": "pad", "pixels": 4, "fill": [255, 255, 255]}
+    for op, args in (("brightness", {"factor": 9.0}), ("blur", {}), ("blur", {"radius": 1.0, "angle": 3.0})):
+        with pytest.raises(ValueError, match=op):
+            ops.load(op).checked(args, rng)

@@ -8,72 +8,53 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import lake
-from pipeline.config import DEFAULT_EDITS, DEFAULT_TYPE_PROMPTS, ClipConfig, EmbedConfig, SearchConfig, WorldConfig
-from pipeline.generation.generate import Context, attempt, generate
+from pipeline.config import DEFAULT_EDITS
 from pipeline.generation.edits import replay
+from pipeline.generation.generate import Context, attempt, generate
 from pipeline.images import decode_rgb, image_id
-from pipeline.models import clip
-from pipeline.pool.embed import embed_pool
-from pipeline.pool.ingest import ingest
 from pipeline.pool.search import PoolSearch
 from pipeline.world.agents import WorldBackend
-from pipeline.world.build import WorldFiles, build_world
 
 pytestmark = pytest.mark.slow  # trains a tiny CLIP for the retriever
 
 
-@pytest.fixture(scope="module")
-def pool(tiny_world, tmp_path_factory):
-    out, _, _ = tiny_world
-    tmp = tmp_path_factory.mktemp("gen")
-    captions = WorldFiles.under(tmp / "captions")  # enough (image, caption) pairs for a CLIP that retrieves
-    build_world(WorldConfig(pool_size=10, probe_per_cell=1, eval_per_cell=1, dev_per_cell=1, sft_size=10,
-                            clip_size=700), 0, captions)
-    corpus = pq.read_table(captions.clip).to_pydict()
-    clip.train_clip(corpus["image"], corpus["caption"],
-                    ClipConfig(embed_dim=32, width=64, layers=1, steps=120, batch_size=32, lr=2e-3),
-                    seed=0, out=tmp / "clip")
-    pool_manifest, _ = ingest([str(out / "pool.parquet")], str(tmp / "lake"), 10**7)
-    vectors, _ = embed_pool(pool_manifest, str(tmp / "clip"), dict(DEFAULT_TYPE_PROMPTS), EmbedConfig(),
-                            SearchConfig())
-    assert not lake.has_vector_index(lake.open_pinned(vectors))  # exact search at this size
-    return out, tmp / "clip", pool_manifest, vectors
-
-
-def context(pool, scenes=None) -> Context:
-    out, clip_dir, pool_manifest, vectors = pool
+def context(world_pool, scenes=None) -> Context:
+    out, clip_dir, pool_manifest, vectors = world_pool
     return Context(backend=WorldBackend(scenes or out / "scenes.parquet", list(DEFAULT_EDITS)),
                    search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest, brief="",
                    diagnosis_hash="d" * 16, round_name="r1", seed=7, top_k=8)
 
 
-def test_generation_fills_quotas_with_lineage_and_counts_every_attempt(pool):
+def test_generation_fills_quotas_with_lineage_and_counts_every_attempt(world_pool):
     quotas = {"counting/shapes": 3, "colour/objects": 2, "chart/bar_chart": 2, "text/document": 0}
-    samples, attempts, counts = generate(quotas, context(pool), max_attempts_per_sample=6)
+    samples, attempts, counts = generate(quotas, context(world_pool), max_attempts_per_sample=6)
     assert counts["accepted"] == len(samples) == 7 and "unfilled" not in counts
+    assert counts["calls.planner"] == counts["attempts"] and counts["tokens.prompt"] == 0  # rules cost nothing
     assert counts["attempts"] == len(attempts) == len({a["attempt_id"] for a in attempts})
     assert not any(a["cell"] == "text/document" for a in attempts)  # a full (zero) quota spends nothing
     rejected = [a for a in attempts if a["outcome"] == "rejected"]
     assert sum(v for k, v in counts.items() if k.startswith("rejected.")) == len(rejected)
     assert all(a["reason"] for a in rejected) and all(json.loads(a["calls"]) for a in attempts)
 
-    pool_table = lake.open_pinned(pool[2])
+    pool_table = lake.open_pinned(world_pool[2])
     for s in samples:
-        assert s["cell"] in quotas and s["round"] == "r1" and s["pool_version"] == pool[2].version
+        assert s["cell"] in quotas and s["round"] == "r1" and s["pool_version"] == world_pool[2].version
         source = lake.fetch_rows(pool_table, [s["source_image_id"]], ["image_id", "image"])["image"][0].as_py()
         rebuilt = replay(decode_rgb(source), json.loads(s["edits"]))  # the exact image, from lineage alone
         assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(s["image"])))
         assert s["image_hash"] == image_id(s["image"])
+        assert s["backend"] == "world" and s["validator_answer"] == s["answer"] and s["selector_score"] is None
+        assert set(json.loads(s["role_models"])) == {"planner", "writer", "validator"}
     assert len({s["source_image_id"] for s in samples}) == len(samples)  # one sample per pool image
 
-    again, _, _ = generate(quotas, context(pool), max_attempts_per_sample=6)
+    again, _, _ = generate(quotas, context(world_pool), max_attempts_per_sample=6)
     assert [s["sample_id"] for s in again] == [s["sample_id"] for s in samples]  # deterministic
 
 
-def test_an_attempt_returns_its_rejection_reason(pool, tmp_path):
-    out = pool[0]
+def test_an_attempt_returns_its_rejection_reason(world_pool, tmp_path):
+    out = world_pool[0]
     empty = tmp_path / "scenes.parquet"
     pq.write_table(pq.read_table(out / "scenes.parquet").slice(0, 0), empty)
-    result = attempt(context(pool, scenes=empty), "counting/shapes", "r1/counting/shapes/00000", set())
+    result = attempt(context(world_pool, scenes=empty), "counting/shapes", "r1/counting/shapes/00000", set())
     assert result.sample is None and result.reason == "unknown_image" and result.image_id
     assert [c.role for c in result.calls] == ["planner", "writer"]

@@ -9,11 +9,10 @@ import pytest
 from PIL import Image
 
 from pipeline import lake
-from pipeline.config import ClipConfig, EmbedConfig, SearchConfig, SourceConfig
+from pipeline.config import DEFAULT_TYPE_PROMPTS, ClipConfig, EmbedConfig, SearchConfig, SourceConfig
+from pipeline.models import clip
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
-from pipeline.models import clip
-from pipeline.config import DEFAULT_TYPE_PROMPTS
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # starts Ray

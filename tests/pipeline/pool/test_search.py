@@ -1,15 +1,14 @@
 import numpy as np
-import pytest
 import pyarrow.parquet as pq
+import pytest
 
 from pipeline import lake
-from pipeline.config import ClipConfig, EmbedConfig, SearchConfig
-from pipeline.pool.embed import embed_pool
+from pipeline.config import DEFAULT_TYPE_PROMPTS, ClipConfig, EmbedConfig, SearchConfig
 from pipeline.images import decode_rgb
-from pipeline.pool.ingest import ingest
 from pipeline.models import clip
+from pipeline.pool.embed import embed_pool
+from pipeline.pool.ingest import ingest
 from pipeline.pool.search import PoolSearch
-from pipeline.config import DEFAULT_TYPE_PROMPTS
 
 pytestmark = pytest.mark.slow  # trains a tiny CLIP
 

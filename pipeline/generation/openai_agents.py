@@ -1,0 +1,159 @@
+"""The ``openai`` agent backend: every model role through an OpenAI-compatible chat endpoint (vLLM,
+SGLang, llama.cpp's server, Ollama, OpenAI, ...), configured by params alone (``generate.openai``: base
+URL, model and the *name* of the key's environment variable, with per-role overrides under ``roles``).
+
+Each role is a typed step (``pipeline/generation/roles.py``): its input fills its prompt template, its
+reply is asked for as a JSON schema and parsed tolerantly (``pipeline/structured.py``). Images go as
+base64 PNG data URLs, downscaled to ``max_image_side``. The openai client retries transport errors, 429s
+(honouring Retry-After) and 5xx with backoff; a reply that does not parse is asked again
+``reply_retries`` times, then the attempt is rejected with the role's reason. A transport failure is
+recorded as such, never as a model's error. Every call is accounted: role, model, tokens, seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+
+from PIL import Image
+
+from pipeline.generation import roles as R
+from pipeline.generation.agents import AgentBackend, Draft, Plan, PlanRequest, Reply
+from pipeline.images import encode_png
+from pipeline.prompts import OPTION_LETTERS
+from pipeline.registry import EDITS
+from pipeline.structured import StructuredChat
+
+log = logging.getLogger(__name__)
+
+
+def data_url(image: Image.Image, max_side: int) -> str:
+    """The image as a PNG data URL, its longer side at most ``max_side``."""
+    if max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode()
+
+
+class RoleClient:
+    """One role's endpoint: the client and model the role resolves to (its override, else the defaults)."""
+
+    def __init__(self, role: str, cfg):
+        from openai import OpenAI
+
+        own = cfg.roles.get(role)
+        pick = lambda key: (getattr(own, key, None) if own else None) or getattr(cfg, key)  # noqa: E731
+        self.role, self.model, self.cfg = role, pick("model"), cfg
+        # local servers accept any key; a hosted one answers 401, recorded per attempt
+        client = OpenAI(base_url=pick("base_url"), api_key=os.environ.get(pick("api_key_env")) or "not-set",
+                        timeout=cfg.timeout, max_retries=cfg.max_retries)
+        self.chat = StructuredChat(client, self.model, role, cfg.max_tokens)
+
+    @property
+    def structured(self) -> bool:
+        """Whether the endpoint still takes JSON-schema response formats."""
+        return self.chat.structured
+
+    def ask(self, step: R.Step, out: type, images: tuple[Image.Image, ...] = ()) -> Reply:
+        """The role's reply parsed as ``out``, or None and why; every call counted."""
+        content = [{"type": "image_url", "image_url": {"url": data_url(im, self.cfg.max_image_side)}}
+                   for im in images]
+        messages = [{"role": "user", "content": content + [{"type": "text", "text": R.render(self.role, step)}]}]
+        answer = self.chat.ask(messages, out, self.cfg.reply_retries + 1)
+        if answer.value is not None:
+            return Reply(answer.value, calls=answer.calls)
+        log.debug("%s: %s", self.role, answer.problem)
+        kind = "transport_error" if answer.transport else "invalid_reply"
+        return Reply(None, f"{kind}.{self.role}", answer.calls)
+
+
+def operations_text(names: list[str]) -> str:
+    """The edit operations the editor may choose, with their parameter ranges, one per line."""
+    lines = []
+    for name in names:
+        params = EDITS.load(name).PARAMS
+        ranges = ", ".join(f"{p} {lo}-{hi}" for p, (lo, hi) in params.items()) or "no parameters"
+        lines.append(f"- {name}: {ranges}")
+    return "\n".join(lines)
+
+
+def lettered(options: list[str]) -> str:
+    return "\n".join(f"{OPTION_LETTERS[i]}. {o}" for i, o in enumerate(options)) or "none"
+
+
+class OpenAIBackend(AgentBackend):
+    name = "openai"
+
+    def __init__(self, cfg, edits: list[str]):
+        self.cfg, self.edits = cfg, list(edits)
+        self.clients = {role: RoleClient(role, cfg) for role in R.ROLES}
+
+    @classmethod
+    def from_params(cls, params) -> "OpenAIBackend":
+        return cls(params.generate.openai, params.generate.edits)
+
+    def prompt_hashes(self) -> dict[str, str]:
+        return {role: R.template_hash(role) for role in R.ROLES}
+
+    def plan(self, request: PlanRequest, rng) -> Reply[Plan]:
+        step = R.PlannerIn(cell=request.cell, category=request.category, image_type=request.image_type,
+                           brief=request.brief, failures=[R.Failure(**f) for f in request.failures])
+        reply = self.clients["planner"].ask(step, R.PlannerOut)
+        if reply.value is None:
+            return reply
+        out = reply.value
+        return Reply(Plan(cell=request.cell, category=request.category, image_type=request.image_type,
+                          query=out.queries[0], more_queries=tuple(out.queries[1:]), answer_type=out.answer_type,
+                          question_kind=out.question_kind or request.category, edit_intent=out.edit_intent),
+                     calls=reply.calls)
+
+    def select(self, plan, candidates, load, rng) -> Reply:
+        top = candidates[:self.cfg.candidates]
+        step = R.SelectorIn(category=plan.category, question_kind=plan.question_kind, candidates=len(top))
+        reply = self.clients["selector"].ask(step, R.SelectorOut, tuple(load(h.image_id) for h in top))
+        if reply.value is None:
+            return reply
+        if not 0 <= reply.value.choice < len(top):
+            return Reply(None, "selector_none" if reply.value.choice < 0 else "selector_out_of_range", reply.calls)
+        return Reply(top[reply.value.choice], calls=reply.calls, score=reply.value.score)
+
+    def edit(self, plan, image, rng) -> Reply[list[dict]]:
+        if not plan.edit_intent.strip() or not self.edits:
+            return Reply([])  # nothing to change: no call spent
+        step = R.EditorIn(edit_intent=plan.edit_intent, operations=operations_text(self.edits))
+        reply = self.clients["editor"].ask(step, R.EditorOut, (image,))
+        if reply.value is None:
+            return reply
+        specs = []
+        for op in reply.value.edits:
+            if op.op not in self.edits:
+                return Reply(None, "editor_unknown_operation", reply.calls)
+            try:
+                specs.append(EDITS.load(op.op).checked(op.args, rng).spec())
+            except ValueError:
+                return Reply(None, "editor_bad_arguments", reply.calls)
+        return Reply(specs, calls=reply.calls)
+
+    def write(self, plan, image_id, image, rng) -> Reply[Draft]:
+        answer_type = plan.answer_type or "word"
+        step = R.WriterIn(category=plan.category, question_kind=plan.question_kind, answer_type=answer_type)
+        reply = self.clients["writer"].ask(step, R.WriterOut, (image,))
+        if reply.value is None:
+            return reply
+        out = reply.value
+        options = out.options if out.answer_type == "choice" else []
+        if out.answer_type == "choice" and not 2 <= len(options) <= len(OPTION_LETTERS):
+            return Reply(None, "writer_bad_options", reply.calls)
+        answer = out.answer.strip()
+        if options and answer in options:  # the option's text instead of its letter
+            answer = OPTION_LETTERS[options.index(answer)]
+        return Reply(Draft(out.question, answer, out.answer_type, options), calls=reply.calls)
+
+    def validate(self, plan, image_id, image, draft) -> Reply[str]:
+        """Answers from the image alone: the writer's answer is never shown."""
+        step = R.ValidatorIn(question=draft.question, options=lettered(draft.options), answer_type=draft.answer_type)
+        reply = self.clients["validator"].ask(step, R.ValidatorOut, (image,))
+        if reply.value is None:
+            return reply
+        return Reply(reply.value.answer, calls=reply.calls)

