@@ -251,6 +251,7 @@ class GenerateConfig(Section):
     backend: str = Field("world", description="agent backend; its own settings live in generate.<backend>")
     top_k: int = Field(16, ge=1)
     max_attempts_per_sample: int = Field(6, ge=1)
+    checkpoint_every: int = Field(16, ge=1, description="attempts per append to the journal (a killed run resumes)")
     edits: list[str] = Field(default_factory=lambda: list(DEFAULT_EDITS), min_length=1,
                              description="edit operations the editor may use (registry.EDITS)")
     world: WorldAgentsConfig = WorldAgentsConfig()

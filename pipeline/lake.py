@@ -35,6 +35,12 @@ def open_path(path: str | Path):
     return connect(path.parent).open_table(path.name.removesuffix(".lance"))
 
 
+def append_path(path: str | Path, table: pa.Table) -> None:
+    """Append ``table``'s rows to the Lance table at ``path``."""
+    if table.num_rows:
+        open_path(path).add(table)
+
+
 def write_path(path: str | Path, table: pa.Table) -> None:
     """Write ``table`` as the Lance table at ``path`` (a ``.lance`` folder), replacing what was there."""
     path = Path(path)

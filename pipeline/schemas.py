@@ -81,6 +81,8 @@ SAMPLES = pa.schema([
 ATTEMPTS = pa.schema([
     ("attempt_id", pa.string()), ("round", pa.string()), ("cell", pa.string()), ("outcome", pa.string()),
     ("reason", pa.string()), ("source_image_id", pa.string()), ("calls", pa.string()),
+    ("notes", pa.string()),  # JSON list of extra counters (e.g. retrieval.untagged)
+    ("run_key", pa.string()),  # hash of the inputs the attempt was made from (resume only the same run)
 ])
 ROLLOUTS = pa.schema([
     ("sample_id", pa.string()), ("k", pa.int32()), ("model", pa.string()), ("completion", pa.string()),

@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-import pyarrow as pa
-
-from pipeline import lake, schemas
+from pipeline import schemas
 from pipeline.generation.agents import make_backend
 from pipeline.generation.generate import Context, generate
+from pipeline.generation.journal import Journal, run_key
 from pipeline.pool.search import PoolSearch
 from pipeline.runtime import file_hash, round_seed, start, write_metrics
 
@@ -24,9 +23,11 @@ def main(argv=None):
                   diagnosis_hash=file_hash(args.diagnosis), round_name=args.round,
                   seed=round_seed(params.seed, args.round), top_k=cfg.top_k,
                   failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells})
-    samples, attempts, counts = generate(quotas, ctx, cfg.max_attempts_per_sample)
-    lake.write_path(args.samples, pa.Table.from_pylist(samples, schemas.SAMPLES))
-    lake.write_path(args.attempts, pa.Table.from_pylist(attempts, schemas.ATTEMPTS))
+    key = run_key(args.round, file_hash(args.mixture), file_hash(args.diagnosis), file_hash(args.brief),
+                  ctx.pool_manifest.model_dump_json(), schemas.Manifest.read(args.vectors).model_dump_json(),
+                  ctx.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(ctx.seed))
+    journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every)
+    _, _, counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal)
     write_metrics(args.metrics, counts)
 
 

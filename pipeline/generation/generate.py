@@ -1,14 +1,16 @@
-"""Generation: fill each cell's quota with targeted samples through planner → retriever → editor →
-writer → validator, recording every attempt.
+"""Generation: fill each cell's quota with targeted samples through planner → retriever → selector →
+editor → writer → validator, recording every attempt.
 
 Two blocks, in the manner of datatrove: ``attempt`` makes one try at a sample and returns it or the
 reason it was rejected; ``generate`` owns the loop over cells, the quota check, the counting and the
-attempt log. The quota is checked *before* an attempt is spent (unlike the reference), attempts per
-cell are capped, and each sample carries its lineage: round, cell, diagnosis hash, source image id and
-pool version, retrieval query and score, edit ops, and the attempt that made it, so an audit can walk
-back from a trained-on sample to the pool image and agent calls that made it.
+attempt log, kept in a journal (``pipeline/generation/journal.py``) so a killed run resumes. The quota is
+checked *before* an attempt is spent (unlike the reference), attempts per cell are capped, a sample is
+kept only when the validator's own answer agrees with the writer's under the grader, and each sample
+carries its lineage: round, cell, diagnosis hash, source image id and pool version, retrieval query and
+score, edit ops, the selector's score, the validator's answer, each role's model and prompt hash, and the
+attempt that made it, so an audit can walk back from a trained-on sample to the pool image and agent
+calls that made it.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -24,6 +26,7 @@ from tqdm import tqdm
 from pipeline import lake
 from pipeline.generation.agents import AgentBackend, Draft, PlanRequest, Reply
 from pipeline.generation.edits import replay
+from pipeline.generation.journal import Journal
 from pipeline.grading import is_correct, parse_answer
 from pipeline.images import decode_rgb, encode_png, image_id
 from pipeline.pool.search import PoolSearch
@@ -142,35 +145,48 @@ def agreement(draft: Draft, answer: str) -> str:
     return ""
 
 
-def generate(quotas: dict[str, int], ctx: Context,
-             max_attempts_per_sample: int) -> tuple[list[dict], list[dict], dict[str, int]]:
-    """(samples, attempt log rows, counts): each cell tried until its quota is met or its attempts run out."""
-    samples, attempts = [], []
+def _count(counts: Counter, row: dict, calls: list[dict]) -> None:
+    counts.update(["attempts", *json.loads(row["notes"]), *(f"calls.{c['role']}" for c in calls)])
+    counts["tokens.prompt"] += sum(c["prompt_tokens"] for c in calls)
+    counts["tokens.completion"] += sum(c["completion_tokens"] for c in calls)
+    if row["reason"]:
+        counts[f"rejected.{row['reason']}"] += 1
+
+
+def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int,
+             journal: Journal | None = None) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """(samples, attempt log rows, counts): each cell tried until its quota is met or its attempts run out.
+    Attempts the journal already holds (a resumed run) are read back instead of being made again."""
+    journal = journal or Journal()
+    done = journal.done()
     counts: Counter[str] = Counter()
     for cell, quota in tqdm(sorted(quotas.items()), desc="generate", unit="cell"):
         accepted, counter = 0, 0
         tried: set[str] = set()  # images this cell already rejected: never retried
+        recorded = iter(done.get(cell, []))
         while accepted < quota and counter < quota * max_attempts_per_sample:
             attempt_id = f"{ctx.round_name}/{cell}/{counter:05d}"
             counter += 1
-            out = attempt(ctx, cell, attempt_id, tried)
-            counts.update(["attempts", *out.notes, *(f"calls.{c.role}" for c in out.calls)])
-            counts["tokens.prompt"] += sum(c.prompt_tokens for c in out.calls)
-            counts["tokens.completion"] += sum(c.completion_tokens for c in out.calls)
-            attempts.append({"attempt_id": attempt_id, "round": ctx.round_name, "cell": cell,
-                             "outcome": "rejected" if out.reason else "accepted", "reason": out.reason,
-                             "source_image_id": out.image_id, "calls": calls_json(out.calls)})
-            if out.reason:
-                counts[f"rejected.{out.reason}"] += 1
-                if out.image_id:
-                    tried.add(out.image_id)
+            row = next(recorded, None)
+            if row is None:
+                out = attempt(ctx, cell, attempt_id, tried)
+                row = {"attempt_id": attempt_id, "round": ctx.round_name, "cell": cell,
+                       "outcome": "rejected" if out.reason else "accepted", "reason": out.reason,
+                       "source_image_id": out.image_id, "calls": calls_json(out.calls),
+                       "notes": json.dumps(out.notes)}
+                journal.record(row, out.sample)
+                row = row | {"sample": out.sample}
+            _count(counts, row, json.loads(row["calls"]))
+            if row["reason"]:
+                if row["source_image_id"]:
+                    tried.add(row["source_image_id"])
                 continue
-            ctx.used.add(out.image_id)
-            ctx.seen.add((out.image_id, out.sample["question"]))
-            samples.append(out.sample)
+            ctx.used.add(row["source_image_id"])
+            ctx.seen.add((row["source_image_id"], row["sample"]["question"]))
             accepted += 1
         counts["accepted"] += accepted
         if accepted < quota:
             counts["unfilled"] += quota - accepted
             log.warning("cell %s: %d of %d filled after %d attempts", cell, accepted, quota, counter)
-    return samples, attempts, dict(counts)
+    journal.flush()
+    return journal.samples, journal.attempts, dict(counts)

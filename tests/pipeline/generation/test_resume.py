@@ -1,0 +1,91 @@
+"""A generate stage killed with SIGKILL mid-run and run again ends with exactly the samples, attempts and
+metrics of an uninterrupted run: nothing lost, nothing duplicated (the journal, pipeline/generation/journal.py)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import schemas
+from pipeline.schemas import Cell, Diagnosis, Mixture, write_json
+
+pytestmark = pytest.mark.slow  # runs the stage (and a trained CLIP) in subprocesses
+
+REPO = Path(__file__).resolve().parents[3]
+QUOTAS = {"colour/objects": 8, "colour/shapes": 8, "counting/objects": 8, "counting/shapes": 8, "size/shapes": 8,
+          "spatial/shapes": 8, "chart/bar_chart": 8}
+
+
+def inputs(world_pool, tmp: Path) -> dict:
+    out, clip_dir, pool_manifest, vectors = world_pool
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["generate"]["world"]["scenes"] = str(out / "scenes.parquet")
+    params["generate"]["checkpoint_every"] = 4
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    cells = [Cell(key=k, category=k.split("/")[0], image_type=k.split("/")[1], n=4, correct=1, accuracy=0.25,
+                  shrunk_accuracy=0.25, interval=(0.0, 1.0), reliable=True, error_types={}, examples=[])
+             for k in QUOTAS]
+    write_json(tmp / "diagnosis.json", Diagnosis(items=28, graded=28, judge_failures=0, accuracy=0.25,
+                                                 categories={}, cells=cells))
+    write_json(tmp / "mixture.json", Mixture(strategy="static", budget=sum(QUOTAS.values()), quotas=QUOTAS,
+                                             shares={}))
+    (tmp / "brief.md").write_text("weak everywhere\n")
+    pool_manifest.write(tmp / "ingest.json")
+    vectors.write(tmp / "embed.json")
+    return {"--params": tmp / "params.yaml", "--round": "r1", "--mixture": tmp / "mixture.json",
+            "--diagnosis": tmp / "diagnosis.json", "--brief": tmp / "brief.md", "--pool": tmp / "ingest.json",
+            "--vectors": tmp / "embed.json", "--clip": clip_dir}
+
+
+def command(args: dict, out: Path) -> list[str]:
+    paths = {"--samples": out / "samples.lance", "--attempts": out / "attempts.lance", "--metrics": out / "m.json"}
+    return [sys.executable, "-m", "stages.generate", *(str(x) for kv in (args | paths).items() for x in kv)]
+
+
+def env() -> dict:
+    return os.environ | {"TQDM_DISABLE": "1", "DPE_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def rows(out: Path, name: str, schema) -> list[dict]:
+    return schemas.read_table(out / f"{name}.lance", schema).to_pylist()
+
+
+def test_killed_generate_resumes_to_the_uninterrupted_result(world_pool, tmp_path):
+    args = inputs(world_pool, tmp_path)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(command(args, whole), cwd=REPO, env=env(), check=True, capture_output=True, timeout=300)
+
+    proc = subprocess.Popen(command(args, killed), cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        attempts = killed / "attempts.lance"
+        if attempts.exists() and len(rows(killed, "attempts", schemas.ATTEMPTS)) >= 8:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the stage finished before it could be killed"
+    partial = len(rows(killed, "attempts", schemas.ATTEMPTS))
+    assert 8 <= partial < len(rows(whole, "attempts", schemas.ATTEMPTS))
+
+    subprocess.run(command(args, killed), cwd=REPO, env=env(), check=True, capture_output=True, timeout=300)
+    for name, schema, key in (("samples", schemas.SAMPLES, "sample_id"), ("attempts", schemas.ATTEMPTS,
+                                                                           "attempt_id")):
+        a, b = rows(whole, name, schema), rows(killed, name, schema)
+        assert [r[key] for r in b] == [r[key] for r in a]  # same rows, same order, no duplicates
+        assert len({r[key] for r in b}) == len(b)
+    assert json.loads((killed / "m.json").read_text()) == json.loads((whole / "m.json").read_text())
+
+    # other inputs: the journal is not resumed but replaced
+    args["--brief"].write_text("a different brief\n")
+    subprocess.run(command(args, killed), cwd=REPO, env=env(), check=True, capture_output=True, timeout=300)
+    replaced = rows(killed, "attempts", schemas.ATTEMPTS)
+    assert len(replaced) == len(rows(whole, "attempts", schemas.ATTEMPTS))  # the world's agents ignore the brief
+    assert {r["run_key"] for r in replaced} != {r["run_key"] for r in rows(whole, "attempts", schemas.ATTEMPTS)}
