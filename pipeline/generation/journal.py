@@ -42,7 +42,11 @@ class Journal:
     def _resume(self) -> None:
         if not (Path(self.attempts_path).exists() and Path(self.samples_path).exists()):
             return
-        attempts = schemas.read_table(self.attempts_path, schemas.ATTEMPTS).to_pylist()
+        try:
+            attempts = schemas.read_table(self.attempts_path, schemas.ATTEMPTS).to_pylist()
+        except schemas.SchemaError as err:  # written by an older version of the pipeline: nothing to resume
+            log.info("journal not resumable (%s): starting afresh", err)
+            return
         if not attempts or any(a["run_key"] != self.key for a in attempts):
             log.info("journal %s is from other inputs: starting afresh", self.attempts_path)
             return
