@@ -252,6 +252,10 @@ class GenerateConfig(Section):
     top_k: int = Field(16, ge=1)
     max_attempts_per_sample: int = Field(6, ge=1)
     checkpoint_every: int = Field(16, ge=1, description="attempts per append to the journal (a killed run resumes)")
+    budget_calls: int = Field(0, ge=0, description="per-round cap on agent calls (0: none)")
+    budget_tokens: int = Field(0, ge=0, description="per-round cap on prompt + completion tokens (0: none)")
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="model -> (prompt, completion) price per million tokens, for metrics")
     edits: list[str] = Field(default_factory=lambda: list(DEFAULT_EDITS), min_length=1,
                              description="edit operations the editor may use (registry.EDITS)")
     world: WorldAgentsConfig = WorldAgentsConfig()

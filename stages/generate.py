@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pipeline import schemas
 from pipeline.generation.agents import make_backend
-from pipeline.generation.generate import Context, generate
+from pipeline.generation.generate import Budget, Context, generate
 from pipeline.generation.journal import Journal, run_key
 from pipeline.pool.search import PoolSearch
 from pipeline.runtime import file_hash, round_seed, start, write_metrics
@@ -27,7 +27,8 @@ def main(argv=None):
                   ctx.pool_manifest.model_dump_json(), schemas.Manifest.read(args.vectors).model_dump_json(),
                   ctx.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(ctx.seed))
     journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every)
-    _, _, counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal)
+    budget = Budget(cfg.budget_calls, cfg.budget_tokens, dict(cfg.prices))
+    _, _, counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal, budget)
     write_metrics(args.metrics, counts)
 
 

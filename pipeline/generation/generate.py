@@ -145,21 +145,50 @@ def agreement(draft: Draft, answer: str) -> str:
     return ""
 
 
-def _count(counts: Counter, row: dict, calls: list[dict]) -> None:
+@dataclass(frozen=True)
+class Budget:
+    """Per-round caps on calls and tokens (0: none), checked before each attempt, so the last attempt may
+    go over by its own calls; and prices per million tokens by model, for the cost in the metrics."""
+
+    calls: int = 0
+    tokens: int = 0
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def reached(self, counts: Counter) -> str:
+        """Which cap the counts have reached ("calls" or "tokens"), or ""."""
+        if self.calls and sum(v for k, v in counts.items() if k.startswith("calls.")) >= self.calls:
+            return "calls"
+        if self.tokens and counts["tokens.prompt"] + counts["tokens.completion"] >= self.tokens:
+            return "tokens"
+        return ""
+
+    def cost(self, calls: list[dict]) -> float:
+        """The price of ``calls`` (models without a price cost nothing)."""
+        total = 0.0
+        for call in calls:
+            prompt, completion = self.prices.get(call["model"], (0.0, 0.0))
+            total += call["prompt_tokens"] * prompt + call["completion_tokens"] * completion
+        return total / 1e6
+
+
+def _count(counts: Counter, row: dict, calls: list[dict], budget: Budget) -> None:
     counts.update(["attempts", *json.loads(row["notes"]), *(f"calls.{c['role']}" for c in calls)])
     counts["tokens.prompt"] += sum(c["prompt_tokens"] for c in calls)
     counts["tokens.completion"] += sum(c["completion_tokens"] for c in calls)
+    if budget.prices:
+        counts["cost"] += budget.cost(calls)
     if row["reason"]:
         counts[f"rejected.{row['reason']}"] += 1
 
 
-def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int,
-             journal: Journal | None = None) -> tuple[list[dict], list[dict], dict[str, int]]:
-    """(samples, attempt log rows, counts): each cell tried until its quota is met or its attempts run out.
-    Attempts the journal already holds (a resumed run) are read back instead of being made again."""
-    journal = journal or Journal()
+def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int, journal: Journal | None = None,
+             budget: Budget | None = None) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """(samples, attempt log rows, counts): each cell tried until its quota is met or its attempts run out,
+    or the budget is spent. Attempts the journal already holds (a resumed run) are read back, not remade."""
+    journal, budget = journal or Journal(), budget or Budget()
     done = journal.done()
     counts: Counter[str] = Counter()
+    stopped = ""
     for cell, quota in tqdm(sorted(quotas.items()), desc="generate", unit="cell"):
         accepted, counter = 0, 0
         tried: set[str] = set()  # images this cell already rejected: never retried
@@ -169,6 +198,9 @@ def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int,
             counter += 1
             row = next(recorded, None)
             if row is None:
+                stopped = stopped or budget.reached(counts)
+                if stopped:
+                    break
                 out = attempt(ctx, cell, attempt_id, tried)
                 row = {"attempt_id": attempt_id, "round": ctx.round_name, "cell": cell,
                        "outcome": "rejected" if out.reason else "accepted", "reason": out.reason,
@@ -176,7 +208,7 @@ def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int,
                        "notes": json.dumps(out.notes)}
                 journal.record(row, out.sample)
                 row = row | {"sample": out.sample}
-            _count(counts, row, json.loads(row["calls"]))
+            _count(counts, row, json.loads(row["calls"]), budget)
             if row["reason"]:
                 if row["source_image_id"]:
                     tried.add(row["source_image_id"])
@@ -188,5 +220,9 @@ def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int,
         if accepted < quota:
             counts["unfilled"] += quota - accepted
             log.warning("cell %s: %d of %d filled after %d attempts", cell, accepted, quota, counter)
+    if stopped:
+        counts[f"stopped.{stopped}"] = 1
+        log.warning("generation stopped: the round's %s budget is spent; %d samples kept", stopped,
+                    counts["accepted"])
     journal.flush()
     return journal.samples, journal.attempts, dict(counts)

@@ -10,7 +10,7 @@ import pytest
 from pipeline import lake
 from pipeline.config import DEFAULT_EDITS
 from pipeline.generation.edits import replay
-from pipeline.generation.generate import Context, attempt, generate
+from pipeline.generation.generate import Budget, Context, attempt, generate
 from pipeline.images import decode_rgb, image_id
 from pipeline.pool.search import PoolSearch
 from pipeline.world.agents import WorldBackend
@@ -58,3 +58,12 @@ def test_an_attempt_returns_its_rejection_reason(world_pool, tmp_path):
     result = attempt(context(world_pool, scenes=empty), "counting/shapes", "r1/counting/shapes/00000", set())
     assert result.sample is None and result.reason == "unknown_image" and result.image_id
     assert [c.role for c in result.calls] == ["planner", "writer"]
+
+
+def test_a_spent_budget_stops_generation_cleanly(world_pool):
+    quotas = {"counting/shapes": 3, "colour/objects": 2, "chart/bar_chart": 2}
+    samples, attempts, counts = generate(quotas, context(world_pool), 6, budget=Budget(calls=10))
+    calls = sum(v for k, v in counts.items() if k.startswith("calls."))
+    assert counts["stopped.calls"] == 1 and 10 <= calls <= 10 + 3  # checked before each attempt
+    assert counts["accepted"] == len(samples) >= 1 and len(attempts) == counts["attempts"]
+    assert counts["unfilled"] == sum(quotas.values()) - len(samples)

@@ -12,7 +12,7 @@ import pytest
 from pipeline import lake
 from pipeline.config import GenerateConfig, OpenAIAgentsConfig
 from pipeline.generation.edits import replay
-from pipeline.generation.generate import Context, generate
+from pipeline.generation.generate import Budget, Context, generate
 from pipeline.generation.openai_agents import OpenAIBackend
 from pipeline.images import decode_rgb
 from pipeline.pool.search import PoolSearch
@@ -134,9 +134,11 @@ def test_servers_without_structured_outputs_and_editor_mistakes(world_pool):
 
 def test_a_selector_that_sees_no_fit_rejects_before_writing(world_pool):
     endpoint = Endpoint(script=scripted(["5"], selector='{"choice": -1, "score": 0.1}'))
+    prices = Budget(prices={"vlm": (1000.0, 2000.0)})  # per million tokens
     try:
-        _, attempts, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 2)
+        _, attempts, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 2, budget=prices)
     finally:
         endpoint.close()
     assert counts["rejected.selector_none"] == 2 and counts["accepted"] == 0
     assert {role_of(r["body"]) for r in endpoint.requests} == {"planner", "selector"}  # nothing spent after
+    assert counts["cost"] == pytest.approx(4 * (50 * 1000 + 9 * 2000) / 1e6)  # 4 calls of 50 + 9 tokens
