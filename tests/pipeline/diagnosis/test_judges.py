@@ -6,8 +6,6 @@ real MIME type, and the key staying out of every record."""
 
 import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -15,51 +13,9 @@ from PIL import Image
 from pipeline.diagnosis.diagnose import aggregate
 from pipeline.diagnosis.judges import OpenAIJudge
 from pipeline.results import grade
+from tests.servers import Endpoint
 
 SECRET = "sk-test-do-not-leak-123"
-
-
-class Endpoint:
-    """Replies in order: a string is the assistant's content, an int an HTTP error status. With
-    ``structured=False`` it answers 400 to any request asking for a json_schema response format."""
-
-    def __init__(self, replies: list, structured: bool = True):
-        self.replies, self.requests = list(replies), []
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                endpoint.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-                if "response_format" in body and not structured:
-                    return self.reply(400, {"error": {"message": "response_format is not supported"}})
-                content = endpoint.replies.pop(0) if endpoint.replies else "no more replies"
-                if isinstance(content, int):
-                    return self.reply(content, {"error": {"message": "overloaded"}})
-                self.reply(200, {
-                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59},
-                })
-
-            def reply(self, status, obj):
-                payload = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
 
 
 def image(fmt: str) -> bytes:
@@ -128,7 +84,6 @@ def test_unreachable_judge_is_a_recorded_failure(secret_env):
     endpoint = Endpoint([])
     url = endpoint.url
     endpoint.close()
-    endpoint.server.server_close()
     judge = OpenAIJudge(url, "m", api_key_env="JUDGE_KEY", retries=1, timeout=2)
     results = grade([item(0)], ["9"], judge)
     assert results["judge_status"].to_list() == ["failed"] and "APIConnectionError" in results["judge_detail"][0]
