@@ -20,8 +20,8 @@ import time
 
 import pyarrow.parquet as pq
 
+from pipeline.answering import greedy_results
 from pipeline.bootstrap.sft import run_sft
-from pipeline.bootstrap.skills import greedy_results
 from pipeline.config import TrainConfig, load_params
 from pipeline.models.vlm import load
 from pipeline.results import accuracy_table, distinct_answers

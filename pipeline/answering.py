@@ -1,5 +1,5 @@
 """Batched answering with the shared prompt template: greedy for diagnosis and evaluation, sampled
-(k answers per item) for the difficulty filter."""
+(k answers per item) for the difficulty filter; ``greedy_results`` answers and grades in one go."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
+from pipeline import results as res
 from pipeline.images import decode_rgb
 from pipeline.prompts import user_message
 
@@ -36,3 +37,12 @@ def answer(model, processor, rows: Sequence[dict], *, batch_size: int = 32, max_
         texts = processor.batch_decode(generated[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         out += [texts[i * samples:(i + 1) * samples] for i in range(len(batch))]
     return out
+
+
+def greedy_results(model, processor, items: Sequence[dict], *, batch_size: int = 32, max_new_tokens: int = 8,
+                   seed: int = 0, judge=None, round_name: str = "", desc: str = "greedy"):
+    """The items answered greedily and graded: the results table (``pipeline/results.py``), with wrong
+    answers attributed by ``judge`` when one is given."""
+    completions = answer(model, processor, items, batch_size=batch_size, max_new_tokens=max_new_tokens, seed=seed,
+                         desc=desc)
+    return res.grade(items, [c[0] for c in completions], judge, round_name)

@@ -11,6 +11,7 @@ longer side at most ``pool.max_side``. An image that needs none of that keeps it
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import warnings
@@ -29,6 +30,24 @@ def encode_png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
+
+
+def mime_type(data: bytes) -> str:
+    """The image's real MIME type (PNG, JPEG, WebP, ...), read from its bytes.
+
+    >>> mime_type(b"\\xff\\xd8\\xff\\xe0 not really a jpeg")
+    'image/jpeg'
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return Image.MIME.get(img.format or "", "image/png")
+    except Exception:  # noqa: BLE001 - a header PIL cannot read: fall back to the magic bytes
+        return "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+
+
+def data_url(data: bytes) -> str:
+    """Encoded image bytes as a base64 data URL with their real MIME type, as chat endpoints take images."""
+    return f"data:{mime_type(data)};base64,{base64.b64encode(data).decode()}"
 
 
 def image_id(data: bytes) -> str:

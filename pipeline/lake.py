@@ -29,10 +29,17 @@ def connect(lake: str | Path):
     return lancedb.connect(lake)
 
 
+def _db_and_name(path: str | Path) -> tuple[Path, str]:
+    path = Path(path)
+    if path.suffix != ".lance":
+        raise ValueError(f"{path}: a Lance table path ends in .lance")
+    return path.parent, path.name.removesuffix(".lance")
+
+
 def open_path(path: str | Path):
     """A single Lance table given by its folder (``<db>/<name>.lance``), as round artifacts are passed."""
-    path = Path(path)
-    return connect(path.parent).open_table(path.name.removesuffix(".lance"))
+    db, name = _db_and_name(path)
+    return connect(db).open_table(name)
 
 
 def append_path(path: str | Path, table: pa.Table) -> None:
@@ -43,10 +50,8 @@ def append_path(path: str | Path, table: pa.Table) -> None:
 
 def write_path(path: str | Path, table: pa.Table) -> None:
     """Write ``table`` as the Lance table at ``path`` (a ``.lance`` folder), replacing what was there."""
-    path = Path(path)
-    if path.suffix != ".lance":
-        raise ValueError(f"{path}: a Lance table path ends in .lance")
-    connect(path.parent).create_table(path.name.removesuffix(".lance"), table, mode="overwrite")
+    db, name = _db_and_name(path)
+    connect(db).create_table(name, table, mode="overwrite")
 
 
 def open_or_create(lake: str, name: str, schema: pa.Schema):

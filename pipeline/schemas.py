@@ -1,7 +1,8 @@
 """The shape of every artifact the pipeline writes, named once.
 
-Arrow schemas for the tables (pool, quarantine, vectors, results, samples, attempts, rollouts, trainset)
-and pydantic models for the JSON files (manifests, diagnosis, mixture, model cards). Writers build rows
+Arrow schemas for the tables (pool, quarantine, vectors, items, results, samples, attempts, rollouts,
+trainset, and the embedded world's files) and pydantic models for the JSON files (manifests, diagnosis,
+mixture, model cards, agent and judge calls). Writers build rows
 in these schemas; readers go through ``read_json`` / ``read_table``, which validate and fail with a
 message naming the file and the field, so a stage never reads another stage's module to learn a shape.
 """
@@ -126,10 +127,12 @@ def read_table(path: str | Path, schema: pa.Schema) -> pa.Table:
     return conform(table, schema, str(path))
 
 
-def write_parquet(path: str | Path, rows: list[dict], schema: pa.Schema) -> None:
+def write_parquet(path: str | Path, rows: list[dict] | pa.Table, schema: pa.Schema) -> None:
+    """Rows (or a table, checked against ``schema``) written as the parquet file at ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema), path)
+    table = conform(rows, schema, str(path)) if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema)
+    pq.write_table(table, path)
 
 
 # --- JSON artifacts -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -66,6 +67,16 @@ def parse_reply(text: str | None, model: type[Model]) -> tuple[Model | None, str
             first = err.errors()[0]
             problem = f"{'.'.join(str(p) for p in first['loc']) or 'reply'}: {first['msg']}"
     return None, problem
+
+
+def openai_client(base_url: str, api_key_env: str, timeout: float, max_retries: int):
+    """An openai client for ``base_url``; the key is read from the variable *named* ``api_key_env`` (local
+    servers accept any key; a hosted one answers 401, recorded where it is called). The client retries
+    transport errors, 429 (honouring Retry-After) and 5xx with backoff itself."""
+    from openai import OpenAI
+
+    return OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "not-set", timeout=timeout,
+                  max_retries=max_retries)
 
 
 @dataclass

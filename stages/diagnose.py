@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pipeline.diagnosis.diagnose import diagnose, probe_items, weakness_brief
 from pipeline.runtime import round_seed, start, write_metrics
-from pipeline.schemas import write_json
+from pipeline.schemas import RESULTS, write_json, write_parquet
 
 
 def main(argv=None):
@@ -14,8 +14,7 @@ def main(argv=None):
     seed = round_seed(params.seed, args.round)
     items = probe_items(params.probe, params.evaluation, seed)
     results, diagnosis = diagnose(args.model, items, params.diagnose, params.answer, args.round, seed)
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    results.write_parquet(args.results)
+    write_parquet(args.results, results.to_arrow(), RESULTS)
     write_json(args.diagnosis, diagnosis)
     Path(args.brief).write_text(weakness_brief(diagnosis, params.diagnose.brief_cells))
     write_metrics(args.metrics, {"accuracy": {"overall": diagnosis.accuracy} | diagnosis.categories,

@@ -1,12 +1,11 @@
 """DVC stage `evaluate@round`: per-category accuracy of a checkpoint on the held-out evaluation set,
 its graded results, and the accuracy history across rounds (the previous round's plus this one)."""
 
-from pathlib import Path
-
 from pipeline.diagnosis import evaluate as ev
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.results import accuracy_table
 from pipeline.runtime import start, write_metrics
+from pipeline.schemas import RESULTS, write_parquet
 
 
 def main(argv=None):
@@ -14,8 +13,7 @@ def main(argv=None):
                          optional=("--previous-history",))
     cfg = params.evaluation
     results = ev.evaluate(args.model, load_items(cfg.source, cfg.kind, cfg.columns), params.answer, args.round)
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    results.write_parquet(args.results)
+    write_parquet(args.results, results.to_arrow(), RESULTS)
     accuracy = accuracy_table(results)
     write_metrics(args.metrics, {"accuracy": accuracy, "items": results.height})
     ev.write(args.history, ev.extend(ev.read(args.previous_history), args.round, accuracy))

@@ -1,7 +1,5 @@
 """DVC stage `filter@round`: sample answers from the previous checkpoint; keep the pass-rate band."""
 
-from pathlib import Path
-
 from pipeline import schemas
 from pipeline.answering import answer
 from pipeline.models.vlm import load
@@ -20,8 +18,7 @@ def main(argv=None):
                          temperature=cfg.temperature, seed=round_seed(params.seed, args.round), desc="rollouts")
     rollouts, trainset, counts = filter_samples(samples, completions, cfg.band_low, cfg.band_high, cfg.min_keep,
                                                 args.model)
-    Path(args.rollouts).parent.mkdir(parents=True, exist_ok=True)
-    rollouts.write_parquet(args.rollouts)
+    schemas.write_parquet(args.rollouts, rollouts.to_arrow(), schemas.ROLLOUTS)
     schemas.write_parquet(args.trainset, trainset, schemas.TRAINSET)
     write_metrics(args.metrics, counts)
 

@@ -11,16 +11,9 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import results as res
-from pipeline.answering import answer
+from pipeline.answering import answer, greedy_results
 
 WEAK_BELOW = 0.35  # a category at or below this greedy accuracy is weak
-
-
-def greedy_results(model, processor, items: list[dict], *, max_new_tokens: int = 8,
-                   batch_size: int = 32) -> pl.DataFrame:
-    """The items answered greedily and graded (no judge)."""
-    greedy = answer(model, processor, items, batch_size=batch_size, max_new_tokens=max_new_tokens, desc="greedy")
-    return res.grade(items, [c[0] for c in greedy])
 
 
 def profile(results: pl.DataFrame, sampled: pl.DataFrame, weak_below: float = WEAK_BELOW,

@@ -14,8 +14,8 @@ import copy
 import logging
 import random
 
+from pipeline.answering import greedy_results
 from pipeline.bootstrap.sft import run_sft
-from pipeline.bootstrap.skills import greedy_results
 from pipeline.results import accuracy_table
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline import results as res
 from pipeline.schemas import SchemaError
 
 FIELDS = ["round", "category", "accuracy"]
@@ -50,10 +49,9 @@ def write(path: str | Path, rows: list[dict]) -> None:
 
 def evaluate(model_dir: str, items: list[dict], answering, round_name: str) -> pl.DataFrame:
     """The checkpoint's greedy answers to ``items``, graded: the evaluation results table."""
-    from pipeline.answering import answer
+    from pipeline.answering import greedy_results
     from pipeline.models.vlm import load
 
     model, processor = load(model_dir)
-    completions = answer(model, processor, items, batch_size=answering.batch_size,
-                         max_new_tokens=answering.max_new_tokens, desc=f"evaluate {round_name}")
-    return res.grade(items, [c[0] for c in completions], round_name=round_name)
+    return greedy_results(model, processor, items, batch_size=answering.batch_size,
+                          max_new_tokens=answering.max_new_tokens, round_name=round_name, desc=f"evaluate {round_name}")

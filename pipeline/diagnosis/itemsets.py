@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from pipeline import schemas
 from pipeline.config import ITEM_FIELDS as FIELDS
 from pipeline.prompts import OPTION_LETTERS as LETTERS
+from pipeline.prompts import option_letter
 
 REQUIRED = ("image", "question", "answer")
 
@@ -91,16 +92,6 @@ def _options(value) -> list[str]:
     return [str(v) for v in value]
 
 
-def _as_letter(answer: str, options: list[str]) -> str:
-    """A choice answer as its letter, whether the source gives the letter or the option text."""
-    a = answer.strip()
-    if len(a) == 1 and a.upper() in LETTERS[:len(options)]:
-        return a.upper()
-    if a in options:
-        return LETTERS[options.index(a)]
-    raise ItemSourceError(f"answer {answer!r} is neither an option letter nor an option text of {options}")
-
-
 def _rows(frame: pl.DataFrame, name: str, columns: dict[str, str], option_columns: list[str]) -> list[dict]:
     cols = frame.columns
     found = {f: _column(cols, f, columns, name, f in REQUIRED) for f in FIELDS}
@@ -112,7 +103,10 @@ def _rows(frame: pl.DataFrame, name: str, columns: dict[str, str], option_column
             options = _options(row[found["options"]]) if found["options"] else []
         answer = str(row[found["answer"]])
         if options:
-            answer = _as_letter(answer, options)
+            letter = option_letter(answer, options)
+            if letter is None:
+                raise ItemSourceError(f"answer {answer!r} is neither an option letter nor an option text of {options}")
+            answer = letter
         items.append({
             "item_id": str(row[found["index"]]) if found["index"] else f"{Path(name).stem}-{i:06d}",
             "image": _image_bytes(row[found["image"]]), "question": str(row[found["question"]]),

@@ -13,22 +13,21 @@ variable named in params and never logged or written.
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
 
+from pipeline.images import data_url
 from pipeline.registry import JUDGES
 from pipeline.schemas import Call
-from pipeline.structured import StructuredChat
+from pipeline.structured import StructuredChat, openai_client
 
 log = logging.getLogger(__name__)
 
 ERROR_TYPES = ("visual_recognition", "calculation", "reasoning", "misunderstanding", "format", "other")
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -65,30 +64,11 @@ PROMPT = (
 )
 
 
-def mime_type(data: bytes) -> str:
-    """The image's real MIME type (PNG, JPEG, WebP, ...), read from its bytes.
-
-    >>> mime_type(b"\\xff\\xd8\\xff\\xe0 not really a jpeg")
-    'image/jpeg'
-    """
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return Image.MIME.get(img.format or "", "image/png")
-    except Exception:  # noqa: BLE001 - a header PIL cannot read: fall back to the magic bytes
-        return "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
-
-
 class OpenAIJudge(Judge):
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", retries: int = 2,
                  timeout: float = 60.0):
-        from openai import OpenAI
-
-        # local servers accept any key; a hosted one fails with an auth error, recorded per item
-        client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "not-set", timeout=timeout,
-                        max_retries=retries)
-        self.chat = StructuredChat(client, model, "judge", max_tokens=200)
+        self.chat = StructuredChat(openai_client(base_url, api_key_env, timeout, retries), model, "judge",
+                                   max_tokens=200)
         self.retries = retries
 
     @classmethod
@@ -96,10 +76,9 @@ class OpenAIJudge(Judge):
         return cls(cfg.judge_url, cfg.judge_model, cfg.judge_api_key_env, cfg.judge_retries, cfg.judge_timeout)
 
     def messages(self, item: dict, answer_text: str) -> list[dict]:
-        image = base64.b64encode(item["image"]).decode()
         text = (f"Question: {item['question']}\nOptions: {item.get('options') or 'none'}\n"
                 f"Reference answer: {item['answer']}\nModel answer: {answer_text!r}")
-        picture = {"type": "image_url", "image_url": {"url": f"data:{mime_type(item['image'])};base64,{image}"}}
+        picture = {"type": "image_url", "image_url": {"url": data_url(item["image"])}}
         return [{"role": "system", "content": PROMPT},
                 {"role": "user", "content": [picture, {"type": "text", "text": text}]}]
 

@@ -109,7 +109,8 @@ class AgentBackend(ABC):
 
     @abstractmethod
     def validate(self, plan: Plan, image_id: str, image: Image.Image, draft: Draft) -> Reply[str]:
-        """The validator's own answer when it agrees with the draft; None and the reason otherwise."""
+        """The validator's own answer (whether it agrees with the draft is the grader's call, in
+        ``generate.agreement``), or None and the reason it could not check the draft."""
 
 
 def make_backend(params) -> AgentBackend:

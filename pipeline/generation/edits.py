@@ -51,28 +51,31 @@ class Edit:
         return cls()
 
 
-class Brightness(Edit):
+class _Enhance(Edit):
+    """A PIL enhancement by ``factor`` (1 keeps the image); ``SAMPLED`` is the range the world's agents draw."""
+
+    PARAMS = {"factor": (0.5, 1.5)}
+    enhancer: type  # ImageEnhance.Brightness, ImageEnhance.Contrast, ...
+    SAMPLED: tuple[float, float]
+
+    def apply(self, img):
+        return self.enhancer(img).enhance(self.args["factor"])
+
+    @classmethod
+    def sample(cls, rng):
+        return cls(factor=round(rng.uniform(*cls.SAMPLED), 3))
+
+
+class Brightness(_Enhance):
     name = "brightness"
-    PARAMS = {"factor": (0.5, 1.5)}
-
-    def apply(self, img):
-        return ImageEnhance.Brightness(img).enhance(self.args["factor"])
-
-    @classmethod
-    def sample(cls, rng):
-        return cls(factor=round(rng.uniform(0.8, 1.15), 3))
+    enhancer = ImageEnhance.Brightness
+    SAMPLED = (0.8, 1.15)
 
 
-class Contrast(Edit):
+class Contrast(_Enhance):
     name = "contrast"
-    PARAMS = {"factor": (0.5, 1.5)}
-
-    def apply(self, img):
-        return ImageEnhance.Contrast(img).enhance(self.args["factor"])
-
-    @classmethod
-    def sample(cls, rng):
-        return cls(factor=round(rng.uniform(0.7, 1.3), 3))
+    enhancer = ImageEnhance.Contrast
+    SAMPLED = (0.7, 1.3)
 
 
 class Blur(Edit):

@@ -58,7 +58,7 @@ class Context:
         return lake.fetch_rows(self.pool, [image_id], ["image_id", "image"])["image"][0].as_py()
 
     def load(self, image_id: str) -> Image.Image:
-        """A pool image as the models see it (for the selector's look at candidates)."""
+        """A pool image as the models see it."""
         return decode_rgb(self.source_bytes(image_id))
 
 
@@ -101,17 +101,16 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcom
     if selected.value is None:
         return _fail(selected, calls, notes)
     hit, calls = selected.value, calls + selected.calls
-    source = decode_rgb(ctx.source_bytes(hit.image_id))
+    source = ctx.load(hit.image_id)
     edited = ctx.backend.edit(plan, source, rng)
     if edited.value is None:
         return _fail(edited, calls, notes, hit.image_id)
     edits, calls = edited.value, calls + edited.calls
     image = replay(source, edits)
     written = ctx.backend.write(plan, hit.image_id, image, rng)
-    calls += written.calls
-    draft = written.value
-    if draft is None:
-        return Outcome(None, written.reason or "no_reply", hit.image_id, calls, notes)
+    if written.value is None:
+        return _fail(written, calls, notes, hit.image_id)
+    draft, calls = written.value, calls + written.calls
     checked = ctx.backend.validate(plan, hit.image_id, image, draft)
     calls += checked.calls
     reason = checked.reason if checked.value is None else agreement(draft, checked.value)

@@ -12,42 +12,36 @@ recorded as such, never as a model's error. Every call is accounted: role, model
 
 from __future__ import annotations
 
-import base64
 import logging
-import os
 
 from PIL import Image
 
 from pipeline.generation import roles as R
 from pipeline.generation.agents import AgentBackend, Draft, Plan, PlanRequest, Reply
-from pipeline.images import encode_png
-from pipeline.prompts import OPTION_LETTERS
+from pipeline.images import data_url, encode_png
+from pipeline.prompts import OPTION_LETTERS, lettered, option_letter
 from pipeline.registry import EDITS
-from pipeline.structured import StructuredChat
+from pipeline.structured import StructuredChat, openai_client
 
 log = logging.getLogger(__name__)
 
 
-def data_url(image: Image.Image, max_side: int) -> str:
+def image_url(image: Image.Image, max_side: int) -> str:
     """The image as a PNG data URL, its longer side at most ``max_side``."""
     if max(image.size) > max_side:
         image = image.copy()
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode()
+    return data_url(encode_png(image))
 
 
 class RoleClient:
     """One role's endpoint: the client and model the role resolves to (its override, else the defaults)."""
 
     def __init__(self, role: str, cfg):
-        from openai import OpenAI
-
         own = cfg.roles.get(role)
         pick = lambda key: (getattr(own, key, None) if own else None) or getattr(cfg, key)  # noqa: E731
         self.role, self.model, self.cfg = role, pick("model"), cfg
-        # local servers accept any key; a hosted one answers 401, recorded per attempt
-        client = OpenAI(base_url=pick("base_url"), api_key=os.environ.get(pick("api_key_env")) or "not-set",
-                        timeout=cfg.timeout, max_retries=cfg.max_retries)
+        client = openai_client(pick("base_url"), pick("api_key_env"), cfg.timeout, cfg.max_retries)
         self.chat = StructuredChat(client, self.model, role, cfg.max_tokens)
 
     @property
@@ -57,7 +51,7 @@ class RoleClient:
 
     def ask(self, step: R.Step, out: type, images: tuple[Image.Image, ...] = ()) -> Reply:
         """The role's reply parsed as ``out``, or None and why; every call counted."""
-        content = [{"type": "image_url", "image_url": {"url": data_url(im, self.cfg.max_image_side)}}
+        content = [{"type": "image_url", "image_url": {"url": image_url(im, self.cfg.max_image_side)}}
                    for im in images]
         messages = [{"role": "user", "content": content + [{"type": "text", "text": R.render(self.role, step)}]}]
         answer = self.chat.ask(messages, out, self.cfg.reply_retries + 1)
@@ -76,10 +70,6 @@ def operations_text(names: list[str]) -> str:
         ranges = ", ".join(f"{p} {lo}-{hi}" for p, (lo, hi) in params.items()) or "no parameters"
         lines.append(f"- {name}: {ranges}")
     return "\n".join(lines)
-
-
-def lettered(options: list[str]) -> str:
-    return "\n".join(f"{OPTION_LETTERS[i]}. {o}" for i, o in enumerate(options)) or "none"
 
 
 class OpenAIBackend(AgentBackend):
@@ -145,14 +135,13 @@ class OpenAIBackend(AgentBackend):
         options = out.options if out.answer_type == "choice" else []
         if out.answer_type == "choice" and not 2 <= len(options) <= len(OPTION_LETTERS):
             return Reply(None, "writer_bad_options", reply.calls)
-        answer = out.answer.strip()
-        if options and answer in options:  # the option's text instead of its letter
-            answer = OPTION_LETTERS[options.index(answer)]
+        answer = (option_letter(out.answer, options) if options else None) or out.answer.strip()
         return Reply(Draft(out.question, answer, out.answer_type, options), calls=reply.calls)
 
     def validate(self, plan, image_id, image, draft) -> Reply[str]:
         """Answers from the image alone: the writer's answer is never shown."""
-        step = R.ValidatorIn(question=draft.question, options=lettered(draft.options), answer_type=draft.answer_type)
+        step = R.ValidatorIn(question=draft.question, options="\n".join(lettered(draft.options)) or "none",
+                             answer_type=draft.answer_type)
         reply = self.clients["validator"].ask(step, R.ValidatorOut, (image,))
         if reply.value is None:
             return reply

@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.config import ROLES  # noqa: F401  (the model roles, named once in the params schema)
+
 PROMPTS = Path(__file__).parent / "prompts"
-ROLES = ("planner", "selector", "editor", "writer", "validator")
 AnswerType = Literal["choice", "integer", "word"]
 
 

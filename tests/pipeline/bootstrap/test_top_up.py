@@ -43,7 +43,7 @@ def test_below_target_and_distance():
 
 @pytest.mark.slow
 def test_top_up_trains_until_the_dev_accuracy_reaches_the_target():
-    from pipeline.bootstrap.skills import greedy_results
+    from pipeline.answering import greedy_results
     from pipeline.images import encode_png
     from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
     from pipeline.prompts import prompt_text
