@@ -242,7 +242,18 @@ class OpenAIAgentsConfig(Section):
         return value
 
 
-DEFAULT_EDITS = ("brightness", "contrast", "blur", "noise", "hflip", "vflip", "pad")
+DEFAULT_EDITS = ("brightness", "contrast", "blur", "noise", "hflip", "vflip", "pad", "crop", "zoom", "rotate", "box",
+                 "marker", "text", "paste")
+
+
+class DedupConfig(Section):
+    """Rejection of samples that repeat an accepted one, this round or earlier (pipeline/generation/dedup.py)."""
+
+    image_distance: int = Field(12, ge=-1, description="perceptual-hash bits (of 256) within which two final "
+                                                       "images are the same picture (-1: off)")
+    question: bool = Field(True, description="reject the same normalised question about the same source image")
+    clip_similarity: float = Field(0.0, ge=0, le=1, description="CLIP cosine at or above which two final images "
+                                                                "are the same scene (0: off)")
 
 
 class GenerateConfig(Section):
@@ -250,6 +261,8 @@ class GenerateConfig(Section):
 
     backend: str = Field("world", description="agent backend; its own settings live in generate.<backend>")
     top_k: int = Field(16, ge=1)
+    concurrency: int = Field(1, ge=1, le=256, description="attempts in flight at once (threads)")
+    image_queries: int = Field(1, ge=0, description="failed probe images searched image-to-image per attempt")
     max_attempts_per_sample: int = Field(6, ge=1)
     checkpoint_every: int = Field(16, ge=1, description="attempts per append to the journal (a killed run resumes)")
     budget_calls: int = Field(0, ge=0, description="per-round cap on agent calls (0: none)")
@@ -258,6 +271,7 @@ class GenerateConfig(Section):
         default_factory=dict, description="model -> (prompt, completion) price per million tokens, for metrics")
     edits: list[str] = Field(default_factory=lambda: list(DEFAULT_EDITS), min_length=1,
                              description="edit operations the editor may use (registry.EDITS)")
+    dedup: DedupConfig = DedupConfig()
     world: WorldAgentsConfig = WorldAgentsConfig()
     openai: OpenAIAgentsConfig = OpenAIAgentsConfig()
 

@@ -49,7 +49,8 @@ STRATEGIES = Registry("mixture strategy", "pipeline.mixture", {
 EDITS = Registry("edit operation", "pipeline.generation.edits", {
     name: f"pipeline.generation.edits:{cls}" for name, cls in (
         ("brightness", "Brightness"), ("contrast", "Contrast"), ("blur", "Blur"), ("noise", "Noise"),
-        ("pad", "Pad"), ("hflip", "HFlip"), ("vflip", "VFlip"))})
+        ("pad", "Pad"), ("hflip", "HFlip"), ("vflip", "VFlip"), ("crop", "Crop"), ("zoom", "Zoom"),
+        ("rotate", "Rotate"), ("box", "Box"), ("marker", "Marker"), ("text", "Text"), ("paste", "Paste"))})
 BACKENDS = Registry("agent backend", "pipeline.generation.agents", {
     "world": "pipeline.world.agents:WorldBackend",
     "openai": "pipeline.generation.openai_agents:OpenAIBackend",

@@ -78,12 +78,18 @@ SAMPLES = pa.schema([
     # (JSON role -> hash), the selector's fit score (null when a rule chose) and the validator's own answer
     ("backend", pa.string()), ("role_models", pa.string()), ("prompt_hashes", pa.string()),
     ("selector_score", pa.float32()), ("validator_answer", pa.string()),
+    ("created_at", pa.string()),  # UTC, ISO 8601
 ])
 ATTEMPTS = pa.schema([
     ("attempt_id", pa.string()), ("round", pa.string()), ("cell", pa.string()), ("outcome", pa.string()),
     ("reason", pa.string()), ("source_image_id", pa.string()), ("calls", pa.string()),
     ("notes", pa.string()),  # JSON list of extra counters (e.g. retrieval.untagged)
     ("run_key", pa.string()),  # hash of the inputs the attempt was made from (resume only the same run)
+    ("started_at", pa.string()), ("finished_at", pa.string()),  # UTC, ISO 8601
+])
+SEEN = pa.schema([  # the dedup index: every accepted sample up to a round (pipeline/generation/dedup.py)
+    ("sample_id", pa.string()), ("round", pa.string()), ("source_image_id", pa.string()),
+    ("question_key", pa.string()), ("phash", pa.string()), ("vector", pa.list_(pa.float32())),
 ])
 ROLLOUTS = pa.schema([
     ("sample_id", pa.string()), ("k", pa.int32()), ("model", pa.string()), ("completion", pa.string()),
@@ -160,6 +166,7 @@ class Manifest(Artifact):
 
 
 class Example(Artifact):
+    item_id: str = ""  # the probe item, so generation can search the pool for images like it
     question: str
     reference: str
     answer: str

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from pipeline import schemas
 from pipeline.generation.agents import make_backend
-from pipeline.generation.generate import Budget, Context, generate
+from pipeline.generation.dedup import Seen
+from pipeline.generation.generate import Budget, Context, failure_images, generate
 from pipeline.generation.journal import Journal, run_key
 from pipeline.pool.search import PoolSearch
 from pipeline.runtime import file_hash, round_seed, start, write_metrics
@@ -12,8 +13,8 @@ from pipeline.runtime import file_hash, round_seed, start, write_metrics
 
 def main(argv=None):
     args, params = start(__doc__, argv, required=(
-        "--round", "--mixture", "--diagnosis", "--brief", "--pool", "--vectors", "--clip", "--samples", "--attempts",
-        "--metrics"))
+        "--round", "--mixture", "--diagnosis", "--brief", "--pool", "--vectors", "--clip", "--probe", "--seen-before",
+        "--samples", "--attempts", "--seen", "--metrics"))
     cfg = params.generate
     quotas = schemas.read_json(args.mixture, schemas.Mixture).quotas
     diagnosis = schemas.read_json(args.diagnosis, schemas.Diagnosis)
@@ -22,13 +23,17 @@ def main(argv=None):
                   pool_manifest=schemas.Manifest.read(args.pool), brief=Path(args.brief).read_text(),
                   diagnosis_hash=file_hash(args.diagnosis), round_name=args.round,
                   seed=round_seed(params.seed, args.round), top_k=cfg.top_k,
-                  failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells})
+                  failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells},
+                  failure_images=failure_images(diagnosis, args.probe, params.probe), image_queries=cfg.image_queries,
+                  seen=Seen.from_table(schemas.read_table(args.seen_before, schemas.SEEN), cfg.dedup))
     key = run_key(args.round, file_hash(args.mixture), file_hash(args.diagnosis), file_hash(args.brief),
                   ctx.pool_manifest.model_dump_json(), schemas.Manifest.read(args.vectors).model_dump_json(),
-                  ctx.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(ctx.seed))
+                  ctx.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(ctx.seed),
+                  file_hash(args.seen_before), file_hash(args.probe))
     journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every)
     budget = Budget(cfg.budget_calls, cfg.budget_tokens, dict(cfg.prices))
-    _, _, counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal, budget)
+    _, _, counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal, budget, cfg.concurrency)
+    schemas.write_parquet(args.seen, ctx.seen.table(), schemas.SEEN)
     write_metrics(args.metrics, counts)
 
 

@@ -134,7 +134,7 @@ def test_micro_round_through_dvc(tmp_path):
     prompts.write_text(original.replace('"Answer with a number."', '"Answer with a single number."'))
     changed = stages_to_run(repo)
     assert {"diagnose@r1", "filter@r1", "train@r1", "evaluate@r1", "evaluate_base", "bootstrap_vlm"} <= changed
-    assert not changed & {"world", "ingest", "embed", "mixture@r1", "mixture_start"}
+    assert not changed & {"world", "ingest", "embed", "mixture@r1", "round_zero"}
     prompts.write_text(original)
 
     params["rounds"]["r2"] = {"prev": "r1"}

@@ -19,7 +19,7 @@ STAGE_HOME = {
     "ingest": "pipeline/pool/ingest.py",
     "embed": "pipeline/pool/embed.py",
     "evaluate_base": "pipeline/diagnosis/evaluate.py",
-    "mixture_start": "pipeline/mixture.py",
+    "round_zero": "pipeline/generation/dedup.py",
     "diagnose": "pipeline/diagnosis/diagnose.py",
     "mixture": "pipeline/mixture.py",
     "generate": "pipeline/generation/generate.py",

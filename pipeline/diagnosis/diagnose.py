@@ -65,8 +65,8 @@ def aggregate(results: pl.DataFrame, prior_strength: float, n_examples: int = 3,
             shrunk_accuracy=shrink(k, n, overall, prior_strength) if n >= min_n else overall,
             interval=wilson(k, n), reliable=n >= min_n,
             error_types=dict(errors.filter(here).select("error_type", "k").iter_rows()),
-            examples=[Example(question=q, reference=r, answer=a) for q, r, a in
-                      examples.filter(here).select("question", "reference", "answer_text").iter_rows()],
+            examples=[Example(item_id=i, question=q, reference=r, answer=a) for i, q, r, a in
+                      examples.filter(here).select("item_id", "question", "reference", "answer_text").iter_rows()],
         ))
     return Diagnosis(items=results.height, graded=graded.height, judge_failures=results.height - graded.height,
                      accuracy=overall, categories=res.accuracy_by(results, "category"), cells=cells,

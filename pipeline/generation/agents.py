@@ -100,8 +100,10 @@ class AgentBackend(ABC):
         ranked them for the plan's query."""
         return Reply(rng.choice(candidates))
 
-    def edit(self, plan: Plan, image: Image.Image, rng: random.Random) -> Reply[list[dict]]:
-        """Edit specs (``{"op": name, **args}``) to apply to the selected image; by default the plan's."""
+    def edit(self, plan: Plan, image: Image.Image, rng: random.Random, others: tuple[str, ...] = ()
+             ) -> Reply[list[dict]]:
+        """Edit specs (``{"op": name, **args}``) to apply to the selected image (``others``: the attempt's
+        other candidates, which ops such as ``paste`` may draw on); by default the plan's."""
         return Reply(list(plan.edits))
 
     @abstractmethod

@@ -18,21 +18,32 @@ import json
 import logging
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from itertools import zip_longest
+from typing import Iterator
 
 from PIL import Image
 from tqdm import tqdm
 
 from pipeline import lake
+from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import AgentBackend, Draft, PlanRequest, Reply
+from pipeline.generation.dedup import Seen
 from pipeline.generation.edits import replay
 from pipeline.generation.journal import Journal
 from pipeline.grading import is_correct, parse_answer
 from pipeline.images import decode_rgb, encode_png, image_id
-from pipeline.pool.search import PoolSearch
-from pipeline.schemas import Call, Manifest, calls_json
+from pipeline.pool.search import Hit, PoolSearch
+from pipeline.schemas import Call, Diagnosis, Manifest, calls_json
 
 log = logging.getLogger(__name__)
+
+
+def now() -> str:
+    """A UTC timestamp for the lineage (when an attempt ran; never part of an id)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -48,8 +59,10 @@ class Context:
     seed: int
     top_k: int
     failures: dict[str, tuple[dict, ...]] = field(default_factory=dict)  # cell -> probe items it got wrong
-    used: set[str] = field(default_factory=set)       # pool images already in an accepted sample
-    seen: set[tuple[str, str]] = field(default_factory=set)  # (image, question) pairs accepted
+    failure_images: dict[str, bytes] = field(default_factory=dict)  # probe item id -> its image
+    image_queries: int = 1  # failed probe images searched by image per attempt (beside the text queries)
+    seen: Seen = field(default_factory=Seen)  # accepted samples, this round and earlier: the dedup index
+    used: set[str] = field(default_factory=set)  # pool images already in an accepted sample this round
 
     def __post_init__(self):
         self.pool = lake.open_pinned(self.pool_manifest)
@@ -71,10 +84,47 @@ class Outcome:
     image_id: str
     calls: list[Call]
     notes: list[str] = field(default_factory=list)  # extra counters (e.g. retrieval.untagged)
+    started: str = field(default_factory=now)
+
+
+def failure_images(diagnosis: Diagnosis, probe_source: str, probe_cfg) -> dict[str, bytes]:
+    """Probe item id -> image, for the items the diagnosis names as failures: the retriever's image queries."""
+    wanted = {e.item_id for cell in diagnosis.cells for e in cell.examples if e.item_id}
+    if not wanted:
+        return {}
+    items = load_items(probe_source, probe_cfg.kind, probe_cfg.columns)
+    return {item["item_id"]: item["image"] for item in items if item["item_id"] in wanted}
 
 
 def _fail(reply: Reply, calls: list[Call], notes: list[str], image: str = "") -> Outcome:
     return Outcome(None, reply.reason or "no_reply", image, calls + reply.calls, notes)
+
+
+def retrieve(ctx: Context, plan, cell: str, skip: set[str], rng: random.Random, notes: list[str]) -> list[Hit]:
+    """Candidates for the plan: text→image hits for its first query that finds any, interleaved with
+    image→image hits from probe items the model failed in the cell, best first, each image once."""
+    text: list[Hit] = []
+    for query in (plan.query, *plan.more_queries):
+        text = [replace(h, query=query) for h in ctx.search.by_text(query, ctx.top_k, image_type=plan.image_type,
+                                                                   exclude=skip)]
+        if text:
+            break
+    if not text:  # the zero-shot type tag is a hint: when no image carries it, search untagged
+        notes.append("retrieval.untagged")
+        text = [replace(h, query=plan.query) for h in ctx.search.by_text(plan.query, ctx.top_k, exclude=skip)]
+    probes = [f["item_id"] for f in ctx.failures.get(cell, ()) if f.get("item_id") in ctx.failure_images]
+    lists = [text]
+    for item in rng.sample(probes, min(ctx.image_queries, len(probes))):
+        image = decode_rgb(ctx.failure_images[item])
+        lists.append([replace(h, query=f"image:{item}") for h in
+                      ctx.search.by_image(image, ctx.top_k, image_type=plan.image_type, exclude=skip)])
+    hits, taken = [], set()
+    for group in zip_longest(*lists):
+        for hit in group:
+            if hit is not None and hit.image_id not in taken:
+                taken.add(hit.image_id)
+                hits.append(hit)
+    return hits[:ctx.top_k]
 
 
 def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcome:
@@ -86,15 +136,7 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcom
     if planned.value is None:
         return _fail(planned, calls, notes)
     plan, calls = planned.value, calls + planned.calls
-    skip = ctx.used | tried
-    hits = []
-    for query in (plan.query, *plan.more_queries):
-        hits = ctx.search.by_text(query, ctx.top_k, image_type=plan.image_type, exclude=skip)
-        if hits:
-            break
-    if not hits:  # the zero-shot type tag is a hint: when no image carries it, search untagged
-        notes.append("retrieval.untagged")
-        hits = ctx.search.by_text(plan.query, ctx.top_k, exclude=skip)
+    hits = retrieve(ctx, plan, cell, ctx.used | tried, rng, notes)
     if not hits:
         return Outcome(None, "no_retrieval", "", calls, notes)
     selected = ctx.backend.select(plan, hits, ctx.load, rng)
@@ -102,11 +144,12 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcom
         return _fail(selected, calls, notes)
     hit, calls = selected.value, calls + selected.calls
     source = ctx.load(hit.image_id)
-    edited = ctx.backend.edit(plan, source, rng)
+    others = tuple(h.image_id for h in hits if h.image_id != hit.image_id)
+    edited = ctx.backend.edit(plan, source, rng, others)
     if edited.value is None:
         return _fail(edited, calls, notes, hit.image_id)
     edits, calls = edited.value, calls + edited.calls
-    image = replay(source, edits)
+    image = replay(source, edits, ctx.load)
     written = ctx.backend.write(plan, hit.image_id, image, rng)
     if written.value is None:
         return _fail(written, calls, notes, hit.image_id)
@@ -114,8 +157,6 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcom
     checked = ctx.backend.validate(plan, hit.image_id, image, draft)
     calls += checked.calls
     reason = checked.reason if checked.value is None else agreement(draft, checked.value)
-    if not reason and (hit.image_id, draft.question) in ctx.seen:
-        reason = "near_duplicate"
     if reason:
         return Outcome(None, reason, hit.image_id, calls, notes)
     data = encode_png(image)
@@ -124,12 +165,12 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcom
         "round": ctx.round_name, "cell": cell, "category": plan.category, "image_type": plan.image_type,
         "diagnosis_hash": ctx.diagnosis_hash, "source_image_id": hit.image_id,
         "pool_version": ctx.pool_manifest.version, "vectors_version": ctx.search.version,
-        "retrieval_query": plan.query, "retrieval_score": hit.score, "edits": json.dumps(edits),
+        "retrieval_query": hit.query, "retrieval_score": hit.score, "edits": json.dumps(edits),
         "question": draft.question, "answer": draft.answer, "answer_type": draft.answer_type,
         "options": draft.options, "image": data, "image_hash": image_id(data), "attempt_id": attempt_id,
         "backend": ctx.backend.name, "role_models": json.dumps({c.role: c.model for c in calls}, sort_keys=True),
         "prompt_hashes": json.dumps(ctx.backend.prompt_hashes(), sort_keys=True),
-        "selector_score": selected.score, "validator_answer": checked.value,
+        "selector_score": selected.score, "validator_answer": checked.value, "created_at": now(),
     }
     return Outcome(sample, "", hit.image_id, calls, notes)
 
@@ -180,45 +221,99 @@ def _count(counts: Counter, row: dict, calls: list[dict], budget: Budget) -> Non
         counts[f"rejected.{row['reason']}"] += 1
 
 
+@dataclass
+class CellRun:
+    """One cell's progress: attempts are numbered in order, so their ids and randomness are deterministic."""
+
+    cell: str
+    quota: int
+    cap: int  # attempts allowed
+    recorded: Iterator[dict]  # the journal's attempts of this cell (a resumed run), in order
+    accepted: int = 0
+    counter: int = 0
+    tried: set[str] = field(default_factory=set)  # images this cell already rejected: never retried
+
+    def open(self) -> int:
+        """Attempts this cell may still start: never more than it needs to meet its quota."""
+        return max(0, min(self.quota - self.accepted, self.cap - self.counter))
+
+    def next_id(self, round_name: str) -> str:
+        self.counter += 1
+        return f"{round_name}/{self.cell}/{self.counter - 1:05d}"
+
+
+def _wave(runs: list[CellRun], slots: int, round_name: str) -> list[tuple[CellRun, str, dict | None]]:
+    """The next attempts to make at once: cells in order, each up to what it still needs, ``slots`` in all.
+    With one slot this is the plain loop: one cell at a time, one attempt at a time."""
+    wave = []
+    for run in runs:
+        for _ in range(min(run.open(), slots - len(wave))):
+            wave.append((run, run.next_id(round_name), next(run.recorded, None)))
+    return wave
+
+
+def _settle(ctx: Context, run: CellRun, attempt_id: str, out: Outcome) -> dict:
+    """The attempt's log row, after the checks that need the attempts before it: its source image taken by
+    an earlier attempt of the same wave, or its sample repeating an accepted one (dedup)."""
+    reason, sample = out.reason, out.sample
+    if sample is not None:
+        if out.image_id in ctx.used:
+            reason = "source_in_use"
+        else:
+            reason = ctx.seen.reason(_seen_entry(ctx, sample))
+    return {"attempt_id": attempt_id, "round": ctx.round_name, "cell": run.cell,
+            "outcome": "rejected" if reason else "accepted", "reason": reason, "source_image_id": out.image_id,
+            "calls": calls_json(out.calls), "notes": json.dumps(out.notes), "started_at": out.started,
+            "finished_at": now(), "sample": None if reason else sample}
+
+
+def _seen_entry(ctx: Context, sample: dict) -> dict:
+    vector = ctx.search.embed(decode_rgb(sample["image"])) if ctx.seen.cfg.clip_similarity > 0 else None
+    return ctx.seen.entry(sample, vector)
+
+
 def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int, journal: Journal | None = None,
-             budget: Budget | None = None) -> tuple[list[dict], list[dict], dict[str, int]]:
+             budget: Budget | None = None, concurrency: int = 1) -> tuple[list[dict], list[dict], dict[str, int]]:
     """(samples, attempt log rows, counts): each cell tried until its quota is met or its attempts run out,
-    or the budget is spent. Attempts the journal already holds (a resumed run) are read back, not remade."""
+    or the budget is spent; up to ``concurrency`` attempts in flight at once. Attempts the journal already
+    holds (a resumed run) are read back, not remade."""
     journal, budget = journal or Journal(), budget or Budget()
     done = journal.done()
+    runs = [CellRun(cell, quota, quota * max_attempts_per_sample, iter(done.get(cell, [])))
+            for cell, quota in sorted(quotas.items())]
     counts: Counter[str] = Counter()
     stopped = ""
-    for cell, quota in tqdm(sorted(quotas.items()), desc="generate", unit="cell"):
-        accepted, counter = 0, 0
-        tried: set[str] = set()  # images this cell already rejected: never retried
-        recorded = iter(done.get(cell, []))
-        while accepted < quota and counter < quota * max_attempts_per_sample:
-            attempt_id = f"{ctx.round_name}/{cell}/{counter:05d}"
-            counter += 1
-            row = next(recorded, None)
-            if row is None:
-                stopped = stopped or budget.reached(counts)
+    with ThreadPoolExecutor(concurrency) as pool, tqdm(total=sum(quotas.values()), desc="generate",
+                                                         unit="sample") as bar:
+        while wave := _wave(runs, concurrency, ctx.round_name):
+            if any(row is None for _, _, row in wave):
+                stopped = budget.reached(counts)
                 if stopped:
                     break
-                out = attempt(ctx, cell, attempt_id, tried)
-                row = {"attempt_id": attempt_id, "round": ctx.round_name, "cell": cell,
-                       "outcome": "rejected" if out.reason else "accepted", "reason": out.reason,
-                       "source_image_id": out.image_id, "calls": calls_json(out.calls),
-                       "notes": json.dumps(out.notes)}
-                journal.record(row, out.sample)
-                row = row | {"sample": out.sample}
-            _count(counts, row, json.loads(row["calls"]), budget)
-            if row["reason"]:
-                if row["source_image_id"]:
-                    tried.add(row["source_image_id"])
-                continue
-            ctx.used.add(row["source_image_id"])
-            ctx.seen.add((row["source_image_id"], row["sample"]["question"]))
-            accepted += 1
-        counts["accepted"] += accepted
-        if accepted < quota:
-            counts["unfilled"] += quota - accepted
-            log.warning("cell %s: %d of %d filled after %d attempts", cell, accepted, quota, counter)
+            # every new attempt of the wave sees the state before the wave: the result does not depend on
+            # which thread finishes first
+            tried = {id(run): set(run.tried) for run, _, _ in wave}
+            made = pool.map(lambda w: None if w[2] is not None else attempt(ctx, w[0].cell, w[1], tried[id(w[0])]),
+                            wave)
+            for (run, attempt_id, row), out in zip(wave, list(made)):
+                if row is None:
+                    row = _settle(ctx, run, attempt_id, out)
+                    journal.record({k: v for k, v in row.items() if k != "sample"}, row["sample"])
+                _count(counts, row, json.loads(row["calls"]), budget)
+                if row["reason"]:
+                    if row["source_image_id"]:
+                        run.tried.add(row["source_image_id"])
+                    continue
+                ctx.used.add(row["source_image_id"])
+                ctx.seen.add(_seen_entry(ctx, row["sample"]))
+                run.accepted += 1
+                bar.update()
+    for run in runs:
+        counts["accepted"] += run.accepted
+        if run.accepted < run.quota:
+            counts["unfilled"] += run.quota - run.accepted
+            log.warning("cell %s: %d of %d filled after %d attempts", run.cell, run.accepted, run.quota,
+                        run.counter)
     if stopped:
         counts[f"stopped.{stopped}"] = 1
         log.warning("generation stopped: the round's %s budget is spent; %d samples kept", stopped,

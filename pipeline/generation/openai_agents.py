@@ -66,8 +66,10 @@ def operations_text(names: list[str]) -> str:
     """The edit operations the editor may choose, with their parameter ranges, one per line."""
     lines = []
     for name in names:
-        params = EDITS.load(name).PARAMS
-        ranges = ", ".join(f"{p} {lo}-{hi}" for p, (lo, hi) in params.items()) or "no parameters"
+        op = EDITS.load(name)
+        ranges = [f"{p} {lo}-{hi}" for p, (lo, hi) in op.PARAMS.items()]
+        ranges += [f"{p} (text, at most {n} characters)" for p, n in op.TEXT_PARAMS.items()]
+        ranges = ", ".join(ranges) or "no parameters"
         lines.append(f"- {name}: {ranges}")
     return "\n".join(lines)
 
@@ -108,7 +110,7 @@ class OpenAIBackend(AgentBackend):
             return Reply(None, "selector_none" if reply.value.choice < 0 else "selector_out_of_range", reply.calls)
         return Reply(top[reply.value.choice], calls=reply.calls, score=reply.value.score)
 
-    def edit(self, plan, image, rng) -> Reply[list[dict]]:
+    def edit(self, plan, image, rng, others=()) -> Reply[list[dict]]:
         if not plan.edit_intent.strip() or not self.edits:
             return Reply([])  # nothing to change: no call spent
         step = R.EditorIn(edit_intent=plan.edit_intent, operations=operations_text(self.edits))
@@ -120,7 +122,7 @@ class OpenAIBackend(AgentBackend):
             if op.op not in self.edits:
                 return Reply(None, "editor_unknown_operation", reply.calls)
             try:
-                specs.append(EDITS.load(op.op).checked(op.args, rng).spec())
+                specs.append(EDITS.load(op.op).checked(op.args, rng, others).spec())
             except ValueError:
                 return Reply(None, "editor_bad_arguments", reply.calls)
         return Reply(specs, calls=reply.calls)

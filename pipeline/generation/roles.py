@@ -74,7 +74,7 @@ class EditorIn(Step):
 
 class EditOp(Step):
     op: str
-    args: dict[str, float] = {}
+    args: dict[str, float | str] = {}
 
 
 class EditorOut(Step):

@@ -21,6 +21,7 @@ class Hit:
     image_id: str
     score: float  # cosine similarity
     image_type: str
+    query: str = ""  # what found it: the text query, or "image:<probe item id>"
 
 
 class PoolSearch:
@@ -69,5 +70,9 @@ class PoolSearch:
     def by_text(self, query: str, k: int, **filters) -> list[Hit]:
         return self.by_vector(clip.embed_texts(self.model, self.tokenizer, [query])[0], k, **filters)
 
+    def embed(self, image) -> np.ndarray:
+        """The image's unit CLIP embedding."""
+        return clip.embed_images(self.model, self.preprocess, [image])[0]
+
     def by_image(self, image, k: int, **filters) -> list[Hit]:
-        return self.by_vector(clip.embed_images(self.model, self.preprocess, [image])[0], k, **filters)
+        return self.by_vector(self.embed(image), k, **filters)

@@ -23,21 +23,23 @@ from pipeline.world.scenes import Scene
 
 FLIPS = {"hflip": "col", "vflip": "row"}  # the grid axis each flip mirrors
 FLIPPABLE = {"shapes", "objects"}  # text-free images survive flips; a mirrored document cannot be read
+KEEP_ALL = {"brightness", "contrast", "blur", "noise", "pad"}  # change no fact of any scene
+# crop, zoom, rotate, box, marker, text and paste can hide, move or add what the record describes
 
 
 def keeps(op: str, image_type: str) -> bool:
     """Whether edit ``op`` can keep the ground truth of an image of ``image_type``."""
-    return op not in FLIPS or image_type in FLIPPABLE
+    return op in KEEP_ALL or (op in FLIPS and image_type in FLIPPABLE)
 
 
 def edited_scene(spec: dict, scene: Scene) -> Scene | None:
     """The scene record of the edited image, or None when the edit makes the record wrong for it.
-    Photometric edits and padding keep every fact; flips mirror grid positions."""
+    Photometric edits and padding keep every fact; flips mirror grid positions; other ops are refused."""
     op = spec["op"]
-    if op not in FLIPS:
-        return scene
     if not keeps(op, scene["image_type"]):
         return None
+    if op not in FLIPS:
+        return scene
     out = copy.deepcopy(scene)
     last = 2 if scene["image_type"] == "shapes" else 3
     for thing in out.get("items") or out.get("dots") or []:

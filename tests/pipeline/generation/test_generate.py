@@ -2,15 +2,19 @@
 block and the loop that counts, the lineage a sample carries, and determinism."""
 
 import json
+import random
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline import lake
-from pipeline.config import DEFAULT_EDITS
+from pipeline.config import DEFAULT_EDITS, DedupConfig
+from pipeline.diagnosis.itemsets import load_items
+from pipeline.generation.agents import PlanRequest
+from pipeline.generation.dedup import Seen, question_key
 from pipeline.generation.edits import replay
-from pipeline.generation.generate import Budget, Context, attempt, generate
+from pipeline.generation.generate import Budget, Context, attempt, generate, retrieve
 from pipeline.images import decode_rgb, image_id
 from pipeline.pool.search import PoolSearch
 from pipeline.world.agents import WorldBackend
@@ -18,11 +22,11 @@ from pipeline.world.agents import WorldBackend
 pytestmark = pytest.mark.slow  # trains a tiny CLIP for the retriever
 
 
-def context(world_pool, scenes=None) -> Context:
+def context(world_pool, scenes=None, **extra) -> Context:
     out, clip_dir, pool_manifest, vectors = world_pool
     return Context(backend=WorldBackend(scenes or out / "scenes.parquet", list(DEFAULT_EDITS)),
                    search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest, brief="",
-                   diagnosis_hash="d" * 16, round_name="r1", seed=7, top_k=8)
+                   diagnosis_hash="d" * 16, round_name="r1", seed=7, top_k=8, **extra)
 
 
 def test_generation_fills_quotas_with_lineage_and_counts_every_attempt(world_pool):
@@ -67,3 +71,40 @@ def test_a_spent_budget_stops_generation_cleanly(world_pool):
     assert counts["stopped.calls"] == 1 and 10 <= calls <= 10 + 3  # checked before each attempt
     assert counts["accepted"] == len(samples) >= 1 and len(attempts) == counts["attempts"]
     assert counts["unfilled"] == sum(quotas.values()) - len(samples)
+
+
+def test_concurrent_attempts_are_deterministic_and_fill_the_quotas(world_pool):
+    quotas = {"counting/shapes": 3, "colour/objects": 2, "chart/bar_chart": 2}
+    runs = [generate(quotas, context(world_pool), 6, concurrency=4) for _ in range(2)]
+    (samples, attempts, counts), (again, attempts_again, _) = runs
+    assert counts["accepted"] == len(samples) == 7 and "unfilled" not in counts
+    assert [s["sample_id"] for s in again] == [s["sample_id"] for s in samples]
+    assert [a["reason"] for a in attempts_again] == [a["reason"] for a in attempts]
+    assert len({s["source_image_id"] for s in samples}) == len(samples)  # one wave never uses an image twice
+
+
+def test_samples_repeating_an_earlier_round_are_rejected(world_pool):
+    quotas = {"counting/shapes": 3, "colour/objects": 2}
+    first = context(world_pool)
+    samples, _, _ = generate(quotas, first, 6)
+    # the same round again (same seed, same attempt ids) with the first run's index: its samples come back
+    later = context(world_pool, seen=Seen.from_table(first.seen.table(), DedupConfig()))
+    repeat, attempts, counts = generate(quotas, later, 6)
+    assert counts.get("rejected.duplicate_image", 0) + counts.get("rejected.duplicate_question", 0) >= len(samples)
+    before = {(s["source_image_id"], question_key(s["question"])) for s in samples}
+    assert not before & {(s["source_image_id"], question_key(s["question"])) for s in repeat}
+    assert len(later.seen.rows) == len(samples) + len(repeat)
+
+
+def test_retrieval_also_searches_by_the_failed_probe_images(world_pool):
+    out = world_pool[0]
+    items = [i for i in load_items(str(out / "probe.parquet")) if i["image_type"] == "shapes"][:2]
+    failures = {"counting/shapes": tuple({"item_id": i["item_id"], "question": i["question"],
+                                          "reference": i["answer"], "answer": "0"} for i in items)}
+    ctx = context(world_pool, failures=failures, failure_images={i["item_id"]: i["image"] for i in items},
+                  image_queries=2)
+    plan = ctx.backend.plan(PlanRequest("counting/shapes", "", failures["counting/shapes"]), random.Random(0)).value
+    hits = retrieve(ctx, plan, "counting/shapes", set(), random.Random(0), [])
+    queries = [h.query for h in hits]
+    assert queries[0] == plan.query and {f"image:{i['item_id']}" for i in items} <= set(queries[:3])
+    assert len({h.image_id for h in hits}) == len(hits) == ctx.top_k and all(h.image_type == "shapes" for h in hits)

@@ -28,6 +28,7 @@ def inputs(world_pool, tmp: Path) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["generate"]["world"]["scenes"] = str(out / "scenes.parquet")
     params["generate"]["checkpoint_every"] = 4
+    params["generate"]["concurrency"] = 3  # waves of attempts in threads: resuming must not depend on timing
     (tmp / "params.yaml").write_text(yaml.safe_dump(params))
     cells = [Cell(key=k, category=k.split("/")[0], image_type=k.split("/")[1], n=4, correct=1, accuracy=0.25,
                   shrunk_accuracy=0.25, interval=(0.0, 1.0), reliable=True, error_types={}, examples=[])
@@ -37,15 +38,18 @@ def inputs(world_pool, tmp: Path) -> dict:
     write_json(tmp / "mixture.json", Mixture(strategy="static", budget=sum(QUOTAS.values()), quotas=QUOTAS,
                                              shares={}))
     (tmp / "brief.md").write_text("weak everywhere\n")
+    schemas.write_parquet(tmp / "seen.parquet", [], schemas.SEEN)
     pool_manifest.write(tmp / "ingest.json")
     vectors.write(tmp / "embed.json")
     return {"--params": tmp / "params.yaml", "--round": "r1", "--mixture": tmp / "mixture.json",
             "--diagnosis": tmp / "diagnosis.json", "--brief": tmp / "brief.md", "--pool": tmp / "ingest.json",
-            "--vectors": tmp / "embed.json", "--clip": clip_dir}
+            "--vectors": tmp / "embed.json", "--clip": clip_dir, "--probe": out / "probe.parquet",
+            "--seen-before": tmp / "seen.parquet"}
 
 
 def command(args: dict, out: Path) -> list[str]:
-    paths = {"--samples": out / "samples.lance", "--attempts": out / "attempts.lance", "--metrics": out / "m.json"}
+    paths = {"--samples": out / "samples.lance", "--attempts": out / "attempts.lance", "--seen": out / "seen.parquet",
+             "--metrics": out / "m.json"}
     return [sys.executable, "-m", "stages.generate", *(str(x) for kv in (args | paths).items() for x in kv)]
 
 
@@ -88,6 +92,8 @@ def test_killed_generate_resumes_to_the_uninterrupted_result(world_pool, tmp_pat
         assert [r[key] for r in b] == [r[key] for r in a]  # same rows, same order, no duplicates
         assert len({r[key] for r in b}) == len(b)
     assert json.loads((killed / "m.json").read_text()) == json.loads((whole / "m.json").read_text())
+    seen = [schemas.read_table(d / "seen.parquet", schemas.SEEN)["sample_id"].to_pylist() for d in (whole, killed)]
+    assert seen[0] == seen[1] == [r["sample_id"] for r in rows(whole, "samples", schemas.SAMPLES)]
 
     # other inputs: the journal is not resumed but replaced
     args["--brief"].write_text("a different brief\n")

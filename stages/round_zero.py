@@ -1,0 +1,16 @@
+"""DVC stage `round_zero`: what round r0 hands the first round, so every round has a previous one to read:
+an empty mixture (``dro`` updates the previous round's shares) and an empty dedup index (generation
+rejects samples that repeat any earlier round's)."""
+
+from pipeline.runtime import start
+from pipeline.schemas import SEEN, Mixture, write_json, write_parquet
+
+
+def main(argv=None):
+    args, _ = start(__doc__, argv, required=("--mixture", "--seen"))
+    write_json(args.mixture, Mixture(strategy="none", budget=0, quotas={}, shares={}))
+    write_parquet(args.seen, [], SEEN)
+
+
+if __name__ == "__main__":
+    main()
