@@ -91,7 +91,8 @@ class Answer(Generic[Model]):
 
 class StructuredChat:
     """One OpenAI-compatible chat endpoint asked for JSON replies: with a JSON-schema response format while
-    the server takes it, plain after it answers 400 to one; a reply that does not parse is asked again."""
+    the server takes it, plain after it answers 400 to one; a reply that does not parse, or a response
+    body that is not a completion at all, is asked again (``tries`` in all)."""
 
     def __init__(self, client, model: str, role: str, max_tokens: int, backend: str = "openai"):
         self.client, self.model, self.role, self.max_tokens, self.backend = client, model, role, max_tokens, backend
@@ -121,6 +122,10 @@ class StructuredChat:
             except OpenAIError as err:  # the client already retried with backoff: a transport fault
                 answer.problem, answer.transport = f"{type(err).__name__} after the client's retries", True
                 return answer
+            except ValueError as err:  # a 200 whose body is not a completion (a proxy's error page): ask again
+                answer.problem, answer.transport = f"unreadable response body ({type(err).__name__})", True
+                continue
+            answer.transport = False
             usage = reply.usage
             answer.calls.append(Call(role=self.role, backend=self.backend, model=self.model,
                                      prompt_tokens=usage.prompt_tokens if usage else 0,

@@ -68,3 +68,89 @@ def prompt_text(body: dict) -> str:
 def images_sent(body: dict) -> list[str]:
     content = body["messages"][-1]["content"]
     return [] if isinstance(content, str) else [p["image_url"]["url"] for p in content if p["type"] == "image_url"]
+
+
+class FaultProxy:
+    """A proxy in front of a real endpoint that injects one fault per request, in the order given, then
+    passes requests through: ``timeout`` (answers after ``delay`` seconds), ``429`` (with Retry-After),
+    ``500``, ``reset`` (drops the connection), ``truncated`` (half the body), ``nonjson`` (a 200 whose body
+    is not JSON) and ``schema`` (a well-formed completion whose content is JSON of the wrong shape).
+    ``log`` keeps (monotonic time, fault) per request."""
+
+    FAULTS = ("timeout", "429", "500", "reset", "truncated", "nonjson", "schema")
+
+    def __init__(self, upstream: str, faults: list[str], delay: float = 3.0, retry_after: float = 1.0):
+        import socket
+        import struct
+        import time
+        import urllib.error
+        import urllib.request
+
+        self.faults, self.log, lock = list(faults), [], threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with lock:
+                    fault = proxy.faults.pop(0) if proxy.faults else "pass"
+                    proxy.log.append((time.monotonic(), fault))
+                if fault == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if fault in ("429", "500"):
+                    headers = {"Retry-After": str(retry_after)} if fault == "429" else {}
+                    return self.send(int(fault), b'{"error": {"message": "injected"}}', headers)
+                if fault == "nonjson":
+                    return self.send(200, b"<html>upstream exploded</html>")
+                if fault == "timeout":
+                    time.sleep(delay)
+                request = urllib.request.Request(upstream + self.path.removeprefix("/v1"), data=body,
+                                                 headers={"Content-Type": "application/json"})
+                try:
+                    with urllib.request.urlopen(request, timeout=120) as reply:
+                        status, payload = reply.status, reply.read()
+                except urllib.error.HTTPError as err:
+                    status, payload = err.code, err.read()
+                if fault == "schema":
+                    data = json.loads(payload)
+                    data["choices"][0]["message"]["content"] = '{"unexpected": true}'
+                    payload = json.dumps(data).encode()
+                if fault == "truncated":
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload[:len(payload) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.send(status, payload)
+
+            def send(self, status: int, payload: bytes, headers: dict | None = None):
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for key, value in (headers or {}).items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout)
+                    self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -100,34 +100,38 @@ def _fail(reply: Reply, calls: list[Call], notes: list[str], image: str = "") ->
     return Outcome(None, reply.reason or "no_reply", image, calls + reply.calls, notes)
 
 
-def retrieve(ctx: Context, plan, cell: str, skip: set[str], rng: random.Random, notes: list[str]) -> list[Hit]:
+def retrieve(ctx: Context, plan, cell: str, skip: set[str], rng: random.Random, notes: list[str],
+             lane: int = 0) -> list[Hit]:
     """Candidates for the plan: text→image hits for its first query that finds any, interleaved with
-    image→image hits from probe items the model failed in the cell, best first, each image once."""
+    image→image hits from probe items the model failed in the cell, best first, each image once. ``lane``
+    (the attempt's place among its cell's attempts running at once) drops that many best hits, so
+    concurrent attempts of a cell do not all pick the same image."""
+    k = ctx.top_k + lane
     text: list[Hit] = []
     for query in (plan.query, *plan.more_queries):
-        text = [replace(h, query=query) for h in ctx.search.by_text(query, ctx.top_k, image_type=plan.image_type,
+        text = [replace(h, query=query) for h in ctx.search.by_text(query, k, image_type=plan.image_type,
                                                                    exclude=skip)]
         if text:
             break
     if not text:  # the zero-shot type tag is a hint: when no image carries it, search untagged
         notes.append("retrieval.untagged")
-        text = [replace(h, query=plan.query) for h in ctx.search.by_text(plan.query, ctx.top_k, exclude=skip)]
+        text = [replace(h, query=plan.query) for h in ctx.search.by_text(plan.query, k, exclude=skip)]
     probes = [f["item_id"] for f in ctx.failures.get(cell, ()) if f.get("item_id") in ctx.failure_images]
     lists = [text]
     for item in rng.sample(probes, min(ctx.image_queries, len(probes))):
         image = decode_rgb(ctx.failure_images[item])
         lists.append([replace(h, query=f"image:{item}") for h in
-                      ctx.search.by_image(image, ctx.top_k, image_type=plan.image_type, exclude=skip)])
+                      ctx.search.by_image(image, k, image_type=plan.image_type, exclude=skip)])
     hits, taken = [], set()
     for group in zip_longest(*lists):
         for hit in group:
             if hit is not None and hit.image_id not in taken:
                 taken.add(hit.image_id)
                 hits.append(hit)
-    return hits[:ctx.top_k]
+    return hits[lane:][:ctx.top_k] or hits[:ctx.top_k]
 
 
-def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcome:
+def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str], lane: int = 0) -> Outcome:
     """Plan, retrieve (skipping ``tried`` and used images), select, edit, write and validate one sample."""
     rng = random.Random(f"{ctx.seed}:{attempt_id}")
     calls: list[Call] = []
@@ -136,7 +140,7 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str]) -> Outcom
     if planned.value is None:
         return _fail(planned, calls, notes)
     plan, calls = planned.value, calls + planned.calls
-    hits = retrieve(ctx, plan, cell, ctx.used | tried, rng, notes)
+    hits = retrieve(ctx, plan, cell, ctx.used | tried, rng, notes, lane)
     if not hits:
         return Outcome(None, "no_retrieval", "", calls, notes)
     selected = ctx.backend.select(plan, hits, ctx.load, rng)
@@ -242,13 +246,13 @@ class CellRun:
         return f"{round_name}/{self.cell}/{self.counter - 1:05d}"
 
 
-def _wave(runs: list[CellRun], slots: int, round_name: str) -> list[tuple[CellRun, str, dict | None]]:
-    """The next attempts to make at once: cells in order, each up to what it still needs, ``slots`` in all.
-    With one slot this is the plain loop: one cell at a time, one attempt at a time."""
+def _wave(runs: list[CellRun], slots: int, round_name: str) -> list[tuple[CellRun, str, int, dict | None]]:
+    """The next attempts to make at once, (cell, attempt id, lane, recorded row): cells in order, each up to
+    what it still needs, ``slots`` in all. With one slot this is the plain loop: one attempt at a time."""
     wave = []
     for run in runs:
-        for _ in range(min(run.open(), slots - len(wave))):
-            wave.append((run, run.next_id(round_name), next(run.recorded, None)))
+        for lane in range(min(run.open(), slots - len(wave))):
+            wave.append((run, run.next_id(round_name), lane, next(run.recorded, None)))
     return wave
 
 
@@ -286,16 +290,16 @@ def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int,
     with ThreadPoolExecutor(concurrency) as pool, tqdm(total=sum(quotas.values()), desc="generate",
                                                          unit="sample") as bar:
         while wave := _wave(runs, concurrency, ctx.round_name):
-            if any(row is None for _, _, row in wave):
+            if any(row is None for *_, row in wave):
                 stopped = budget.reached(counts)
                 if stopped:
                     break
             # every new attempt of the wave sees the state before the wave: the result does not depend on
             # which thread finishes first
-            tried = {id(run): set(run.tried) for run, _, _ in wave}
-            made = pool.map(lambda w: None if w[2] is not None else attempt(ctx, w[0].cell, w[1], tried[id(w[0])]),
-                            wave)
-            for (run, attempt_id, row), out in zip(wave, list(made)):
+            tried = {id(run): set(run.tried) for run, *_ in wave}
+            made = pool.map(lambda w: None if w[3] is not None else attempt(ctx, w[0].cell, w[1], tried[id(w[0])],
+                                                                            w[2]), wave)
+            for (run, attempt_id, _, row), out in zip(wave, list(made)):
                 if row is None:
                     row = _settle(ctx, run, attempt_id, out)
                     journal.record({k: v for k, v in row.items() if k != "sample"}, row["sample"])

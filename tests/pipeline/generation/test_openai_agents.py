@@ -5,6 +5,8 @@ grader decides agreement, that replies are parsed tolerantly or rejected with a 
 transport faults are not model errors, and that every call and its tokens are counted."""
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -142,3 +144,48 @@ def test_a_selector_that_sees_no_fit_rejects_before_writing(world_pool):
     assert counts["rejected.selector_none"] == 2 and counts["accepted"] == 0
     assert {role_of(r["body"]) for r in endpoint.requests} == {"planner", "selector"}  # nothing spent after
     assert counts["cost"] == pytest.approx(4 * (50 * 1000 + 9 * 2000) / 1e6)  # 4 calls of 50 + 9 tokens
+
+
+def test_attempts_run_concurrently_up_to_the_bound(world_pool):
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def slow(reply):
+        def answer(body):
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            time.sleep(0.15)
+            with lock:
+                state["now"] -= 1
+            return reply
+        return answer
+
+    endpoint = Endpoint(script=scripted(["5"], planner=slow(json.dumps(PLAN))))
+    quotas = {"counting/objects": 3, "colour/objects": 3}
+    try:
+        began = time.perf_counter()
+        samples, attempts, counts = generate(quotas, context(world_pool, endpoint), 2, concurrency=3)
+        took = time.perf_counter() - began
+    finally:
+        endpoint.close()
+    assert counts["accepted"] == len(samples) == 6 and len(attempts) == counts["attempts"], {k: v for k, v in counts.items() if k.startswith("rej")}
+    assert state["most"] == 3  # three attempts' planners in flight at once, never more
+    assert took < 6 * 0.15 + 2.0  # not one after another... (6 sequential planner calls alone take 0.9 s)
+    assert len({s["source_image_id"] for s in samples}) == 6
+
+
+def test_a_pasted_image_is_recorded_and_replays_from_the_pool(world_pool):
+    paste = '{"edits": [{"op": "paste", "args": {"x": 0.5, "y": 0.5, "scale": 0.4}}, ' \
+            '{"op": "text", "args": {"x": 0.05, "y": 0.05, "size": 0.15, "text": "A"}}]}'
+    endpoint = Endpoint(script=scripted(["5"], editor=paste))
+    ctx = context(world_pool, endpoint)
+    try:
+        samples, _, _ = generate({"counting/objects": 1}, ctx, 2)
+    finally:
+        endpoint.close()
+    (sample,) = samples
+    pasted, text = json.loads(sample["edits"])
+    assert pasted["op"] == "paste" and pasted["image_id"] != sample["source_image_id"] and text["text"] == "A"
+    rebuilt = replay(ctx.load(sample["source_image_id"]), json.loads(sample["edits"]), ctx.load)
+    assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample["image"])))
