@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -52,14 +53,11 @@ def set_params(repo: Path, params: dict) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-@pytest.mark.slow
-def test_micro_round_through_dvc(tmp_path):
-    from pipeline import results as res
-    from pipeline import schemas
-    from pipeline.models.card import read_card_metrics
-    from pipeline.runtime import flatten
-
-    repo = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def micro_repo(tmp_path_factory):
+    """A temporary git + DVC repo with the project's code and micro params, after its first `dvc repro`:
+    (repo, params, log of that repro)."""
+    repo = tmp_path_factory.mktemp("e2e") / "repo"
     repo.mkdir()
     for name in ("pipeline", "stages"):
         shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -72,8 +70,18 @@ def test_micro_round_through_dvc(tmp_path):
     run(["dvc", "init", "-q"], repo)
     shutil.copy(REPO / ".dvcignore", repo)  # dvc init writes its own
     shutil.copytree(REPO / ".dvc" / "plots", repo / ".dvc" / "plots")
+    return repo, params, run(["dvc", "repro"], repo)
 
-    log = run(["dvc", "repro"], repo)
+
+@pytest.mark.slow
+def test_micro_round_through_dvc(micro_repo):
+    from pipeline import results as res
+    from pipeline import schemas
+    from pipeline.models.card import read_card_metrics
+    from pipeline.runtime import flatten
+
+    repo, params, log = micro_repo
+    params = copy.deepcopy(params)
     for stage in ("world", "bootstrap_clip", "bootstrap_vlm", "bootstrap_report", "ingest", "embed", "diagnose@r1",
                   "mixture@r1", "generate@r1", "filter@r1", "train@r1", "evaluate@r1"):
         assert f"Running stage '{stage}'" in log
@@ -141,3 +149,97 @@ def test_micro_round_through_dvc(tmp_path):
     set_params(repo, params)
     assert stages_to_run(repo) == {f"{s}@r2" for s in ("diagnose", "mixture", "generate", "filter", "train",
                                                         "evaluate")}
+    set_params(repo, micro_repo[1])
+
+
+FAKE_KEY = "sk-test-DO-NOT-LEAK-4242"
+
+
+def photo_agents(body: dict) -> str:
+    """Scripted agents that look at the photo: the writer asks whether it is mostly bright or dark and
+    answers from the image's mean grey; the validator, given the same image, answers the same. A model
+    named "mute" writes nothing usable."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.servers import images_sent, prompt_text
+
+    text = prompt_text(body)
+    if "You plan training data" in text:
+        return json.dumps({"queries": ["a photograph"], "answer_type": "word", "question_kind": "brightness",
+                           "edit_intent": "mark the centre"})
+    if "You pick the image" in text:
+        return '{"choice": 0, "score": 0.7}'
+    if "You may edit the image" in text:
+        return '{"edits": [{"op": "box", "args": {"left": 0.25, "top": 0.25, "right": 0.75, "bottom": 0.75, ' \
+               '"width": 2}}]}'
+    if body["model"] == "mute":
+        return "I would rather not."
+    (url,) = images_sent(body)
+    grey = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("L")).mean()
+    word = "bright" if grey > 110 else "dark"
+    if "First describe what you see" in text:
+        return json.dumps({"description": "a photo", "question": "Is this photo mostly bright or dark?",
+                           "answer_type": "word", "options": [], "answer": word})
+    return json.dumps({"answer": word})
+
+
+@pytest.mark.slow
+def test_a_round_on_a_folder_of_photos_through_the_openai_backend(micro_repo, monkeypatch):
+    """A user's own pool: ordinary photos (no scene records) in a folder, agents behind an OpenAI-compatible
+    endpoint, the whole round through DVC; then the same round when the agents produce nothing."""
+    from pipeline import lake, schemas
+    from tests.servers import Endpoint
+
+    repo, params, _ = micro_repo
+    shutil.copytree(REPO / "tests/fixtures/photos", repo / "photos", dirs_exist_ok=True)
+    monkeypatch.setenv("DPE_TEST_KEY", FAKE_KEY)
+    own = merge(params, {"pool": {"sources": ["photos"], "lake": "data/photo_lake"},
+                         "generate": {"backend": "openai", "openai": {"model": "scripted", "api_key_env": "DPE_TEST_KEY",
+                                                                       "max_retries": 0}}})
+    endpoint = Endpoint(script=photo_agents)
+    try:
+        own["generate"]["openai"]["base_url"] = endpoint.url
+        set_params(repo, own)
+        log = run(["dvc", "repro"], repo)
+        for stage in ("ingest", "embed", "generate@r1", "filter@r1", "train@r1", "evaluate@r1"):
+            assert f"Running stage '{stage}'" in log
+        assert "Running stage 'diagnose@r1'" not in log  # the pool does not change the diagnosis
+
+        ingested = json.loads((repo / "metrics/ingest.json").read_text())
+        assert ingested["rows"] == 13 and ingested["quarantined.truncated_or_corrupt"] == 1  # broken.jpg
+        generated = json.loads((repo / "metrics/r1/generate.json").read_text())
+        samples = schemas.read_table(repo / "data/rounds/r1/samples.lance", schemas.SAMPLES).to_pylist()
+        assert generated["accepted"] == len(samples) >= 4 and generated["calls.writer"] >= len(samples)
+        assert generated["tokens.prompt"] == 50 * sum(v for k, v in generated.items() if k.startswith("calls."))
+        assert all(r["auth"] == f"Bearer {FAKE_KEY}" for r in endpoint.requests)
+        monkeypatch.chdir(repo)  # the manifest names the lake as params do, relative to the repo
+        pool = lake.open_pinned(schemas.Manifest.read("data/manifests/ingest.json"))
+        sources = dict(zip(*lake.fetch_rows(pool, [s["source_image_id"] for s in samples],
+                                            ["image_id", "sources"]).to_pydict().values()))
+        names = [Path(sources[s["source_image_id"]][0]).name for s in samples]
+        assert not {"chelsea.jpg", "chelsea_again.jpg"} <= set(names)  # one picture, ingested twice: used once
+        for s in samples:
+            assert s["backend"] == "openai" and s["validator_answer"] == s["answer"] in ("bright", "dark")
+            assert json.loads(s["edits"])[0]["op"] == "box" and set(json.loads(s["role_models"])) == set(
+                ("planner", "selector", "editor", "writer", "validator"))
+        filtered = json.loads((repo / "metrics/r1/filter.json").read_text())
+        assert filtered["samples"] == len(samples) and (repo / "data/rounds/r1/model/config.json").exists()
+        for path in ("dvc.lock", "params.yaml", "metrics/r1/generate.json"):
+            assert FAKE_KEY not in (repo / path).read_text()
+        assert FAKE_KEY not in log
+
+        own["generate"]["openai"]["model"] = "mute"  # agents that write nothing usable
+        set_params(repo, own)
+        log = run(["dvc", "repro"], repo)
+    finally:
+        endpoint.close()
+        set_params(repo, params)
+    generated = json.loads((repo / "metrics/r1/generate.json").read_text())
+    assert generated["accepted"] == 0 and generated["rejected.invalid_reply.writer"] == generated["attempts"]
+    assert json.loads((repo / "metrics/r1/filter.json").read_text())["samples"] == 0
+    assert "empty training set: checkpoint carried over unchanged" in log
+    assert (repo / "data/rounds/r1/model/config.json").exists()
