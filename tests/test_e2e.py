@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 import yaml
 
+from pipeline import overlay
 from pipeline.world.questions import CATEGORIES, CELLS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,8 +33,8 @@ MICRO = {
 
 
 def merge(base: dict, update: dict) -> dict:
-    return {k: merge(base[k], v) if isinstance(v, dict) and k in base and k != "rounds" else v
-            for k, v in (base | update).items()}
+    """A copy of ``base`` with ``update`` merged as a params overlay is."""
+    return overlay.merge(copy.deepcopy(base), update)
 
 
 def run(cmd: list[str], cwd: Path) -> str:
@@ -197,12 +198,13 @@ def test_a_round_on_a_folder_of_photos_through_the_openai_backend(micro_repo, mo
     repo, params, _ = micro_repo
     shutil.copytree(REPO / "tests/fixtures/photos", repo / "photos", dirs_exist_ok=True)
     monkeypatch.setenv("DPE_TEST_KEY", FAKE_KEY)
-    own = merge(params, {"pool": {"sources": ["photos"], "lake": "data/photo_lake"},
-                         "generate": {"backend": "openai", "openai": {"model": "scripted", "api_key_env": "DPE_TEST_KEY",
-                                                                       "max_retries": 0}}})
+    run([sys.executable, "-m", "pipeline.cli", "overlay", "own_pool"], repo)  # the bundled example, as a user would
+    own = yaml.safe_load((repo / "params.yaml").read_text())
+    assert own["pool"]["sources"] == [{"uri": "photos", "glob": "**/*.jpg"}] and own["generate"]["concurrency"] > 1
     endpoint = Endpoint(script=photo_agents)
     try:
-        own["generate"]["openai"]["base_url"] = endpoint.url
+        own = merge(own, {"generate": {"openai": {"base_url": endpoint.url, "model": "scripted",
+                                                  "api_key_env": "DPE_TEST_KEY", "max_retries": 0}}})
         set_params(repo, own)
         log = run(["dvc", "repro"], repo)
         for stage in ("ingest", "embed", "generate@r1", "filter@r1", "train@r1", "evaluate@r1"):

@@ -1,0 +1,77 @@
+"""Params overlays: a partial params file merged onto params.yaml, so a setup (a user's own pool and
+agents, a GPU node) is a short file of the keys it changes, not a copy of every knob.
+
+Sections of the schema merge key by key; any other value replaces the one below it: a list, a number, and
+a mapping that is a value rather than a section (``embed.type_prompts``, ``rounds``, ``generate.prices``), so
+an overlay's image types are the pool's types, not added to the world's. The
+result is validated as a whole before anything is written, and params.yaml keeps its comments and key
+order (ruamel.yaml's round trip), so `git diff params.yaml` shows exactly what the overlay changed.
+Bundled overlays live in ``pipeline/overlays/`` and are found by name (``dpe overlay own_pool``).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import yaml
+from ruamel.yaml import YAML
+
+from pydantic import BaseModel
+
+from pipeline.config import Params, ParamsError, Section, parse_params
+
+BUNDLED = Path(__file__).parent / "overlays"
+
+
+def bundled() -> list[str]:
+    """Names of the overlays that ship with the project."""
+    return sorted(p.stem for p in BUNDLED.glob("*.yaml"))
+
+
+def find(name: str) -> Path:
+    """An overlay by path, or by the name of a bundled one."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    own = BUNDLED / f"{name.removesuffix('.yaml')}.yaml"
+    if own.is_file():
+        return own
+    raise ParamsError(f"overlay {name!r}: no such file, and no bundled overlay of that name "
+                      f"(bundled: {', '.join(bundled())})")
+
+
+def merge(base: dict, overlay: dict, schema: type[BaseModel] = Params) -> dict:
+    """``overlay`` merged into ``base`` in place: the schema's sections by key, anything else replaced."""
+    for key, value in overlay.items():
+        field = schema.model_fields.get(key)
+        kind = field.annotation if field else None
+        if (isinstance(kind, type) and issubclass(kind, Section) and isinstance(value, dict)
+                and isinstance(base.get(key), dict)):
+            merge(base[key], value, kind)
+        else:
+            base[key] = value
+    return base
+
+
+def apply_overlay(params: str | Path, overlay: str | Path, out: str | Path | None = None) -> str:
+    """Merge the overlay onto the params file and write the result to ``out`` (default: the params file
+    itself); returns the merged text. An overlay that is not a mapping, or a merge that does not validate,
+    raises ParamsError naming the overlay, and nothing is written."""
+    source = find(str(overlay))
+    changes = yaml.safe_load(source.read_text())
+    if not isinstance(changes, dict):
+        raise ParamsError(f"overlay {source}: expected a mapping of params sections, got {type(changes).__name__}")
+    rt = YAML()
+    rt.preserve_quotes = True
+    base = rt.load(Path(params).read_text())
+    merge(base, changes)
+    buffer = io.StringIO()
+    rt.dump(base, buffer)
+    text = buffer.getvalue()
+    try:
+        parse_params(yaml.safe_load(text))
+    except ParamsError as err:
+        raise ParamsError(f"overlay {source} on {params}: {err}") from None
+    Path(out or params).write_text(text)
+    return text
