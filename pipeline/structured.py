@@ -79,6 +79,12 @@ def openai_client(base_url: str, api_key_env: str, timeout: float, max_retries: 
                   max_retries=max_retries)
 
 
+class EndpointRefused(RuntimeError):
+    """The endpoint refuses the request itself (401, 403, 404: a wrong key, model name or URL). Retrying
+    cannot help and every later call would be refused the same way, so the caller stops, keeping what it
+    has done. The message names the settings to fix, never the key."""
+
+
 @dataclass
 class Answer(Generic[Model]):
     """A structured ask: the parsed ``value``, or None and the ``problem``; every reply is a call."""
@@ -94,8 +100,10 @@ class StructuredChat:
     the server takes it, plain after it answers 400 to one; a reply that does not parse, or a response
     body that is not a completion at all, is asked again (``tries`` in all)."""
 
-    def __init__(self, client, model: str, role: str, max_tokens: int, backend: str = "openai"):
+    def __init__(self, client, model: str, role: str, max_tokens: int, backend: str = "openai",
+                 settings: str = "the base URL, model and key variable"):
         self.client, self.model, self.role, self.max_tokens, self.backend = client, model, role, max_tokens, backend
+        self.settings = settings  # the params that configure this endpoint, for the refusal's message
         self.structured = True
 
     def _complete(self, messages: list[dict], out: type[BaseModel]):
@@ -112,13 +120,17 @@ class StructuredChat:
         return self.client.chat.completions.create(**kwargs)
 
     def ask(self, messages: list[dict], out: type[Model], tries: int) -> Answer[Model]:
-        from openai import OpenAIError
+        from openai import AuthenticationError, NotFoundError, OpenAIError, PermissionDeniedError
 
         answer: Answer[Model] = Answer(None, "no reply")
         for attempt in range(tries):
             began = time.perf_counter()
             try:
                 reply = self._complete(messages, out)
+            except (AuthenticationError, PermissionDeniedError, NotFoundError) as err:
+                raise EndpointRefused(
+                    f"{self.role}: {self.client.base_url} answered {err.status_code} ({type(err).__name__}) "
+                    f"for model {self.model!r}; check {self.settings}") from None
             except OpenAIError as err:  # the client already retried with backoff: a transport fault
                 answer.problem, answer.transport = f"{type(err).__name__} after the client's retries", True
                 return answer

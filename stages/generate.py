@@ -1,5 +1,7 @@
 """DVC stage `generate@round`: fill the quotas with targeted samples from the pinned pool."""
 
+import logging
+import sys
 from pathlib import Path
 
 from pipeline import schemas
@@ -8,6 +10,7 @@ from pipeline.generation.dedup import Seen
 from pipeline.generation.generate import Budget, Context, failure_images, generate
 from pipeline.generation.journal import Journal, run_key
 from pipeline.pool.search import PoolSearch
+from pipeline.structured import EndpointRefused
 from pipeline.runtime import file_hash, round_seed, start, write_metrics
 
 
@@ -32,7 +35,11 @@ def main(argv=None):
                   file_hash(args.seen_before), file_hash(args.probe))
     journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every)
     budget = Budget(cfg.budget_calls, cfg.budget_tokens, dict(cfg.prices))
-    _, _, counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal, budget, cfg.concurrency)
+    try:
+        _, _, counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal, budget, cfg.concurrency)
+    except EndpointRefused as err:
+        logging.getLogger("pipeline").error("%s. The attempts finished so far are kept; a rerun resumes them.", err)
+        sys.exit(1)
     schemas.write_parquet(args.seen, ctx.seen.table(), schemas.SEEN)
     write_metrics(args.metrics, counts)
 

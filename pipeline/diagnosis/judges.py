@@ -68,7 +68,8 @@ class OpenAIJudge(Judge):
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", retries: int = 2,
                  timeout: float = 60.0):
         self.chat = StructuredChat(openai_client(base_url, api_key_env, timeout, retries), model, "judge",
-                                   max_tokens=200)
+                                   max_tokens=200, settings=f"diagnose.judge_url, judge_model and judge_api_key_env "
+                                                            f"(the key is read from ${api_key_env})")
         self.retries = retries
 
     @classmethod

@@ -276,24 +276,15 @@ def _seen_entry(ctx: Context, sample: dict) -> dict:
     return ctx.seen.entry(sample, vector)
 
 
-def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int, journal: Journal | None = None,
-             budget: Budget | None = None, concurrency: int = 1) -> tuple[list[dict], list[dict], dict[str, int]]:
-    """(samples, attempt log rows, counts): each cell tried until its quota is met or its attempts run out,
-    or the budget is spent; up to ``concurrency`` attempts in flight at once. Attempts the journal already
-    holds (a resumed run) are read back, not remade."""
-    journal, budget = journal or Journal(), budget or Budget()
-    done = journal.done()
-    runs = [CellRun(cell, quota, quota * max_attempts_per_sample, iter(done.get(cell, [])))
-            for cell, quota in sorted(quotas.items())]
-    counts: Counter[str] = Counter()
-    stopped = ""
-    with ThreadPoolExecutor(concurrency) as pool, tqdm(total=sum(quotas.values()), desc="generate",
+def _run(runs: list[CellRun], ctx: Context, journal: Journal, budget: Budget, concurrency: int,
+         counts: Counter) -> str:
+    """The attempts, wave by wave, until every cell is done or a cap is reached (returned: "calls", "tokens"
+    or "")."""
+    with ThreadPoolExecutor(concurrency) as pool, tqdm(total=sum(r.quota for r in runs), desc="generate",
                                                          unit="sample") as bar:
         while wave := _wave(runs, concurrency, ctx.round_name):
-            if any(row is None for *_, row in wave):
-                stopped = budget.reached(counts)
-                if stopped:
-                    break
+            if any(row is None for *_, row in wave) and (stopped := budget.reached(counts)):
+                return stopped
             # every new attempt of the wave sees the state before the wave: the result does not depend on
             # which thread finishes first
             tried = {id(run): set(run.tried) for run, *_ in wave}
@@ -312,6 +303,24 @@ def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int,
                 ctx.seen.add(_seen_entry(ctx, row["sample"]))
                 run.accepted += 1
                 bar.update()
+    return ""
+
+
+def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int, journal: Journal | None = None,
+             budget: Budget | None = None, concurrency: int = 1) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """(samples, attempt log rows, counts): each cell tried until its quota is met or its attempts run out,
+    or the budget is spent; up to ``concurrency`` attempts in flight at once. Attempts the journal already
+    holds (a resumed run) are read back, not remade. An endpoint that refuses the round
+    (``structured.EndpointRefused``) stops it, with every attempt finished before kept in the journal."""
+    journal, budget = journal or Journal(), budget or Budget()
+    done = journal.done()
+    runs = [CellRun(cell, quota, quota * max_attempts_per_sample, iter(done.get(cell, [])))
+            for cell, quota in sorted(quotas.items())]
+    counts: Counter[str] = Counter()
+    try:
+        stopped = _run(runs, ctx, journal, budget, concurrency, counts)
+    finally:
+        journal.flush()
     for run in runs:
         counts["accepted"] += run.accepted
         if run.accepted < run.quota:
@@ -322,5 +331,4 @@ def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int,
         counts[f"stopped.{stopped}"] = 1
         log.warning("generation stopped: the round's %s budget is spent; %d samples kept", stopped,
                     counts["accepted"])
-    journal.flush()
     return journal.samples, journal.attempts, dict(counts)

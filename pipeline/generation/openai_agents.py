@@ -42,7 +42,9 @@ class RoleClient:
         pick = lambda key: (getattr(own, key, None) if own else None) or getattr(cfg, key)  # noqa: E731
         self.role, self.model, self.cfg = role, pick("model"), cfg
         client = openai_client(pick("base_url"), pick("api_key_env"), cfg.timeout, cfg.max_retries)
-        self.chat = StructuredChat(client, self.model, role, cfg.max_tokens)
+        where = f"generate.openai.roles.{role}" if own else "generate.openai"
+        self.chat = StructuredChat(client, self.model, role, cfg.max_tokens, settings=(
+            f"{where}: base_url, model and api_key_env (the key is read from ${pick('api_key_env')})"))
 
     @property
     def structured(self) -> bool:

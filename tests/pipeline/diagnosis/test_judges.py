@@ -87,3 +87,17 @@ def test_unreachable_judge_is_a_recorded_failure(secret_env):
     judge = OpenAIJudge(url, "m", api_key_env="JUDGE_KEY", retries=1, timeout=2)
     results = grade([item(0)], ["9"], judge)
     assert results["judge_status"].to_list() == ["failed"] and "APIConnectionError" in results["judge_detail"][0]
+
+
+def test_a_judge_endpoint_that_refuses_the_key_stops_with_the_params_to_fix(secret_env):
+    from pipeline.structured import EndpointRefused
+
+    endpoint = Endpoint([401])
+    try:
+        judge = OpenAIJudge(endpoint.url, "judge-model", "JUDGE_KEY", retries=2)
+        with pytest.raises(EndpointRefused) as err:
+            judge.judge(item(1), "4", 4)
+    finally:
+        endpoint.close()
+    assert len(endpoint.requests) == 1 and "diagnose.judge_url" in str(err.value) and "$JUDGE_KEY" in str(err.value)
+    assert SECRET not in str(err.value)

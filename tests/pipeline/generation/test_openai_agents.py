@@ -189,3 +189,31 @@ def test_a_pasted_image_is_recorded_and_replays_from_the_pool(world_pool):
     assert pasted["op"] == "paste" and pasted["image_id"] != sample["source_image_id"] and text["text"] == "A"
     rebuilt = replay(ctx.load(sample["source_image_id"]), json.loads(sample["edits"]), ctx.load)
     assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample["image"])))
+
+
+def test_an_endpoint_that_refuses_stops_the_round_and_keeps_what_was_done(world_pool, tmp_path, monkeypatch):
+    """A wrong key or model (401/404) is not retried attempt after attempt: the round stops with a message
+    naming the settings (never the key), and the attempts finished before are in the journal."""
+    from pipeline.generation.journal import Journal
+    from pipeline.structured import EndpointRefused
+
+    monkeypatch.setenv("NO_KEY_HERE", "sk-secret-0000")
+    served = {"planner": 0}
+
+    def planner(body):
+        served["planner"] += 1
+        return json.dumps(PLAN) if served["planner"] <= 2 else 401
+
+    endpoint = Endpoint(script=scripted(["5"], planner=planner))
+    journal = Journal(tmp_path / "samples.lance", tmp_path / "attempts.lance", "k", every=100)
+    try:
+        with pytest.raises(EndpointRefused) as err:
+            generate({"counting/objects": 4}, context(world_pool, endpoint), 2, journal)
+    finally:
+        endpoint.close()
+    message = str(err.value)
+    assert "planner" in message and "401" in message and "generate.openai: base_url, model and api_key_env" in message
+    assert "$NO_KEY_HERE" in message and "sk-secret" not in message
+    assert sum(role_of(r["body"]) == "planner" for r in endpoint.requests) == 3  # a 401 is not retried
+    resumed = Journal(tmp_path / "samples.lance", tmp_path / "attempts.lance", "k")
+    assert [a["outcome"] for a in resumed.attempts] == ["accepted", "accepted"] and len(resumed.samples) == 2
