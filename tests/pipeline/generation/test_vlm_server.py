@@ -5,13 +5,6 @@ parsed or rejected with the role's recorded reason (never a transport error), ev
 are counted, and a budget stops generation cleanly."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -22,15 +15,9 @@ from pipeline.generation.generate import Budget, Context, generate
 from pipeline.generation.openai_agents import OpenAIBackend, RoleClient
 from pipeline.pool.search import PoolSearch
 from tests.pipeline.generation.test_openai_agents import PLAN
-from tests.servers import Endpoint
+from tests.servers import Endpoint, transformers_serve
 
 pytestmark = pytest.mark.slow  # builds a model and starts a server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,23 +30,8 @@ def vlm_server(tmp_path_factory):
     build_model(TinyVLMSpec(image_size=56, vocab_size=len(tokenizer), text_hidden=64, vision_hidden=32), tokenizer,
                 0).save_pretrained(tmp / "model")
     build_processor(tokenizer, 56).save_pretrained(tmp / "model")
-    (tmp / "hub").mkdir()
-    port = free_port()
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "transformers"), "serve", str(tmp / "model"),
-                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env=os.environ | {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp / "hub")})
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, (tmp / "serve.log").read_text()[-2000:]
-            time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}/v1", str(tmp / "model")
-    proc.terminate()
-    proc.wait(timeout=30)
+    with transformers_serve(tmp / "model", tmp) as url:
+        yield url, str(tmp / "model")
 
 
 STEPS = {
