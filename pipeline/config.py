@@ -232,6 +232,8 @@ class OpenAIAgentsConfig(Section):
     max_image_side: int = Field(512, ge=32, description="images are downscaled to this longer side")
     candidates: int = Field(4, ge=1, description="retrieved images the selector looks at")
     roles: dict[str, OpenAIRoleConfig] = Field(default_factory=dict, description="role -> endpoint overrides")
+    image_edit: OpenAIRoleConfig = Field(OpenAIRoleConfig(model="gpt-image-1"), description=(
+        "the endpoint of the `generative` edit (images.edit); what is left out comes from generate.openai"))
 
     @field_validator("roles")
     @classmethod

@@ -50,7 +50,8 @@ EDITS = Registry("edit operation", "pipeline.generation.edits", {
     name: f"pipeline.generation.edits:{cls}" for name, cls in (
         ("brightness", "Brightness"), ("contrast", "Contrast"), ("blur", "Blur"), ("noise", "Noise"),
         ("pad", "Pad"), ("hflip", "HFlip"), ("vflip", "VFlip"), ("crop", "Crop"), ("zoom", "Zoom"),
-        ("rotate", "Rotate"), ("box", "Box"), ("marker", "Marker"), ("text", "Text"), ("paste", "Paste"))})
+        ("rotate", "Rotate"), ("box", "Box"), ("marker", "Marker"), ("text", "Text"), ("paste", "Paste"),
+        ("generative", "Generative"))})
 BACKENDS = Registry("agent backend", "pipeline.generation.agents", {
     "world": "pipeline.world.agents:WorldBackend",
     "openai": "pipeline.generation.openai_agents:OpenAIBackend",

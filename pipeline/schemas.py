@@ -79,6 +79,8 @@ SAMPLES = pa.schema([
     ("backend", pa.string()), ("role_models", pa.string()), ("prompt_hashes", pa.string()),
     ("selector_score", pa.float32()), ("validator_answer", pa.string()),
     ("created_at", pa.string()),  # UTC, ISO 8601
+    # images generative edits returned (id generated:<sha256>, bytes): what replay reads them back from
+    ("edit_outputs", pa.list_(pa.struct([("id", pa.string()), ("image", pa.binary())]))),
 ])
 ATTEMPTS = pa.schema([
     ("attempt_id", pa.string()), ("round", pa.string()), ("cell", pa.string()), ("outcome", pa.string()),

@@ -85,6 +85,17 @@ class EndpointRefused(RuntimeError):
     has done. The message names the settings to fix, never the key."""
 
 
+REFUSALS = ("AuthenticationError", "PermissionDeniedError", "NotFoundError")  # openai's 401, 403, 404
+
+
+def refusal(err: Exception, role: str, base_url, model: str, settings: str) -> EndpointRefused | None:
+    """The EndpointRefused an openai error amounts to, or None when it is a fault worth recording instead."""
+    if type(err).__name__ not in REFUSALS:
+        return None
+    return EndpointRefused(f"{role}: {base_url} answered {getattr(err, 'status_code', '?')} "
+                           f"({type(err).__name__}) for model {model!r}; check {settings}")
+
+
 @dataclass
 class Answer(Generic[Model]):
     """A structured ask: the parsed ``value``, or None and the ``problem``; every reply is a call."""
@@ -120,18 +131,17 @@ class StructuredChat:
         return self.client.chat.completions.create(**kwargs)
 
     def ask(self, messages: list[dict], out: type[Model], tries: int) -> Answer[Model]:
-        from openai import AuthenticationError, NotFoundError, OpenAIError, PermissionDeniedError
+        from openai import OpenAIError
 
         answer: Answer[Model] = Answer(None, "no reply")
         for attempt in range(tries):
             began = time.perf_counter()
             try:
                 reply = self._complete(messages, out)
-            except (AuthenticationError, PermissionDeniedError, NotFoundError) as err:
-                raise EndpointRefused(
-                    f"{self.role}: {self.client.base_url} answered {err.status_code} ({type(err).__name__}) "
-                    f"for model {self.model!r}; check {self.settings}") from None
             except OpenAIError as err:  # the client already retried with backoff: a transport fault
+                refused = refusal(err, self.role, self.client.base_url, self.model, self.settings)
+                if refused:
+                    raise refused from None
                 answer.problem, answer.transport = f"{type(err).__name__} after the client's retries", True
                 return answer
             except ValueError as err:  # a 200 whose body is not a completion (a proxy's error page): ask again

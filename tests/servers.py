@@ -32,13 +32,17 @@ class Endpoint:
     Every request is kept (path, Authorization header, body)."""
 
     def __init__(self, replies: list | None = None, structured: bool = True,
-                 script: Callable[[dict], str | int] | None = None):
+                 script: Callable[[dict], str | int] | None = None,
+                 images: Callable[[dict], bytes | str | int] | None = None):
         self.replies, self.requests = list(replies or []), []
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path.endswith("/images/edits"):
+                    return self.image_edit(form_fields(self.headers["Content-Type"], raw))
+                body = json.loads(raw)
                 endpoint.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
                 if "response_format" in body and not structured:
                     return self.reply(400, {"error": {"message": "response_format is not supported"}})
@@ -54,6 +58,19 @@ class Endpoint:
                                  "message": {"role": "assistant", "content": content}}],
                     "usage": {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59},
                 })
+
+            def image_edit(self, fields: dict):
+                """images.edit: ``images(fields)`` gives the image's bytes (a str: sent as b64_json as it is,
+                for broken replies) or an HTTP error status."""
+                endpoint.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                          "body": fields})
+                made = images(fields) if images else 404
+                if isinstance(made, int):
+                    return self.reply(made, {"error": {"message": "scripted failure"}})
+                encoded = made if isinstance(made, str) else base64.b64encode(made).decode()
+                self.reply(200, {"created": 0, "data": [{"b64_json": encoded}],
+                                 "usage": {"input_tokens": 40, "output_tokens": 100, "total_tokens": 140,
+                                           "input_tokens_details": {"image_tokens": 30, "text_tokens": 10}}})
 
             def reply(self, status, obj):
                 payload = json.dumps(obj).encode()
@@ -73,6 +90,15 @@ class Endpoint:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def form_fields(content_type: str, raw: bytes) -> dict:
+    """A multipart/form-data body as {name: str or bytes} (files as bytes)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    return {part.get_param("name", header="content-disposition"): part.get_content() for part in message.iter_parts()}
 
 
 def prompt_text(body: dict) -> str:

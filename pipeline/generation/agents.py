@@ -75,6 +75,7 @@ class Reply(Generic[T]):
     reason: str = ""
     calls: list[Call] = field(default_factory=list)
     score: float | None = None  # the selector's fit score, when it gives one
+    images: dict[str, bytes] = field(default_factory=dict)  # images an editor's generative edits returned, by id
 
 
 class AgentBackend(ABC):
@@ -100,10 +101,11 @@ class AgentBackend(ABC):
         ranked them for the plan's query."""
         return Reply(rng.choice(candidates))
 
-    def edit(self, plan: Plan, image: Image.Image, rng: random.Random, others: tuple[str, ...] = ()
-             ) -> Reply[list[dict]]:
+    def edit(self, plan: Plan, image: Image.Image, rng: random.Random, others: tuple[str, ...] = (),
+             load: Callable[[str], Image.Image] | None = None) -> Reply[list[dict]]:
         """Edit specs (``{"op": name, **args}``) to apply to the selected image (``others``: the attempt's
-        other candidates, which ops such as ``paste`` may draw on); by default the plan's."""
+        other candidates, which ops such as ``paste`` may draw on; ``load``: pool images by id); by default
+        the plan's. Images that generative edits returned go in the reply's ``images``."""
         return Reply(list(plan.edits))
 
     @abstractmethod

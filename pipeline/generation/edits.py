@@ -4,8 +4,10 @@ An op changes pixels only: ``apply`` is a pure function of the image and the rec
 for ``paste``, of the pool image it names), so ``replay`` rebuilds an edited sample's exact image from its
 pool source. Photometric ops (brightness, contrast, blur, noise), geometry (hflip, vflip, pad, crop, zoom,
 rotate) and annotations a question can point at (box, marker, text, paste). Positions are fractions of
-the image's width and height, so an agent's arguments mean the same at any resolution. What an edit does
-to a backend's ground truth (the embedded world's scene records) is that backend's business.
+the image's width and height, so an agent's arguments mean the same at any resolution. One op is made by
+a model, not computed: ``generative`` (an OpenAI-compatible image-edit endpoint) records its prompt, model
+and the hash of the image it returned, and the sample keeps those bytes, so replay reads them back. What
+an edit does to a backend's ground truth (the embedded world's scene records) is that backend's business.
 """
 
 from __future__ import annotations
@@ -336,6 +338,47 @@ class Paste(Edit):
     @classmethod
     def sample(cls, rng):
         return cls(x=round(rng.random(), 3), y=round(rng.random(), 3), scale=0.3, image_id="")
+
+
+GENERATED = "generated:"  # id prefix of an image a generative edit returned: generated:<sha256 of its bytes>
+
+
+class Generative(Edit):
+    """An edit an image model makes from a prompt (``images.edit`` of an OpenAI-compatible endpoint, called
+    by the agent backend). Not recomputable, so the spec records the prompt, the model and ``output``, the
+    returned image's id (``generated:<sha256>``); the sample keeps the bytes (``edit_outputs``) and replay
+    reads them back through ``fetch`` (see ``sample_fetch``), then applies the ops after it."""
+
+    name = "generative"
+    TEXT_PARAMS = {"prompt": 500}
+
+    def render(self, img, fetch):
+        if fetch is None or not self.args.get("output"):
+            raise ValueError("generative: replaying it needs the image it returned (the sample's edit_outputs)")
+        return fetch(self.args["output"])
+
+    @classmethod
+    def sample(cls, rng):
+        raise ValueError("generative: made by an image model, never drawn at random")
+
+
+def sample_fetch(outputs: list[dict] | None, pool: Fetch | None = None) -> Fetch:
+    """``fetch`` for replaying a sample: the images its generative edits returned (``edit_outputs``: id and
+    bytes, each checked against the sha256 in its id), else the pool (``pool``, for ``paste``)."""
+    from pipeline.images import decode_rgb, image_id
+
+    stored = {o["id"]: o["image"] for o in outputs or []}
+
+    def fetch(ref: str) -> Image.Image:
+        if ref in stored:
+            if GENERATED + image_id(stored[ref]) != ref:
+                raise ValueError(f"edit output {ref}: its bytes do not match the hash in its id")
+            return decode_rgb(stored[ref])
+        if ref.startswith(GENERATED) or pool is None:
+            raise ValueError(f"image {ref!r} is neither among the sample's edit outputs nor readable from the pool")
+        return pool(ref)
+
+    return fetch
 
 
 def from_spec(spec: dict) -> Edit:

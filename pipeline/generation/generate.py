@@ -31,7 +31,7 @@ from pipeline import lake
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import AgentBackend, Draft, PlanRequest, Reply
 from pipeline.generation.dedup import Seen
-from pipeline.generation.edits import replay
+from pipeline.generation.edits import replay, sample_fetch
 from pipeline.generation.journal import Journal
 from pipeline.grading import is_correct, parse_answer
 from pipeline.images import decode_rgb, encode_png, image_id
@@ -149,11 +149,12 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str], lane: int
     hit, calls = selected.value, calls + selected.calls
     source = ctx.load(hit.image_id)
     others = tuple(h.image_id for h in hits if h.image_id != hit.image_id)
-    edited = ctx.backend.edit(plan, source, rng, others)
+    edited = ctx.backend.edit(plan, source, rng, others, ctx.load)
     if edited.value is None:
         return _fail(edited, calls, notes, hit.image_id)
     edits, calls = edited.value, calls + edited.calls
-    image = replay(source, edits, ctx.load)
+    outputs = [{"id": ref, "image": data} for ref, data in sorted(edited.images.items())]
+    image = replay(source, edits, sample_fetch(outputs, ctx.load))
     written = ctx.backend.write(plan, hit.image_id, image, rng)
     if written.value is None:
         return _fail(written, calls, notes, hit.image_id)
@@ -175,6 +176,7 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str], lane: int
         "backend": ctx.backend.name, "role_models": json.dumps({c.role: c.model for c in calls}, sort_keys=True),
         "prompt_hashes": json.dumps(ctx.backend.prompt_hashes(), sort_keys=True),
         "selector_score": selected.score, "validator_answer": checked.value, "created_at": now(),
+        "edit_outputs": outputs,
     }
     return Outcome(sample, "", hit.image_id, calls, notes)
 

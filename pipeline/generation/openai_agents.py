@@ -12,16 +12,21 @@ recorded as such, never as a model's error. Every call is accounted: role, model
 
 from __future__ import annotations
 
+import base64
 import logging
+import time
+from dataclasses import dataclass
 
 from PIL import Image
 
 from pipeline.generation import roles as R
 from pipeline.generation.agents import AgentBackend, Draft, Plan, PlanRequest, Reply
-from pipeline.images import data_url, encode_png
+from pipeline.generation.edits import GENERATED, replay, sample_fetch
+from pipeline.images import data_url, decode_rgb, encode_png, image_id
 from pipeline.prompts import OPTION_LETTERS, lettered, option_letter
 from pipeline.registry import EDITS
-from pipeline.structured import StructuredChat, openai_client
+from pipeline.schemas import Call
+from pipeline.structured import StructuredChat, openai_client, refusal
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +39,35 @@ def image_url(image: Image.Image, max_side: int) -> str:
     return data_url(encode_png(image))
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one role's calls go: its own settings where given, generate.openai's otherwise."""
+
+    base_url: str
+    model: str
+    api_key_env: str
+    where: str  # the params section that set it, for messages
+
+    @classmethod
+    def resolve(cls, cfg, own, where: str) -> "Endpoint":
+        pick = lambda key: (getattr(own, key, None) if own else None) or getattr(cfg, key)  # noqa: E731
+        return cls(pick("base_url"), pick("model"), pick("api_key_env"), where if own else "generate.openai")
+
+    def client(self, cfg):
+        return openai_client(self.base_url, self.api_key_env, cfg.timeout, cfg.max_retries)
+
+    @property
+    def settings(self) -> str:
+        return f"{self.where}: base_url, model and api_key_env (the key is read from ${self.api_key_env})"
+
+
 class RoleClient:
     """One role's endpoint: the client and model the role resolves to (its override, else the defaults)."""
 
     def __init__(self, role: str, cfg):
-        own = cfg.roles.get(role)
-        pick = lambda key: (getattr(own, key, None) if own else None) or getattr(cfg, key)  # noqa: E731
-        self.role, self.model, self.cfg = role, pick("model"), cfg
-        client = openai_client(pick("base_url"), pick("api_key_env"), cfg.timeout, cfg.max_retries)
-        where = f"generate.openai.roles.{role}" if own else "generate.openai"
-        self.chat = StructuredChat(client, self.model, role, cfg.max_tokens, settings=(
-            f"{where}: base_url, model and api_key_env (the key is read from ${pick('api_key_env')})"))
+        endpoint = Endpoint.resolve(cfg, cfg.roles.get(role), f"generate.openai.roles.{role}")
+        self.role, self.model, self.cfg = role, endpoint.model, cfg
+        self.chat = StructuredChat(endpoint.client(cfg), self.model, role, cfg.max_tokens, settings=endpoint.settings)
 
     @property
     def structured(self) -> bool:
@@ -62,6 +85,49 @@ class RoleClient:
         log.debug("%s: %s", self.role, answer.problem)
         kind = "transport_error" if answer.transport else "invalid_reply"
         return Reply(None, f"{kind}.{self.role}", answer.calls)
+
+
+class ImageEditor:
+    """The ``generative`` edit's endpoint: OpenAI-compatible ``images.edit`` (``generate.openai.image_edit``).
+    Returns the edited image's bytes or the reason there are none; the call is counted as role
+    ``image_edit``, with the tokens the server reports. Transport faults are recorded, not raised; a
+    refused request (wrong key, model or URL) stops the round, as for the chat roles."""
+
+    role = "image_edit"
+
+    def __init__(self, cfg):
+        self.endpoint = Endpoint.resolve(cfg, cfg.image_edit, "generate.openai.image_edit")
+        self.model, self.cfg = self.endpoint.model, cfg
+        self.client = self.endpoint.client(cfg)
+
+    def edit(self, image: Image.Image, prompt: str) -> tuple[bytes | None, str, list[Call]]:
+        from openai import OpenAIError
+
+        began = time.perf_counter()
+        try:
+            reply = self.client.images.edit(model=self.model, prompt=prompt, n=1,
+                                            image=("image.png", encode_png(image), "image/png"))
+        except OpenAIError as err:
+            refused = refusal(err, self.role, self.endpoint.base_url, self.model, self.endpoint.settings)
+            if refused:
+                raise refused from None
+            return None, f"transport_error.{self.role}", []
+        except ValueError:  # a 200 whose body is not an images response
+            return None, f"transport_error.{self.role}", []
+        usage = getattr(reply, "usage", None)
+        call = Call(role=self.role, backend="openai", model=self.model,
+                    prompt_tokens=getattr(usage, "input_tokens", 0) or 0,
+                    completion_tokens=getattr(usage, "output_tokens", 0) or 0,
+                    seconds=round(time.perf_counter() - began, 3))
+        encoded = reply.data[0].b64_json if reply.data else None
+        if not encoded:
+            return None, "image_edit_no_image", [call]
+        try:
+            data = base64.b64decode(encoded, validate=True)
+            decode_rgb(data)
+        except (ValueError, OSError):
+            return None, "image_edit_not_an_image", [call]
+        return data, "", [call]
 
 
 def operations_text(names: list[str]) -> str:
@@ -82,6 +148,7 @@ class OpenAIBackend(AgentBackend):
     def __init__(self, cfg, edits: list[str]):
         self.cfg, self.edits = cfg, list(edits)
         self.clients = {role: RoleClient(role, cfg) for role in R.ROLES}
+        self.image_editor = ImageEditor(cfg) if "generative" in self.edits else None
 
     @classmethod
     def from_params(cls, params) -> "OpenAIBackend":
@@ -112,22 +179,32 @@ class OpenAIBackend(AgentBackend):
             return Reply(None, "selector_none" if reply.value.choice < 0 else "selector_out_of_range", reply.calls)
         return Reply(top[reply.value.choice], calls=reply.calls, score=reply.value.score)
 
-    def edit(self, plan, image, rng, others=()) -> Reply[list[dict]]:
+    def edit(self, plan, image, rng, others=(), load=None) -> Reply[list[dict]]:
         if not plan.edit_intent.strip() or not self.edits:
             return Reply([])  # nothing to change: no call spent
         step = R.EditorIn(edit_intent=plan.edit_intent, operations=operations_text(self.edits))
         reply = self.clients["editor"].ask(step, R.EditorOut, (image,))
         if reply.value is None:
             return reply
-        specs = []
+        specs, calls, images = [], list(reply.calls), {}
         for op in reply.value.edits:
             if op.op not in self.edits:
-                return Reply(None, "editor_unknown_operation", reply.calls)
+                return Reply(None, "editor_unknown_operation", calls)
             try:
-                specs.append(EDITS.load(op.op).checked(op.args, rng, others).spec())
+                edit = EDITS.load(op.op).checked(op.args, rng, others)
             except ValueError:
-                return Reply(None, "editor_bad_arguments", reply.calls)
-        return Reply(specs, calls=reply.calls)
+                return Reply(None, "editor_bad_arguments", calls)
+            if op.op == "generative":
+                so_far = replay(image, specs, sample_fetch([{"id": k, "image": v} for k, v in images.items()], load))
+                made, reason, spent = self.image_editor.edit(so_far, edit.args["prompt"])
+                calls += spent
+                if made is None:
+                    return Reply(None, reason, calls)
+                output = GENERATED + image_id(made)
+                images[output] = made
+                edit = type(edit)(**edit.args, model=self.image_editor.model, output=output)
+            specs.append(edit.spec())
+        return Reply(specs, calls=calls, images=images)
 
     def write(self, plan, image_id, image, rng) -> Reply[Draft]:
         answer_type = plan.answer_type or "word"

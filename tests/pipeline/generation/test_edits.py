@@ -5,14 +5,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.generation.edits import replay
+from pipeline.generation.edits import replay, sample_fetch
+from pipeline.images import encode_png, image_id
 from pipeline.registry import EDITS
 from pipeline.world.agents import edited_scene, keeps
 from pipeline.world.render import render
 from pipeline.world.scenes import sample_scene
 
 
-RESIZING = {"crop", "rotate"}  # the ops that may change the image's size
+RESIZING = {"crop", "rotate", "generative"}  # the ops that may change the image's size
+MADE = encode_png(Image.new("RGB", (30, 30), (0, 200, 0)))  # what an image model returned
+OUTPUTS = [{"id": "generated:" + image_id(MADE), "image": MADE}]
 
 
 def other_image(image_id: str) -> Image.Image:
@@ -23,9 +26,13 @@ def other_image(image_id: str) -> Image.Image:
 
 def test_every_edit_replays_identically_from_its_spec():
     img = render(sample_scene("shapes", random.Random(0)), 112)
+    fetch = sample_fetch(OUTPUTS, other_image)
     for name in EDITS:
-        spec = EDITS.load(name).sample(random.Random(1)).spec() | ({"image_id": "other"} if name == "paste" else {})
-        a, b = replay(img, [spec], other_image), replay(img, [json.loads(json.dumps(spec))], other_image)
+        if name == "generative":
+            spec = {"op": name, "prompt": "make it green", "model": "m", "output": OUTPUTS[0]["id"]}
+        else:
+            spec = EDITS.load(name).sample(random.Random(1)).spec() | ({"image_id": "other"} if name == "paste" else {})
+        a, b = replay(img, [spec], fetch), replay(img, [json.loads(json.dumps(spec))], fetch)
         assert np.array_equal(np.asarray(a), np.asarray(b)), name
         assert a.size == img.size or name in RESIZING, name
         assert not np.array_equal(np.asarray(a), np.asarray(img)), f"{name} changed nothing"
@@ -72,7 +79,7 @@ def test_flip_refuses_text_images():
 
 def test_the_world_refuses_edits_that_change_what_its_records_say():
     scene = sample_scene("shapes", random.Random(0))
-    for op in ("crop", "zoom", "rotate", "box", "marker", "text", "paste"):
+    for op in ("crop", "zoom", "rotate", "box", "marker", "text", "paste", "generative"):
         assert not keeps(op, "shapes") and edited_scene({"op": op}, scene) is None
 
 
@@ -96,3 +103,18 @@ def test_agent_arguments_are_checked_against_the_operations_ranges():
     paste = ops.load("paste").checked({"x": 0.5, "y": 0.5, "scale": 0.3}, rng, ("b", "a")).spec()
     assert paste["image_id"] in {"a", "b"}  # the pipeline picks and records the pasted image
     assert ops.load("text").checked({"x": 0.1, "y": 0.1, "size": 0.1, "text": "A"}, rng).spec()["text"] == "A"
+
+
+def test_a_generative_edit_replays_only_from_the_bytes_it_returned():
+    img = Image.new("RGB", (40, 40), "white")
+    specs = [{"op": "generative", "prompt": "add a red ball", "model": "m", "output": OUTPUTS[0]["id"]},
+             {"op": "box", "left": 0.1, "top": 0.1, "right": 0.9, "bottom": 0.9, "width": 1, "colour": [230, 25, 25]}]
+    out = np.asarray(replay(img, specs, sample_fetch(OUTPUTS)))
+    assert out.shape == (30, 30, 3) and tuple(out[15, 15]) == (0, 200, 0) and tuple(out[3, 15]) == (230, 25, 25)
+    tampered = [{"id": OUTPUTS[0]["id"], "image": encode_png(Image.new("RGB", (30, 30), "black"))}]
+    with pytest.raises(ValueError, match="do not match the hash"):
+        replay(img, specs, sample_fetch(tampered))
+    with pytest.raises(ValueError, match="neither among the sample's edit outputs"):
+        replay(img, specs, sample_fetch([], other_image))
+    with pytest.raises(ValueError, match="needs the image it returned"):
+        replay(img, specs)

@@ -217,3 +217,57 @@ def test_an_endpoint_that_refuses_stops_the_round_and_keeps_what_was_done(world_
     assert sum(role_of(r["body"]) == "planner" for r in endpoint.requests) == 3  # a 401 is not retried
     resumed = Journal(tmp_path / "samples.lance", tmp_path / "attempts.lance", "k")
     assert [a["outcome"] for a in resumed.attempts] == ["accepted", "accepted"] and len(resumed.samples) == 2
+
+
+def test_a_generative_edit_goes_to_the_image_endpoint_and_replays_from_what_it_returned(world_pool):
+    """The editor may ask an image model to edit (images.edit): the image so far and the prompt reach the
+    endpoint; the spec records prompt, model and the returned image's hash; the sample keeps the bytes, and
+    replay rebuilds it exactly. A failing image endpoint rejects the attempt with its own reason."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    from pipeline.generation.edits import sample_fetch
+    from pipeline.images import image_id
+
+    def inverted(fields):
+        out = io.BytesIO()
+        ImageOps.invert(Image.open(io.BytesIO(fields["image"])).convert("RGB")).save(out, format="PNG")
+        return out.getvalue()
+
+    editor = ('{"edits": [{"op": "generative", "args": {"prompt": "turn it into a negative"}}, '
+              '{"op": "marker", "args": {"x": 0.5, "y": 0.5, "radius": 0.05}}]}')
+    endpoint = Endpoint(script=scripted(["5"], editor=editor), images=inverted)
+    edits = list(GenerateConfig().edits) + ["generative"]
+    ctx = context(world_pool, endpoint, image_edit={"model": "painter"})
+    ctx.backend = OpenAIBackend(ctx.backend.cfg, edits)
+    try:
+        samples, attempts, counts = generate({"counting/objects": 1}, ctx, 2)
+    finally:
+        endpoint.close()
+    (sample,) = samples
+    generative, marker = json.loads(sample["edits"])
+    (made,) = sample["edit_outputs"]
+    assert generative == {"op": "generative", "prompt": "turn it into a negative", "model": "painter",
+                          "output": made["id"]} and made["id"] == "generated:" + image_id(made["image"])
+    assert marker["op"] == "marker"
+    (asked,) = [r for r in endpoint.requests if r["path"].endswith("/images/edits")]
+    assert asked["body"]["prompt"] == "turn it into a negative" and asked["body"]["model"] == "painter"
+    source = ctx.load(sample["source_image_id"])
+    assert np.array_equal(np.asarray(decode_rgb(asked["body"]["image"])), np.asarray(source))  # the image so far
+    rebuilt = replay(source, json.loads(sample["edits"]), sample_fetch(sample["edit_outputs"], ctx.load))
+    assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample["image"])))
+    assert counts["calls.image_edit"] == 1 and counts["tokens.prompt"] == 5 * 50 + 40
+    assert counts["tokens.completion"] == 5 * 9 + 100
+
+    for images, reason in ((500, "transport_error.image_edit"), ("bm90IGFuIGltYWdl", "image_edit_not_an_image")):
+        endpoint = Endpoint(script=scripted(["5"], editor=editor), images=lambda fields, answer=images: answer)
+        ctx = context(world_pool, endpoint, image_edit={"model": "painter"})
+        ctx.backend = OpenAIBackend(ctx.backend.cfg, edits)
+        try:
+            _, attempts, counts = generate({"counting/objects": 1}, ctx, 1)
+        finally:
+            endpoint.close()
+        assert counts[f"rejected.{reason}"] == 1 and counts["accepted"] == 0
+        assert not any(r["path"].endswith("/chat/completions") and role_of(r["body"]) == "writer"
+                       for r in endpoint.requests)  # nothing written on a failed edit
