@@ -117,27 +117,31 @@ class StructuredChat:
         self.settings = settings  # the params that configure this endpoint, for the refusal's message
         self.structured = True
 
-    def _complete(self, messages: list[dict], out: type[BaseModel]):
+    def _complete(self, messages: list[dict], schema: type[BaseModel]):
         from openai import BadRequestError
 
         kwargs = dict(model=self.model, messages=messages, temperature=0.0, max_tokens=self.max_tokens)
         if self.structured:
             try:
-                return self.client.chat.completions.create(response_format=response_format(out), **kwargs)
+                return self.client.chat.completions.create(response_format=response_format(schema), **kwargs)
             except BadRequestError as err:
                 log.info("%s endpoint refuses structured outputs (%s); parsing plain replies", self.role,
                          err.status_code)
                 self.structured = False
         return self.client.chat.completions.create(**kwargs)
 
-    def ask(self, messages: list[dict], out: type[Model], tries: int) -> Answer[Model]:
+    def ask(self, messages: list[dict], out: type[Model], tries: int,
+            schema: type[BaseModel] | None = None) -> Answer[Model]:
+        """The reply parsed as ``out``; the server is asked for ``schema`` (default ``out``): a stricter
+        model than the one parsed, so the server is constrained while the caller can still tell apart
+        *why* a reply that got through is unusable."""
         from openai import OpenAIError
 
         answer: Answer[Model] = Answer(None, "no reply")
         for attempt in range(tries):
             began = time.perf_counter()
             try:
-                reply = self._complete(messages, out)
+                reply = self._complete(messages, schema or out)
             except OpenAIError as err:  # the client already retried with backoff: a transport fault
                 refused = refusal(err, self.role, self.client.base_url, self.model, self.settings)
                 if refused:

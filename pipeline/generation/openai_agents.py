@@ -74,12 +74,13 @@ class RoleClient:
         """Whether the endpoint still takes JSON-schema response formats."""
         return self.chat.structured
 
-    def ask(self, step: R.Step, out: type, images: tuple[Image.Image, ...] = ()) -> Reply:
-        """The role's reply parsed as ``out``, or None and why; every call counted."""
+    def ask(self, step: R.Step, out: type, images: tuple[Image.Image, ...] = (), schema: type | None = None) -> Reply:
+        """The role's reply parsed as ``out`` (the server asked for ``schema``, default ``out``), or None and
+        why; every call counted."""
         content = [{"type": "image_url", "image_url": {"url": image_url(im, self.cfg.max_image_side)}}
                    for im in images]
         messages = [{"role": "user", "content": content + [{"type": "text", "text": R.render(self.role, step)}]}]
-        answer = self.chat.ask(messages, out, self.cfg.reply_retries + 1)
+        answer = self.chat.ask(messages, out, self.cfg.reply_retries + 1, schema)
         if answer.value is not None:
             return Reply(answer.value, calls=answer.calls)
         log.debug("%s: %s", self.role, answer.problem)
@@ -149,6 +150,7 @@ class OpenAIBackend(AgentBackend):
         self.cfg, self.edits = cfg, list(edits)
         self.clients = {role: RoleClient(role, cfg) for role in R.ROLES}
         self.image_editor = ImageEditor(cfg) if "generative" in self.edits else None
+        self.editor_schema = R.editor_schema({name: EDITS.load(name) for name in self.edits})
 
     @classmethod
     def from_params(cls, params) -> "OpenAIBackend":
@@ -183,7 +185,7 @@ class OpenAIBackend(AgentBackend):
         if not plan.edit_intent.strip() or not self.edits:
             return Reply([])  # nothing to change: no call spent
         step = R.EditorIn(edit_intent=plan.edit_intent, operations=operations_text(self.edits))
-        reply = self.clients["editor"].ask(step, R.EditorOut, (image,))
+        reply = self.clients["editor"].ask(step, R.EditorOut, (image,), self.editor_schema)
         if reply.value is None:
             return reply
         specs, calls, images = [], list(reply.calls), {}

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from pipeline.config import ROLES  # noqa: F401  (the model roles, named once in the params schema)
 
@@ -78,7 +78,25 @@ class EditOp(Step):
 
 
 class EditorOut(Step):
+    """What an editor's reply is parsed into: any op name and arguments, so the pipeline can say which
+    was wrong (``editor_unknown_operation``, ``editor_bad_arguments``)."""
+
     edits: list[EditOp] = Field(default_factory=list, max_length=3)
+
+
+def editor_schema(operations: dict[str, type]) -> type[BaseModel]:
+    """The editor's reply schema built from the registry's operations (name -> Edit class): each edit is
+    one of the given ops, with exactly that op's parameters and their ranges. Sent as the response format,
+    so a server with structured outputs can only choose operations the pipeline can replay."""
+    variants = []
+    for name, op in operations.items():
+        fields = {key: (float, Field(ge=lo, le=hi)) for key, (lo, hi) in op.PARAMS.items()}
+        fields |= {key: (str, Field(min_length=1, max_length=n)) for key, n in op.TEXT_PARAMS.items()}
+        title = "".join(part.title() for part in name.split("_"))
+        args = create_model(f"{title}Args", __config__=ConfigDict(extra="forbid"), **fields)
+        variants.append(create_model(f"{title}Edit", op=(Literal[name], ...), args=(args, ...)))
+    edit = Union[tuple(variants)] if variants else EditOp  # noqa: UP007 (a tuple of types)
+    return create_model("EditorReply", edits=(list[edit], Field(default_factory=list, max_length=3)))
 
 
 class WriterIn(Step):

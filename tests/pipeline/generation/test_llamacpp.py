@@ -7,7 +7,8 @@ import pytest
 
 from pipeline.config import OpenAIAgentsConfig
 from pipeline.generation import roles as R
-from pipeline.generation.openai_agents import RoleClient
+from pipeline.generation.openai_agents import RoleClient, operations_text
+from pipeline.registry import EDITS
 
 pytestmark = pytest.mark.slow  # starts a model server
 
@@ -26,3 +27,20 @@ def test_planner_role_through_llama_cpp(llama_cpp):
         assert reply.reason == "invalid_reply.planner" and len(reply.calls) == 2  # asked again, then recorded
     else:
         assert 1 <= len(reply.value.queries) <= 3 and reply.value.answer_type in ("choice", "integer", "word")
+
+
+def test_the_registry_schema_constrains_the_editor_on_a_real_server(llama_cpp):
+    """llama.cpp turns the editor's schema (built from the enabled operations) into a grammar: whatever the
+    model picks is an enabled operation with that operation's parameters (sent without an image: a text
+    model, and the schema is what is tested)."""
+    enabled = ["brightness", "blur", "box", "text"]
+    cfg = OpenAIAgentsConfig(base_url=llama_cpp, model="smollm2", max_tokens=500, reply_retries=0, timeout=120)
+    client = RoleClient("editor", cfg)
+    step = R.EditorIn(edit_intent="draw a box round the largest dot", operations=operations_text(enabled))
+    schema = R.editor_schema({name: EDITS.load(name) for name in enabled})
+    reply = client.ask(step, R.EditorOut, schema=schema)
+    assert client.structured and reply.calls
+    assert reply.value is not None, reply.reason  # the grammar makes the reply parse
+    for edit in reply.value.edits:
+        assert edit.op in enabled
+        assert set(edit.args) == set(EDITS.load(edit.op).PARAMS) | set(EDITS.load(edit.op).TEXT_PARAMS)

@@ -85,6 +85,9 @@ def test_roles_see_what_they_should_and_the_grader_decides(world_pool):
                    for b in by_role[role])
     assert all('"answer": "5"' not in prompt_text(b) and "5" not in prompt_text(b) for b in by_role["validator"])
     assert all(b["response_format"]["type"] == "json_schema" for b in endpoint_bodies(by_role))
+    offered = {d["properties"]["op"]["const"] for b in by_role["editor"]
+               for d in b["response_format"]["json_schema"]["schema"]["$defs"].values() if "op" in d["properties"]}
+    assert offered == set(GenerateConfig().edits)  # the editor's schema is built from the enabled operations
 
     pool = lake.open_pinned(world_pool[2])
     for sample in samples:
