@@ -55,11 +55,11 @@ def scripted(validator_answers: list[str], **overrides):
     return script
 
 
-def context(world_pool, endpoint, **cfg) -> Context:
+def context(world_pool, endpoint, edits=GenerateConfig().edits, **cfg) -> Context:
     out, clip_dir, pool_manifest, vectors = world_pool
     settings = OpenAIAgentsConfig(base_url=endpoint.url, model="vlm", api_key_env="NO_KEY_HERE", max_retries=1,
                                   reply_retries=1, **cfg)
-    backend = OpenAIBackend(settings, list(GenerateConfig().edits))
+    backend = OpenAIBackend(settings, list(edits))
     failures = {"counting/objects": ({"question": "How many red dots?", "reference": "3", "answer": "4"},)}
     return Context(backend=backend, search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest,
                    brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1", seed=3, top_k=8,
@@ -238,16 +238,7 @@ def test_a_generative_edit_goes_to_the_image_endpoint_and_replays_from_what_it_r
         ImageOps.invert(Image.open(io.BytesIO(fields["image"])).convert("RGB")).save(out, format="PNG")
         return out.getvalue()
 
-    editor = ('{"edits": [{"op": "generative", "args": {"prompt": "turn it into a negative"}}, '
-              '{"op": "marker", "args": {"x": 0.5, "y": 0.5, "radius": 0.05}}]}')
-    endpoint = Endpoint(script=scripted(["5"], editor=editor), images=inverted)
-    edits = list(GenerateConfig().edits) + ["generative"]
-    ctx = context(world_pool, endpoint, image_edit={"model": "painter"})
-    ctx.backend = OpenAIBackend(ctx.backend.cfg, edits)
-    try:
-        samples, attempts, counts = generate({"counting/objects": 1}, ctx, 2)
-    finally:
-        endpoint.close()
+    endpoint, ctx, samples, attempts, counts = painted(world_pool, inverted, 2)
     (sample,) = samples
     generative, marker = json.loads(sample["edits"])
     (made,) = sample["edit_outputs"]
@@ -264,13 +255,22 @@ def test_a_generative_edit_goes_to_the_image_endpoint_and_replays_from_what_it_r
     assert counts["tokens.completion"] == 5 * 9 + 100
 
     for images, reason in ((500, "transport_error.image_edit"), ("bm90IGFuIGltYWdl", "image_edit_not_an_image")):
-        endpoint = Endpoint(script=scripted(["5"], editor=editor), images=lambda fields, answer=images: answer)
-        ctx = context(world_pool, endpoint, image_edit={"model": "painter"})
-        ctx.backend = OpenAIBackend(ctx.backend.cfg, edits)
-        try:
-            _, attempts, counts = generate({"counting/objects": 1}, ctx, 1)
-        finally:
-            endpoint.close()
+        endpoint, _, _, attempts, counts = painted(world_pool, lambda fields, answer=images: answer, 1)
         assert counts[f"rejected.{reason}"] == 1 and counts["accepted"] == 0
         assert not any(r["path"].endswith("/chat/completions") and role_of(r["body"]) == "writer"
                        for r in endpoint.requests)  # nothing written on a failed edit
+
+
+PAINT = ('{"edits": [{"op": "generative", "args": {"prompt": "turn it into a negative"}}, '
+         '{"op": "marker", "args": {"x": 0.5, "y": 0.5, "radius": 0.05}}]}')
+
+
+def painted(world_pool, images, tries):
+    """A generation whose editor asks for a generative edit (then a marker) from an image endpoint that
+    answers with ``images``: (endpoint, context, samples, attempts, counts)."""
+    endpoint = Endpoint(script=scripted(["5"], editor=PAINT), images=images)
+    ctx = context(world_pool, endpoint, edits=[*GenerateConfig().edits, "generative"], image_edit={"model": "painter"})
+    try:
+        return (endpoint, ctx, *generate({"counting/objects": 1}, ctx, tries))
+    finally:
+        endpoint.close()
