@@ -184,7 +184,10 @@ def test_a_round_on_a_folder_of_photos_through_the_openai_backend(micro_repo, mo
         generated = json.loads((repo / "metrics/r1/generate.json").read_text())
         samples = schemas.read_table(repo / "data/rounds/r1/samples.lance", schemas.SAMPLES).to_pylist()
         assert generated["accepted"] == len(samples) >= 4 and generated["calls.writer"] >= len(samples)
-        assert generated["tokens.prompt"] == 50 * sum(v for k, v in generated.items() if k.startswith("calls."))
+        calls = sum(v for k, v in generated.items() if k.startswith("calls."))
+        assert generated["tokens.prompt"] == 50 * calls and generated["tokens.writer.prompt"] == 50 * generated[
+            "calls.writer"]
+        assert generated["per_accepted.calls"] == round(calls / generated["accepted"], 6)
         assert all(r["auth"] == f"Bearer {FAKE_KEY}" for r in endpoint.requests)
         monkeypatch.chdir(repo)  # the manifest names the lake as params do, relative to the repo
         pool = lake.open_pinned(schemas.Manifest.read("data/manifests/ingest.json"))

@@ -219,12 +219,31 @@ class Budget:
 
 def _count(counts: Counter, row: dict, calls: list[dict], budget: Budget) -> None:
     counts.update(["attempts", *json.loads(row["notes"]), *(f"calls.{c['role']}" for c in calls)])
-    counts["tokens.prompt"] += sum(c["prompt_tokens"] for c in calls)
-    counts["tokens.completion"] += sum(c["completion_tokens"] for c in calls)
+    for call in calls:
+        for kind in ("prompt", "completion"):
+            counts[f"tokens.{kind}"] += call[f"{kind}_tokens"]
+            counts[f"tokens.{call['role']}.{kind}"] += call[f"{kind}_tokens"]
     if budget.prices:
         counts["cost"] += budget.cost(calls)
     if row["reason"]:
         counts[f"rejected.{row['reason']}"] += 1
+
+
+def per_accepted(counts: Counter) -> dict[str, float]:
+    """What one accepted sample cost on average: calls, tokens and (with prices) cost, rejected attempts
+    included; nothing when none was accepted.
+
+    >>> per_accepted(Counter({"accepted": 4, "calls.planner": 6, "calls.writer": 4, "tokens.prompt": 100,
+    ...                       "tokens.completion": 10}))
+    {'per_accepted.calls': 2.5, 'per_accepted.tokens.prompt': 25.0, 'per_accepted.tokens.completion': 2.5}
+    """
+    if not counts["accepted"]:
+        return {}
+    out = {"per_accepted.calls": sum(v for k, v in counts.items() if k.startswith("calls.")) / counts["accepted"]}
+    for key in ("tokens.prompt", "tokens.completion", "cost"):
+        if key in counts:
+            out[f"per_accepted.{key}"] = counts[key] / counts["accepted"]
+    return out
 
 
 @dataclass
@@ -329,6 +348,7 @@ def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int,
             counts["unfilled"] += run.quota - run.accepted
             log.warning("cell %s: %d of %d filled after %d attempts", run.cell, run.accepted, run.quota,
                         run.counter)
+    counts.update(per_accepted(counts))
     if stopped:
         counts[f"stopped.{stopped}"] = 1
         log.warning("generation stopped: the round's %s budget is spent; %d samples kept", stopped,

@@ -253,6 +253,8 @@ def test_a_generative_edit_goes_to_the_image_endpoint_and_replays_from_what_it_r
     assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample["image"])))
     assert counts["calls.image_edit"] == 1 and counts["tokens.prompt"] == 5 * 50 + 40
     assert counts["tokens.completion"] == 5 * 9 + 100
+    assert counts["tokens.image_edit.prompt"] == 40 and counts["tokens.writer.completion"] == 9  # per role
+    assert counts["per_accepted.calls"] == 6 and counts["per_accepted.tokens.prompt"] == 5 * 50 + 40
 
     for images, reason in ((500, "transport_error.image_edit"), ("bm90IGFuIGltYWdl", "image_edit_not_an_image")):
         endpoint, _, _, attempts, counts = painted(world_pool, lambda fields, answer=images: answer, 1)

@@ -75,4 +75,5 @@ def test_generation_against_the_served_vlm_stops_at_its_budget(world_pool, vlm_s
     calls = [c for a in attempts for c in json.loads(a["calls"])]
     assert {c["model"] for c in calls if c["role"] != "planner"} == {model} and counts["calls.selector"] >= 1
     assert counts["tokens.prompt"] == sum(c["prompt_tokens"] for c in calls) > 0
+    assert counts["tokens.prompt"] == sum(v for k, v in counts.items() if k.endswith(".prompt") and k.count(".") == 2)
     assert counts["tokens.completion"] == sum(c["completion_tokens"] for c in calls) > 0
