@@ -298,6 +298,8 @@ class FilterConfig(Section):
     band_high: float = Field(0.9, ge=0, le=1)
     min_keep: int = Field(16, ge=0, description="fill up to this many with nearest-to-band samples, recorded")
     batch_size: int = Field(8, ge=1, description="questions per sampled generate call (each n_samples times)")
+    label: Literal["reference", "majority"] = Field("reference", description=(
+        "what sampled answers are graded and trained against: the agent's answer, or the model's own majority"))
 
     @model_validator(mode="after")
     def _band(self) -> "FilterConfig":

@@ -10,6 +10,17 @@
 '7'
 >>> is_correct("Red.", "red", "word")
 True
+
+Real models wrap answers: reasoning blocks are dropped (``<think>...</think>``; a block the length limit cut
+off holds no answer), and where the text names its answer ("The answer is 7.", "Final answer: **B**") what
+follows the last such marker is what is graded.
+
+>>> parse_answer("<think>3 red and 4 blue: 3 + 4</think>There are 3 red and 4 blue, so the answer is 7.", "integer")
+'7'
+>>> parse_answer("Final answer: **B**", "choice", ["cat", "dog", "owl"])
+'B'
+>>> parse_answer("<think>Counting the dots one by one, there are", "integer") is None
+True
 """
 
 from __future__ import annotations
@@ -25,6 +36,23 @@ _NUMBER_WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty".split())}
 _FILLER = {"answer", "the", "a", "an", "it", "is", "its", "final"}
+_THINK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
+_OPEN_THINK = re.compile(r"<(?:think|thinking|reasoning)>", re.IGNORECASE)
+_MARKER = re.compile(r"\banswer\s*(?:is\s*:?|:)\s*", re.IGNORECASE)
+
+
+def answer_part(text: str) -> str:
+    """The part of a reply that holds the answer: reasoning blocks removed (an unclosed one, cut off by the
+    length limit, and all after it too), then what follows the last "answer is" / "answer:" when there is one;
+    markdown emphasis dropped."""
+    text = _THINK.sub(" ", text)
+    cut = _OPEN_THINK.search(text)
+    if cut:
+        text = text[:cut.start()]
+    markers = list(_MARKER.finditer(text))
+    if markers and text[markers[-1].end():].strip():
+        text = text[markers[-1].end():]
+    return text.replace("**", "").replace("__", "").strip()
 
 
 def _unbox(text: str) -> str:
@@ -82,6 +110,7 @@ def parse_word(text: str) -> str | None:
 
 def parse_answer(text: str, answer_type: str, options: list[str] | None = None) -> str | None:
     """The answer in canonical form, or None when the text holds no valid answer of that type."""
+    text = answer_part(text)
     if answer_type == "choice":
         return parse_choice(text, options)
     if answer_type == "integer":
@@ -101,10 +130,28 @@ def grade(text: str, reference: str, answer_type: str, options: list[str] | None
         return parsed, abs(float(parsed) - float(reference)) <= tolerance
     if answer_type == "word":
         ref = normalise(reference)
-        return parsed, parsed == ref or " ".join(_content_words(text)) == ref  # multi-word references too
+        return parsed, parsed == ref or " ".join(_content_words(answer_part(text))) == ref  # multi-word too
     return parsed, parsed == reference.strip().upper()
 
 
 def is_correct(text: str, reference: str, answer_type: str, options: list[str] | None = None,
                tolerance: float = 1e-6) -> bool:
     return grade(text, reference, answer_type, options, tolerance)[1]
+
+
+def majority_answer(texts: list[str], answer_type: str, options: list[str] | None = None) -> str | None:
+    """The most frequent valid answer among sampled texts, canonical; ties go to the one given first; None
+    when no text holds a valid answer.
+
+    >>> majority_answer(["B", "(C)", "dog", "no idea", "C."], "choice", ["cat", "dog", "owl"])
+    'B'
+    >>> majority_answer(["4", "four", "5"], "integer")
+    '4'
+    """
+    parsed = [a for a in (parse_answer(t, answer_type, options) for t in texts) if a is not None]
+    if not parsed:
+        return None
+    counts: dict[str, int] = {}
+    for answer in parsed:
+        counts[answer] = counts.get(answer, 0) + 1
+    return max(counts, key=lambda a: (counts[a], -parsed.index(a)))

@@ -98,7 +98,9 @@ ROLLOUTS = pa.schema([
     ("correct", pa.bool_()),
 ])
 TRAINSET = SAMPLES.append(pa.field("pass_rate", pa.float64())).append(
-    pa.field("in_band", pa.bool_())).append(pa.field("filled", pa.bool_()))
+    pa.field("in_band", pa.bool_())).append(pa.field("filled", pa.bool_())).append(
+    pa.field("label", pa.string())).append(  # what `answer` is now: reference (the agent's) or majority (the model's)
+    pa.field("agent_answer", pa.string()))
 
 
 class SchemaError(ValueError):

@@ -17,7 +17,7 @@ def main(argv=None):
                          max_new_tokens=params.answer.max_new_tokens, samples=cfg.n_samples,
                          temperature=cfg.temperature, seed=round_seed(params.seed, args.round), desc="rollouts")
     rollouts, trainset, counts = filter_samples(samples, completions, cfg.band_low, cfg.band_high, cfg.min_keep,
-                                                args.model)
+                                                args.model, cfg.label)
     schemas.write_parquet(args.rollouts, rollouts.to_arrow(), schemas.ROLLOUTS)
     schemas.write_parquet(args.trainset, trainset, schemas.TRAINSET)
     write_metrics(args.metrics, counts)

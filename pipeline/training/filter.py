@@ -3,6 +3,12 @@
 Unlike the reference, the band is never bypassed silently: when fewer than ``min_keep`` samples are in
 band, the nearest-to-band ones fill up, each flagged ``filled`` with its distance, and the metrics
 count them.
+
+What the sampled answers are graded against is ``filter.label``: ``reference``, the agent's answer (DPE's
+labelling), or ``majority``, the majority of the model's own sampled answers (for pools whose agent answers
+are noisy; a sample with no valid sampled answer has no label and is dropped). The label becomes the
+training reference; each kept sample records which it was (``label``) and the agent's own answer
+(``agent_answer``).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import schemas
+from pipeline.grading import is_correct, majority_answer
 from pipeline.results import grade_sampled, pass_rates
 
 
@@ -44,16 +51,36 @@ def grade_rollouts(samples: list[dict], completions: list[list[str]], model: str
     return pl.from_arrow(schemas.conform(graded.to_arrow(), schemas.ROLLOUTS, "rollouts"))
 
 
+def label_samples(samples: list[dict], completions: list[list[str]], label: str
+                  ) -> tuple[list[dict], list[list[str]], dict]:
+    """(samples with the answer to grade and train against, their completions, counts): ``label`` is
+    ``reference`` (the agent's answer) or ``majority`` (the model's own majority answer; samples without
+    one are dropped)."""
+    if label == "reference":
+        return [s | {"label": label, "agent_answer": s["answer"]} for s in samples], list(completions), {}
+    labelled, texts = [], []
+    for sample, sampled in zip(samples, completions, strict=True):
+        voted = majority_answer(sampled, sample["answer_type"], sample["options"])
+        if voted is not None:
+            labelled.append(sample | {"answer": voted, "label": label, "agent_answer": sample["answer"]})
+            texts.append(sampled)
+    agree = sum(is_correct(s["agent_answer"], s["answer"], s["answer_type"], s["options"]) for s in labelled)
+    return labelled, texts, {"unlabelled": len(samples) - len(labelled),
+                             "label_agrees_with_agent": agree / len(labelled) if labelled else 0.0}
+
+
 def filter_samples(samples: list[dict], completions: list[list[str]], low: float, high: float, min_keep: int,
-                   model: str) -> tuple[pl.DataFrame, list[dict], dict]:
+                   model: str, label: str = "reference") -> tuple[pl.DataFrame, list[dict], dict]:
     """(rollouts table, trainset rows, counts) for generated samples and their sampled answers."""
+    total = len(samples)
+    samples, completions, label_counts = label_samples(samples, completions, label)
     rollouts = grade_rollouts(samples, completions, model)
     by_id = dict(pass_rates(rollouts, "sample_id").iter_rows())
     rates = [by_id[s["sample_id"]] for s in samples]
     flags = select(rates, low, high, min_keep)
     kept = [s | {"pass_rate": r, "in_band": not filled, "filled": filled}
             for s, r, (keep, filled) in zip(samples, rates, flags) if keep]
-    counts = {"samples": len(samples), "kept": len(kept), "in_band": sum(k["in_band"] for k in kept),
+    counts = {"samples": total, "kept": len(kept), "in_band": sum(k["in_band"] for k in kept),
               "filled": sum(k["filled"] for k in kept),
-              "pass_rate.mean": sum(rates) / len(rates) if rates else 0.0}
+              "pass_rate.mean": sum(rates) / len(rates) if rates else 0.0, **label_counts}
     return rollouts, kept, counts

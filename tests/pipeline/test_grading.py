@@ -49,3 +49,18 @@ def test_more_than_five_options_from_a_user_benchmark():
     assert "F. six\nG. seven" in prompt_text("Pick", "choice", options)
     assert parse_answer("(G)", "choice", options) == "G" and parse_answer("six", "choice", options) == "F"
     assert parse_answer("H", "choice", options) is None
+
+
+@pytest.mark.parametrize("text,answer_type,options,expected", [
+    ("<think>Two red, then three blue... so 5?</think>\nThe answer is 6.", "integer", None, "6"),
+    ("There are 3 red dots and 4 blue dots, so the answer is 7.", "integer", None, "7"),
+    ("<think>Let me count: 1, 2, 3, 4", "integer", None, None),  # reasoning cut off by the length limit
+    ("The answer is B.", "choice", ["cat", "dog", "owl"], "B"),
+    ("Final answer: **C**", "choice", ["cat", "dog", "owl"], "C"),
+    ("<thinking>It is not a cat.</thinking> Answer: dog", "choice", ["cat", "dog", "owl"], "B"),
+    ("I think the colour is red, but the answer is: blue", "word", None, "blue"),
+    ("\\boxed{12}", "integer", None, "12"),
+    ("7", "integer", None, "7"),
+])
+def test_what_real_models_emit(text, answer_type, options, expected):
+    assert parse_answer(text, answer_type, options) == expected

@@ -21,3 +21,19 @@ def test_filter_samples_records_rollouts_and_flags():
     assert rollouts["correct"].to_list() == [True, False, True, True] and rollouts["model"].unique().to_list() == ["m"]
     assert [k["sample_id"] for k in kept] == ["s1"] and kept[0]["pass_rate"] == 0.5
     assert counts == {"samples": 2, "kept": 1, "in_band": 1, "filled": 0, "pass_rate.mean": 0.75}
+
+
+def test_majority_labels_grade_against_the_models_own_answers_and_record_it():
+    samples = [{"sample_id": "s1", "answer": "3", "answer_type": "integer", "options": []},
+               {"sample_id": "s2", "answer": "B", "answer_type": "choice", "options": ["cat", "dog"]},
+               {"sample_id": "s3", "answer": "red", "answer_type": "word", "options": []}]
+    completions = [["4", "four", "3", "5"], ["dog", "B.", "(B)", "b"], ["", "???", "", ""]]  # s2: unanimous
+    rollouts, kept, counts = filter_samples(samples, completions, 0.3, 0.8, 0, "m", label="majority")
+    assert rollouts["sample_id"].unique(maintain_order=True).to_list() == ["s1", "s2"]  # s3: no valid answer
+    assert rollouts.filter(rollouts["sample_id"] == "s1")["correct"].to_list() == [True, True, False, False]
+    assert [(k["sample_id"], k["answer"], k["agent_answer"], k["label"]) for k in kept] == [("s1", "4", "3", "majority")]
+    assert counts["samples"] == 3 and counts["unlabelled"] == 1 and counts["label_agrees_with_agent"] == 0.5
+
+    _, kept, counts = filter_samples(samples[:1], completions[:1], 0.0, 1.0, 0, "m")
+    assert kept[0]["answer"] == kept[0]["agent_answer"] == "3" and kept[0]["label"] == "reference"
+    assert "unlabelled" not in counts
