@@ -28,8 +28,10 @@ def plan_step() -> R.PlannerIn:
 
 @pytest.mark.parametrize("fault", FaultProxy.FAULTS)
 def test_each_fault_before_llama_cpp_is_retried(llama_cpp, fault):
-    proxy = FaultProxy(llama_cpp, [fault], delay=8.0, retry_after=1.0)
-    cfg = OpenAIAgentsConfig(base_url=proxy.url, model="smollm2", max_tokens=120, reply_retries=1, timeout=6.0,
+    # the client's timeout must outlast a real reply from a CPU model on a busy machine (~3-9 s here), and the
+    # injected delay must outlast the timeout
+    proxy = FaultProxy(llama_cpp, [fault], delay=30.0, retry_after=1.0)
+    cfg = OpenAIAgentsConfig(base_url=proxy.url, model="smollm2", max_tokens=120, reply_retries=1, timeout=25.0,
                              max_retries=2)
     try:
         reply = RoleClient("planner", cfg).ask(plan_step(), R.PlannerOut)
