@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from pipeline.config import EmbedConfig, GenerateConfig, OpenAIAgentsConfig, SearchConfig
-from pipeline.generation.generate import Context, generate
+from pipeline.generation.generate import Context, generate, total_calls
 from pipeline.generation.openai_agents import OpenAIBackend
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
@@ -45,8 +45,7 @@ def run(name: str, cfg: OpenAIAgentsConfig, pool, vectors, clip_dir: str, quota:
                   round_name="r1", seed=0, top_k=8)
     began = time.perf_counter()
     _, rows, counts = generate({cell: quota for cell in QUOTAS}, ctx, attempts)
-    calls = sum(v for k, v in counts.items() if k.startswith("calls."))
-    return {"setup": name, **counts, "calls": calls, "seconds": round(time.perf_counter() - began, 1)}
+    return {"setup": name, **counts, "calls": total_calls(counts), "seconds": round(time.perf_counter() - began, 1)}
 
 
 def report(row: dict) -> str:

@@ -15,9 +15,8 @@ import io
 from pathlib import Path
 
 import yaml
-from ruamel.yaml import YAML
-
 from pydantic import BaseModel
+from ruamel.yaml import YAML
 
 from pipeline.config import Params, ParamsError, Section, parse_params
 

@@ -85,12 +85,12 @@ class EndpointRefused(RuntimeError):
     has done. The message names the settings to fix, never the key."""
 
 
-REFUSALS = ("AuthenticationError", "PermissionDeniedError", "NotFoundError")  # openai's 401, 403, 404
-
-
 def refusal(err: Exception, role: str, base_url, model: str, settings: str) -> EndpointRefused | None:
-    """The EndpointRefused an openai error amounts to, or None when it is a fault worth recording instead."""
-    if type(err).__name__ not in REFUSALS:
+    """The EndpointRefused an openai error amounts to (401, 403, 404), or None when it is a fault worth
+    recording instead."""
+    from openai import AuthenticationError, NotFoundError, PermissionDeniedError
+
+    if not isinstance(err, (AuthenticationError, PermissionDeniedError, NotFoundError)):
         return None
     return EndpointRefused(f"{role}: {base_url} answered {getattr(err, 'status_code', '?')} "
                            f"({type(err).__name__}) for model {model!r}; check {settings}")

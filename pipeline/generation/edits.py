@@ -362,6 +362,11 @@ class Generative(Edit):
         raise ValueError("generative: made by an image model, never drawn at random")
 
 
+def edit_outputs(images: dict[str, bytes]) -> list[dict]:
+    """Images generative edits returned (id -> bytes) as a sample's ``edit_outputs`` column, by id."""
+    return [{"id": ref, "image": data} for ref, data in sorted(images.items())]
+
+
 def sample_fetch(outputs: list[dict] | None, pool: Fetch | None = None) -> Fetch:
     """``fetch`` for replaying a sample: the images its generative edits returned (``edit_outputs``: id and
     bytes, each checked against the sha256 in its id), else the pool (``pool``, for ``paste``)."""

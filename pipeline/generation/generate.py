@@ -31,7 +31,7 @@ from pipeline import lake
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import AgentBackend, Draft, PlanRequest, Reply
 from pipeline.generation.dedup import Seen
-from pipeline.generation.edits import replay, sample_fetch
+from pipeline.generation.edits import edit_outputs, replay, sample_fetch
 from pipeline.generation.journal import Journal
 from pipeline.grading import is_correct, parse_answer
 from pipeline.images import decode_rgb, encode_png, image_id
@@ -153,7 +153,7 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str], lane: int
     if edited.value is None:
         return _fail(edited, calls, notes, hit.image_id)
     edits, calls = edited.value, calls + edited.calls
-    outputs = [{"id": ref, "image": data} for ref, data in sorted(edited.images.items())]
+    outputs = edit_outputs(edited.images)
     image = replay(source, edits, sample_fetch(outputs, ctx.load))
     written = ctx.backend.write(plan, hit.image_id, image, rng)
     if written.value is None:
@@ -191,6 +191,11 @@ def agreement(draft: Draft, answer: str) -> str:
     return ""
 
 
+def total_calls(counts: dict) -> int:
+    """All model calls in a counts mapping (the ``calls.<role>`` entries)."""
+    return sum(v for k, v in counts.items() if k.startswith("calls."))
+
+
 @dataclass(frozen=True)
 class Budget:
     """Per-round caps on calls and tokens (0: none), checked before each attempt, so the last attempt may
@@ -202,7 +207,7 @@ class Budget:
 
     def reached(self, counts: Counter) -> str:
         """Which cap the counts have reached ("calls" or "tokens"), or ""."""
-        if self.calls and sum(v for k, v in counts.items() if k.startswith("calls.")) >= self.calls:
+        if self.calls and total_calls(counts) >= self.calls:
             return "calls"
         if self.tokens and counts["tokens.prompt"] + counts["tokens.completion"] >= self.tokens:
             return "tokens"
@@ -239,7 +244,7 @@ def per_accepted(counts: Counter) -> dict[str, float]:
     """
     if not counts["accepted"]:
         return {}
-    out = {"per_accepted.calls": sum(v for k, v in counts.items() if k.startswith("calls.")) / counts["accepted"]}
+    out = {"per_accepted.calls": total_calls(counts) / counts["accepted"]}
     for key in ("tokens.prompt", "tokens.completion", "cost"):
         if key in counts:
             out[f"per_accepted.{key}"] = counts[key] / counts["accepted"]

@@ -21,7 +21,7 @@ from PIL import Image
 
 from pipeline.generation import roles as R
 from pipeline.generation.agents import AgentBackend, Draft, Plan, PlanRequest, Reply
-from pipeline.generation.edits import GENERATED, replay, sample_fetch
+from pipeline.generation.edits import GENERATED, edit_outputs, replay, sample_fetch
 from pipeline.images import data_url, decode_rgb, encode_png, image_id
 from pipeline.prompts import OPTION_LETTERS, lettered, option_letter
 from pipeline.registry import EDITS
@@ -108,12 +108,10 @@ class ImageEditor:
         try:
             reply = self.client.images.edit(model=self.model, prompt=prompt, n=1,
                                             image=("image.png", encode_png(image), "image/png"))
-        except OpenAIError as err:
+        except (OpenAIError, ValueError) as err:  # ValueError: a 200 whose body is not an images response
             refused = refusal(err, self.role, self.endpoint.base_url, self.model, self.endpoint.settings)
             if refused:
                 raise refused from None
-            return None, f"transport_error.{self.role}", []
-        except ValueError:  # a 200 whose body is not an images response
             return None, f"transport_error.{self.role}", []
         usage = getattr(reply, "usage", None)
         call = Call(role=self.role, backend="openai", model=self.model,
@@ -197,7 +195,7 @@ class OpenAIBackend(AgentBackend):
             except ValueError:
                 return Reply(None, "editor_bad_arguments", calls)
             if op.op == "generative":
-                so_far = replay(image, specs, sample_fetch([{"id": k, "image": v} for k, v in images.items()], load))
+                so_far = replay(image, specs, sample_fetch(edit_outputs(images), load))
                 made, reason, spent = self.image_editor.edit(so_far, edit.args["prompt"])
                 calls += spent
                 if made is None:
