@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pipeline.answering import greedy_results
 from pipeline.bootstrap.sft import run_sft
 from pipeline.config import TrainConfig, load_params
-from pipeline.models.vlm import load
+from pipeline.models.checkpoint import load
 from pipeline.results import accuracy_table, distinct_answers
 from pipeline.training.train import run_grpo
 from pipeline.world.build import labelled_items

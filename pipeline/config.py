@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from pipeline.registry import BACKENDS, EDITS, JUDGES, STRATEGIES
+
+EMBEDDED = "embedded"  # model.base / clip.model: the models the bootstrap stages train here
 
 
 class Section(BaseModel):
@@ -74,6 +76,7 @@ class VLMConfig(Section):
     top_up_steps: int = Field(6, ge=1, description="SFT steps per top-up chunk")
     top_up_lr: float = Field(5e-5, gt=0, lt=1)
     top_up_chunks: int = Field(32, ge=0, description="most top-up chunks")
+    save_steps: int = Field(250, ge=0, description="warm-up checkpoints every this many steps (0: none); resume")
 
     @field_validator("skew")
     @classmethod
@@ -95,6 +98,39 @@ class VLMConfig(Section):
 class BootstrapConfig(Section):
     clip: ClipConfig = ClipConfig()
     vlm: VLMConfig = VLMConfig()
+
+
+class ModelConfig(Section):
+    """Round r0: the embedded bootstrap VLM, or a Hugging Face image-text-to-text checkpoint of the user's."""
+
+    revision: str | None = Field(None, description="hub revision (branch, tag or commit) when base is a hub id")
+    base: str = Field(EMBEDDED, min_length=1, description="embedded | a checkpoint directory | a hub id")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bfloat16 on a GPU that has it, float32 otherwise")
+
+    @field_validator("base")
+    @classmethod
+    def _usable_base(cls, value: str, info: ValidationInfo) -> str:
+        if value != EMBEDDED:
+            from pipeline.models.bases import pin_base
+
+            pin_base(value, info.data.get("revision"))  # raises naming model.base; the pin itself is made later
+        return value
+
+
+class ClipModelConfig(Section):
+    """The pool's CLIP: the embedded bootstrap one, or any open_clip model."""
+
+    model: str = Field(EMBEDDED, min_length=1, description="embedded | an open_clip architecture | local-dir:<folder>")
+    pretrained: str = Field("", description="the architecture's pretrained tag or a local checkpoint file")
+
+    @model_validator(mode="after")
+    def _usable_clip(self) -> "ClipModelConfig":
+        if self.model != EMBEDDED:
+            from pipeline.models.bases import clip_name
+
+            clip_name(self.model, self.pretrained)
+        return self
 
 
 class SourceConfig(Section):
@@ -148,6 +184,8 @@ class AnswerConfig(Section):
 
     max_new_tokens: int = Field(8, ge=1, description="answer length for every prompt")
     batch_size: int = Field(32, ge=1, description="prompts per greedy generate call")
+    engine: Literal["transformers", "vllm", "auto"] = Field(
+        "transformers", description="who answers for diagnose, filter and evaluate (auto: vllm when installed)")
 
 
 def _registered(kind: str, names, value: str) -> str:
@@ -308,6 +346,20 @@ class FilterConfig(Section):
         return self
 
 
+class LoraSection(Section):
+    """A PEFT LoRA adapter per round (``train.lora``), on top of the previous round's model."""
+
+    rank: int = Field(16, ge=1)
+    alpha: float = Field(32.0, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        description="module names (suffixes) that get an adapter, or all-linear")
+    chain: Literal["stack", "merge"] = Field("stack", description=(
+        "stack: a round's adapter holds every LoRA round since the last full model (loads in one call); "
+        "merge: only its own round, on the previous round's merged model"))
+
+
 class TrainConfig(Section):
     learning_rate: float = Field(5e-5, gt=0, lt=1)
     num_generations: int = Field(8, ge=2)
@@ -319,6 +371,26 @@ class TrainConfig(Section):
     accuracy_weight: float = Field(0.9, ge=0)
     format_weight: float = Field(0.1, ge=0)
     freeze_vision: bool = Field(True, description="train only the language model; keep the vision tower fixed")
+    lora: LoraSection | None = Field(None, description="empty: full fine-tuning; else a PEFT LoRA adapter per round")
+    save_steps: int = Field(20, ge=0, description="trainer checkpoints every this many steps (0: none); resume")
+    processes: int = Field(1, ge=1, description="training processes (accelerate launch) when > 1")
+    accelerate_config: str | None = Field(None, description="accelerate config file (DeepSpeed ZeRO-3, FSDP)")
+    vllm: Literal["off", "colocate", "server"] = Field("off", description="GRPO rollouts through trl's vLLM")
+    vllm_server: str | None = Field(None, description="vllm: server, the trl vllm-serve URL")
+    vllm_gpu_memory: float = Field(0.3, gt=0, le=1, description="vllm: colocate, its share of GPU memory")
+
+    @field_validator("lora", mode="before")
+    @classmethod
+    def _empty_is_full(cls, value):
+        return None if value == {} else value
+
+    @model_validator(mode="after")
+    def _batch_splits(self) -> "TrainConfig":
+        per_step = self.prompts_per_step * self.num_generations
+        if per_step % self.processes:
+            raise ValueError(f"processes ({self.processes}) must divide prompts_per_step x num_generations "
+                             f"({per_step}): each process takes an equal share of every step's completions")
+        return self
 
 
 ITEM_FIELDS = ("index", "image", "question", "answer", "options", "category", "image_type")
@@ -365,6 +437,8 @@ class Params(Section):
     seed: int = 0
     world: WorldConfig = WorldConfig()
     bootstrap: BootstrapConfig = BootstrapConfig()
+    model: ModelConfig = ModelConfig()
+    clip: ClipModelConfig = ClipModelConfig()
     pool: PoolConfig = PoolConfig()
     embed: EmbedConfig = EmbedConfig()
     search: SearchConfig = SearchConfig()

@@ -227,6 +227,31 @@ class ModelCard(Artifact):
     metrics: dict
 
 
+class BaseReference(Artifact):
+    """base.json: round r0 as a pin to the user's checkpoint (``model.base``), never a copy of its weights."""
+
+    source: str  # a checkpoint directory or a hub id
+    revision: str | None = None  # the hub commit (None: a plain folder)
+    model_type: str
+    config_hash: str  # of config.json
+    index_hash: str  # of the weight index (or the safetensors headers)
+
+
+class Lineage(Artifact):
+    """lineage.json next to a round's LoRA adapter: what the adapter applies to."""
+
+    root: str  # the round folder the adapter applies to (full weights, a base pin, or another adapter)
+    chain: str  # stack: it holds every LoRA round since a full folder (root); merge: its own round only
+
+
+class ClipReference(Artifact):
+    """clip.json: the pool's CLIP as a pin to an open_clip model (``clip.model`` / ``clip.pretrained``)."""
+
+    model: str
+    pretrained: str | None = None
+    fingerprint: str
+
+
 class Call(Artifact):
     """One agent or judge call, for cost accounting: who answered and how many tokens it took."""
 

@@ -13,7 +13,8 @@ def main(argv=None):
                                                   "--metrics"))
     seed = round_seed(params.seed, args.round)
     items = probe_items(params.probe, params.evaluation, seed)
-    results, diagnosis = diagnose(args.model, items, params.diagnose, params.answer, args.round, seed)
+    results, diagnosis = diagnose(args.model, items, params.diagnose, params.answer, args.round, seed,
+                                    params.model.dtype)
     write_parquet(args.results, results.to_arrow(), RESULTS)
     write_json(args.diagnosis, diagnosis)
     Path(args.brief).write_text(weakness_brief(diagnosis, params.diagnose.brief_cells))

@@ -12,7 +12,8 @@ def main(argv=None):
     args, params = start(__doc__, argv, required=("--round", "--model", "--results", "--metrics", "--history"),
                          optional=("--previous-history",))
     cfg = params.evaluation
-    results = ev.evaluate(args.model, load_items(cfg.source, cfg.kind, cfg.columns), params.answer, args.round)
+    results = ev.evaluate(args.model, load_items(cfg.source, cfg.kind, cfg.columns), params.answer, args.round,
+                          params.model.dtype)
     write_parquet(args.results, results.to_arrow(), RESULTS)
     accuracy = accuracy_table(results)
     write_metrics(args.metrics, {"accuracy": accuracy, "items": results.height})

@@ -2,7 +2,7 @@
 
 from pipeline import schemas
 from pipeline.answering import answer
-from pipeline.models.vlm import load
+from pipeline.models.checkpoint import load
 from pipeline.runtime import round_seed, start, write_metrics
 from pipeline.training.filter import filter_samples
 
@@ -12,7 +12,7 @@ def main(argv=None):
                                                   "--metrics"))
     cfg = params.filter
     samples = schemas.read_table(args.samples, schemas.SAMPLES).to_pylist()
-    model, processor = load(args.model)
+    model, processor = load(args.model, params.model.dtype)
     completions = answer(model, processor, samples, batch_size=cfg.batch_size,
                          max_new_tokens=params.answer.max_new_tokens, samples=cfg.n_samples,
                          temperature=cfg.temperature, seed=round_seed(params.seed, args.round), desc="rollouts")

@@ -1,20 +1,29 @@
-"""DVC stage `train@round`: GRPO from the previous checkpoint on the round's training set."""
+"""DVC stage `train@round`: GRPO from the previous round's model on the round's training set; the round's
+model (full weights or a LoRA adapter), its training curves (a DVC plot) and metrics. A killed run resumes
+from the last trainer checkpoint in --state (a persist out)."""
+
+import sys
 
 from pipeline import schemas
-from pipeline.models.vlm import load
 from pipeline.runtime import round_seed, start, write_metrics
-from pipeline.training.train import run_grpo
+from pipeline.training.curves import write_curves
+from pipeline.training.round import launch, launched, train_round
+
+FLAGS = ("--round", "--trainset", "--model", "--out", "--state", "--curves", "--metrics")
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, required=("--round", "--trainset", "--model", "--out", "--metrics"))
+    argv = sys.argv[1:] if argv is None else argv
+    args, params = start(__doc__, argv, required=FLAGS)
+    seed = round_seed(params.seed, args.round)
+    if params.train.processes > 1 and not launched():
+        sys.exit(launch(argv, args, params, seed))
     rows = schemas.read_table(args.trainset, schemas.TRAINSET).to_pylist()
-    model, processor = load(args.model)
-    stats = run_grpo(model, processor, rows, params.train, round_seed(params.seed, args.round),
-                     max_new_tokens=params.answer.max_new_tokens)
-    model.save_pretrained(args.out)
-    processor.save_pretrained(args.out)
-    write_metrics(args.metrics, stats)
+    result = train_round(rows, args.trainset, args.model, args.out, args.state, params, seed)
+    if result is not None:
+        stats, history = result
+        write_curves(args.curves, history)
+        write_metrics(args.metrics, stats)
 
 
 if __name__ == "__main__":

@@ -50,3 +50,10 @@ def bootstrap_clip(corpus: dict, heldout: list[dict], cfg: ClipConfig, type_prom
                 "training steps": cfg.steps, "training seconds": round(seconds, 1),
                 "final loss": round(stats["final_loss"], 4), "training pairs": len(captions)},
                clip_quality(out, heldout, type_prompts))
+
+
+def pin_user_clip(model: str, pretrained: str, heldout: list[dict], type_prompts: dict[str, str], out: str) -> None:
+    """The pool's CLIP as a pin to the user's open_clip model, carded with the same retrieval measures."""
+    ref = clip.pin_clip(model, pretrained, out)
+    write_card(out, f"CLIP: {ref.model}", "The user's open_clip model (clip.model / clip.pretrained), pinned, not "
+               "copied.", ref.model_dump(exclude_none=True), clip_quality(out, heldout, type_prompts))

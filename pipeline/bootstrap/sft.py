@@ -12,6 +12,7 @@ import tempfile
 
 from pipeline.models.trainer_args import common_args
 from pipeline.prompts import user_message
+from pipeline.training import resume
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +83,30 @@ def sft_dataset(rows: list[dict]):
     })
 
 
-def run_sft(model, processor, rows: list[dict], *, steps: int, batch_size: int, lr: float, seed: int) -> dict:
+def run_sft(model, processor, rows: list[dict], *, steps: int, batch_size: int, lr: float, seed: int,
+            state_dir: str | None = None, save_steps: int = 0, run: str = "") -> dict:
+    """SFT in place. With ``state_dir`` and ``save_steps`` the trainer checkpoints there and a rerun of the same
+    ``run`` resumes from the last checkpoint (``pipeline/training/resume.py``); without, nothing touches disk."""
     from trl import SFTConfig, SFTTrainer
 
     if steps == 0:
         return {"steps": 0, "train_loss": float("nan")}
     with tempfile.TemporaryDirectory(prefix="dpe-sft-") as tmp:
-        args = SFTConfig(
+        checkpoint = None
+        args = common_args(seed, tmp)
+        if state_dir and save_steps:
+            checkpoint = resume.last_checkpoint(state_dir, run)
+            args.update(output_dir=str(state_dir), save_strategy="steps", save_steps=save_steps, save_total_limit=1)
+        config = SFTConfig(
             max_steps=steps, per_device_train_batch_size=batch_size, learning_rate=lr, lr_scheduler_type="cosine",
             warmup_steps=max(1, steps // 20), weight_decay=0.0, logging_steps=max(1, steps // 10), max_length=None,
-            **common_args(seed, tmp),
+            **args,
         )
-        trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=processor)
-        result = trainer.train()
-    return {"steps": steps, "train_loss": float(result.training_loss)}
+        trainer = SFTTrainer(model=model, args=config, train_dataset=sft_dataset(rows), processing_class=processor)
+        if checkpoint:
+            log.info("resuming the warm-up from %s", checkpoint)
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+    if state_dir and save_steps:
+        resume.finish(state_dir)
+    return {"steps": steps, "train_loss": float(result.training_loss),
+            "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else 0}

@@ -11,8 +11,10 @@ from pipeline.bootstrap.sft import run_sft, warmup_corpus
 from pipeline.bootstrap.skills import measure
 from pipeline.bootstrap.top_up import top_up
 from pipeline.models.card import write_card
+from pipeline.models.checkpoint import write_base_reference
 from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
 from pipeline.prompts import prompt_text
+from pipeline.training.resume import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,16 @@ SUMMARY = (
 )
 
 
+def pin_user_base(cfg, out: str) -> None:
+    """Round r0 as a pin to ``model.base`` (``pipeline/models/checkpoint.py`` loads and checks it)."""
+    ref = write_base_reference(out, cfg.base, cfg.revision)
+    write_card(out, f"Round r0: {ref.source}", "The user's base model (model.base), pinned, not copied: every "
+               "stage loads it from its source and checks these hashes first.", ref.model_dump(exclude_none=True), {})
+    log.info("round r0 is %s (%s), pinned in %s", ref.source, ref.model_type, out)
+
+
 def bootstrap_vlm(rows: list[dict], captions: list[dict], dev: list[dict], probe: list[dict], params,
-                  out: str) -> dict:
+                  out: str, state_dir: str | None = None) -> dict:
     """Build, train, save and card the r0 model in ``out``; returns its skill profile."""
     cfg, answering = params.bootstrap.vlm, params.answer
     corpus = warmup_corpus(rows, captions, skew=cfg.skew, examples=cfg.examples, caption_share=cfg.caption_share,
@@ -39,7 +49,9 @@ def bootstrap_vlm(rows: list[dict], captions: list[dict], dev: list[dict], probe
     model = build_model(spec, tokenizer, params.seed)
     began = time.perf_counter()
     stats = run_sft(model, processor, corpus, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                    seed=params.seed)
+                    seed=params.seed, state_dir=state_dir, save_steps=cfg.save_steps,
+                    run=fingerprint(corpus=[r.get("item_id", r["answer"]) for r in corpus], vlm=cfg.model_dump(),
+                                    seed=params.seed, image_size=params.world.image_size))
     topped = top_up(model, processor, rows, {r["item_id"] for r in corpus if "item_id" in r}, dev, dict(cfg.weak),
                     steps=cfg.top_up_steps, lr=cfg.top_up_lr, max_chunks=cfg.top_up_chunks,
                     batch_size=cfg.batch_size, seed=params.seed, max_new_tokens=answering.max_new_tokens)

@@ -47,11 +47,11 @@ def write(path: str | Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def evaluate(model_dir: str, items: list[dict], answering, round_name: str) -> pl.DataFrame:
+def evaluate(model_dir: str, items: list[dict], answering, round_name: str, dtype: str = "auto") -> pl.DataFrame:
     """The checkpoint's greedy answers to ``items``, graded: the evaluation results table."""
     from pipeline.answering import greedy_results
-    from pipeline.models.vlm import load
+    from pipeline.models.checkpoint import load
 
-    model, processor = load(model_dir)
+    model, processor = load(model_dir, dtype)
     return greedy_results(model, processor, items, batch_size=answering.batch_size,
                           max_new_tokens=answering.max_new_tokens, round_name=round_name, desc=f"evaluate {round_name}")

@@ -19,12 +19,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from pipeline.config import ClipConfig
+from pipeline.models.bases import clip_fingerprint, clip_name
 from pipeline.runtime import file_hash
+from pipeline.schemas import ClipReference, read_json, write_json
 
 log = logging.getLogger(__name__)
 
 CLIP_IMAGE_SIZE = 64
 CONTEXT_LENGTH = 32
+CLIP_REFERENCE = "clip.json"
 
 
 def model_cfg(cfg: ClipConfig) -> dict:
@@ -38,18 +41,37 @@ def model_cfg(cfg: ClipConfig) -> dict:
 
 
 def load(path: str | Path):
-    """(model, preprocess, tokenizer) for a local open_clip directory, in eval mode."""
+    """(model, preprocess, tokenizer) of a CLIP folder, in eval mode: the bootstrap's open_clip folder, or a pin
+    (clip.json) to any open_clip model (``clip.model`` / ``clip.pretrained``)."""
     import open_clip
 
-    name = f"local-dir:{Path(path).resolve()}"
-    model, _, preprocess = open_clip.create_model_and_transforms(name)
+    ref = reference(path)
+    if ref is None:
+        name, pretrained = f"local-dir:{Path(path).resolve()}", None
+    else:
+        name, pretrained = ref.model, ref.pretrained
+    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained)
     model.eval()
     return model, preprocess, open_clip.get_tokenizer(name)
 
 
+def reference(path: str | Path) -> ClipReference | None:
+    ref = Path(path) / CLIP_REFERENCE
+    return read_json(ref, ClipReference) if ref.exists() else None
+
+
 def fingerprint(path: str | Path) -> str:
     """Identifies the weights, so vectors from another model are never mixed with these."""
-    return file_hash(Path(path) / "open_clip_model.safetensors")
+    ref = reference(path)
+    return ref.fingerprint if ref else file_hash(Path(path) / "open_clip_model.safetensors")
+
+
+def pin_clip(model: str, pretrained: str, out: str | Path) -> ClipReference:
+    """The pool's CLIP as a pin to an open_clip model, checked by ``clip_name`` (names the param when wrong)."""
+    name, resolved = clip_name(model, pretrained)
+    ref = ClipReference(model=name, pretrained=resolved, fingerprint=clip_fingerprint(name, resolved))
+    write_json(Path(out) / CLIP_REFERENCE, ref)
+    return ref
 
 
 def train_clip(images: list[bytes], captions: list[str], cfg: ClipConfig, seed: int, out: str | Path) -> dict:

@@ -112,13 +112,3 @@ def build_model(spec: TinyVLMSpec, tokenizer, seed: int):
     model.generation_config.bos_token_id = ids["<|endoftext|>"]
     log.info("built tiny VLM with %.2fM parameters", sum(p.numel() for p in model.parameters()) / 1e6)
     return model
-
-
-def load(path: str | Path):
-    """Load any image-text-to-text checkpoint (the tiny one or a user's) with its processor."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    processor = AutoProcessor.from_pretrained(path)
-    processor.tokenizer.padding_side = "left"
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype="float32")
-    return model, processor

@@ -4,7 +4,8 @@ import torch
 
 from pipeline.answering import answer
 from pipeline.images import encode_png
-from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, load, train_tokenizer
+from pipeline.models.checkpoint import load
+from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
 from pipeline.prompts import prompt_text
 from pipeline.world.render import render
 from pipeline.world.scenes import sample_scene

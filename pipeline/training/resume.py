@@ -1,0 +1,65 @@
+"""Trainer checkpoints that survive a killed stage, and only for the run they belong to.
+
+A stage's state folder (a DVC ``persist`` out, so ``dvc repro`` keeps it) holds the trainer's
+``checkpoint-<step>`` folders and ``run.json``, a fingerprint of what the run trains on (the inputs' hashes,
+the params, the seed). A rerun with the same fingerprint resumes from the last checkpoint; a different one
+clears the folder first, so a changed trainset or learning rate never continues someone else's run. A run
+that finishes removes its checkpoints: the folder keeps only the fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+RUN = "run.json"
+
+
+def fingerprint(**parts) -> str:
+    """A stable hash of JSON-able parts (paths are hashed by their contents)."""
+    digest = hashlib.sha256()
+    for key in sorted(parts):
+        value = parts[key]
+        if isinstance(value, Path):
+            value = tree_hash(value)
+        digest.update(f"{key}={json.dumps(value, sort_keys=True, default=str)};".encode())
+    return digest.hexdigest()[:16]
+
+
+def tree_hash(path: Path) -> str:
+    """The bytes of a file, or of every file under a folder (names included)."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(str(file.relative_to(path) if file != path else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def last_checkpoint(state_dir: str | Path, run: str) -> str | None:
+    """The checkpoint to resume ``run`` from, or None (after clearing a folder left by another run)."""
+    state_dir = Path(state_dir)
+    marker = state_dir / RUN
+    if marker.exists() and json.loads(marker.read_text()).get("run") == run:
+        steps = [p for p in state_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+        if steps:
+            latest = max(steps, key=lambda p: int(p.name.rsplit("-", 1)[1]))
+            log.info("found checkpoint %s of this run", latest)
+            return str(latest)
+        return None
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True)
+    marker.write_text(json.dumps({"run": run}) + "\n")
+    return None
+
+
+def finish(state_dir: str | Path) -> None:
+    """Drop the checkpoints of a run that completed (the result is the stage's out, not these)."""
+    for path in Path(state_dir).glob("checkpoint-*"):
+        shutil.rmtree(path)

@@ -1,0 +1,111 @@
+"""One round's training, end to end: load the previous round's model, resume or start GRPO, save the result
+(full weights, or the LoRA adapter) with the processor, and report the curves.
+
+With ``train.processes`` > 1 the stage reruns itself under ``accelerate launch`` (gloo on CPUs, NCCL on
+GPUs, DeepSpeed or FSDP through ``train.accelerate_config``); every process runs this module and only the
+main one writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.models.bases import weight_index_hash
+from pipeline.models.checkpoint import load
+from pipeline.training import resume
+from pipeline.training.adapters import save_adapter
+from pipeline.training.curves import summary
+from pipeline.training.train import lora_config, run_grpo
+
+log = logging.getLogger(__name__)
+
+SMALL_FILE = 100 * 1024 * 1024  # model files above this are fingerprinted by name, size and tensor index
+
+
+def model_fingerprint(folder: Path) -> str:
+    """Cheap for a 15 GB checkpoint: small files by content, large weight files by their tensor index."""
+    parts = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = str(path.relative_to(folder))
+        big = path.stat().st_size > SMALL_FILE
+        parts[rel] = f"{path.stat().st_size}:{weight_index_hash(path.parent)}" if big else resume.tree_hash(path)
+    return resume.fingerprint(**parts)
+
+
+def run_id(trainset: str, model_dir: str, params, round_seed: int) -> str:
+    return resume.fingerprint(trainset=Path(trainset), model=model_fingerprint(Path(model_dir)),
+                              train=params.train.model_dump(), seed=round_seed,
+                              max_new_tokens=params.answer.max_new_tokens, dtype=params.model.dtype)
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def launched() -> bool:
+    """True inside an ``accelerate launch`` (or torchrun) worker."""
+    return "LOCAL_RANK" in os.environ
+
+
+def launch(argv: list[str], args, params, seed: int) -> int:
+    """Rerun the train stage in ``train.processes`` processes; returns the launcher's exit status."""
+    import torch
+
+    resume.last_checkpoint(args.state, run_id(args.trainset, args.model, params, seed))
+    cfg = params.train
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(cfg.processes),
+           "--num_machines", "1", "--main_process_port", str(_free_port())]
+    if cfg.accelerate_config:
+        cmd += ["--config_file", cfg.accelerate_config]
+    elif not torch.cuda.is_available():
+        cmd += ["--cpu", "--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 1) // cfg.processes))]
+    else:
+        cmd += ["--multi_gpu"]
+    cmd += ["--module", "stages.train", *argv]
+    log.info("training in %d processes: %s", cfg.processes, " ".join(cmd))
+    return subprocess.run(cmd).returncode
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def train_round(rows: list[dict], trainset: str, model_dir: str, out: str, state_dir: str, params,
+                seed: int) -> tuple[dict, list[dict]] | None:
+    """Train and save the round; returns (stats, log history) on the main process, None on the others."""
+    run = run_id(trainset, model_dir, params, seed)
+    # Outside a launch this clears a folder left by another run; inside one the launcher already did
+    # (launch), so every process finds the same checkpoint.
+    checkpoint = resume.last_checkpoint(state_dir, run) if rows else None
+    model, processor = load(model_dir, params.model.dtype)
+    trained, history, stats = run_grpo(model, processor, rows, params.train, seed, state_dir,
+                                       max_new_tokens=params.answer.max_new_tokens, resume_from=checkpoint)
+    if rank() != 0:
+        return None
+    stats["resumed_from_step"] = int(checkpoint.rsplit("-", 1)[1]) if checkpoint else 0
+    save(trained, processor, model_dir, out, params.train, trained_adapter=bool(rows))
+    resume.finish(state_dir)
+    return stats | {"curves": summary(history)}, history
+
+
+def save(model, processor, previous: str, out: str, cfg, trained_adapter: bool) -> None:
+    """The round's out: the adapter under LoRA (an untrained one, a zero update, when nothing trained), the
+    full weights otherwise; the processor always (small, and every folder then loads on its own)."""
+    out_path = Path(out)
+    if cfg.lora is not None:
+        if not trained_adapter:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, lora_config(cfg))
+        save_adapter(model, previous, out_path, cfg.lora.chain)
+    else:
+        model.save_pretrained(out_path)
+    processor.save_pretrained(out_path)
