@@ -34,7 +34,7 @@ def clustered(rows: int, dim: int, clusters: int, rng: np.random.Generator,
 
 
 def build(lake_uri: str, vecs: np.ndarray, types: list[str], threshold: int, partitions: int):
-    table = lake.open_or_create(lake_uri, lake.VECTORS, schemas.vectors(vecs.shape[1]))
+    table = lake.open_or_create(lake_uri, lake.vectors_table(vecs.shape[1]), schemas.vectors(vecs.shape[1]))
     n, chunk = len(vecs), 50_000
     for s in range(0, n, chunk):
         e = min(n, s + chunk)

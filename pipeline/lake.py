@@ -23,6 +23,12 @@ QUARANTINE = "quarantine"
 VECTORS = "pool_vectors"
 
 
+def vectors_table(dim: int) -> str:
+    """The vectors table for ``dim``-wide embeddings: one per width, so switching to a CLIP of another width
+    adds a table beside the old one (rows stay keyed by model fingerprint within each)."""
+    return f"{VECTORS}_{dim}"
+
+
 def connect(lake: str | Path):
     import lancedb
 
@@ -67,8 +73,8 @@ def open_or_create(lake: str, name: str, schema: pa.Schema):
     return db.create_table(name, schema=schema)
 
 
-def merge(table, rows: pa.Table, key: str, update: bool = False) -> int:
-    """Insert rows whose ``key`` is new (and replace existing ones if ``update``); returns rows written."""
+def merge(table, rows: pa.Table, key: str | list[str], update: bool = False) -> int:
+    """Insert rows whose ``key`` (a column or several) is new (and replace existing ones if ``update``); returns rows written."""
     if rows.num_rows == 0:
         return 0
     table.checkout_latest()  # a stale handle would duplicate rows

@@ -170,23 +170,27 @@ class PoolEmbedder:
                    .column("image_id").to_pylist())
 
 
+VECTOR_KEY = ["image_id", "model"]  # one row per image and CLIP: switching CLIPs back re-embeds nothing
+
+
 def write_vectors(vectors, tables: Iterator[pa.Table]) -> int:
     """Merge vector rows into the table in large commits; returns rows written."""
     added, pending = 0, []
     for table in tables:
         pending.append(table)
         if sum(t.num_rows for t in pending) >= WRITE_ROWS:
-            added += lake.merge(vectors, pa.concat_tables(pending), "image_id", update=True)
+            added += lake.merge(vectors, pa.concat_tables(pending), VECTOR_KEY, update=True)
             pending = []
     if pending:
-        added += lake.merge(vectors, pa.concat_tables(pending), "image_id", update=True)
+        added += lake.merge(vectors, pa.concat_tables(pending), VECTOR_KEY, update=True)
     return added
 
 
 def plan_embedding(pool_manifest: schemas.Manifest, clip_dir: str, type_prompts: dict[str, str], precision: str):
     """The embedder, the vectors table and the offsets still to embed."""
     embedder = PoolEmbedder(pool_manifest, clip_dir, type_prompts, precision)
-    vectors = lake.open_or_create(pool_manifest.lake, lake.VECTORS, schemas.vectors(embedder.dim))
+    vectors = lake.open_or_create(pool_manifest.lake, lake.vectors_table(embedder.dim),
+                                   schemas.vectors(embedder.dim))
     done = embedder.done(vectors)
     todo = missing_offsets(embedder.pool, done)
     log.info("embed: %d pool rows, %d already embedded by %s, %d to do (%s)", embedder.pool.count_rows(),

@@ -23,11 +23,11 @@ def test_tables_open_with_lancedb_polars_and_duckdb(tmp_path):
     pq.write_table(pa.table({"image": images + [b"junk"]}), tmp_path / "src.parquet")
     lake_uri = str(tmp_path / "lake")
     manifest, _ = ingest([str(tmp_path / "src.parquet")], lake_uri, 10**6)
-    vectors = lake.open_or_create(lake_uri, lake.VECTORS, schemas.vectors(4))
+    vectors = lake.open_or_create(lake_uri, lake.vectors_table(4), schemas.vectors(4))
     vectors.add(pa.table({"image_id": ["a", "b"], "model": ["m", "m"], "image_type": ["x", "y"], "width": [8, 8],
                           "height": [8, 8], "vector": pa.FixedSizeListArray.from_arrays(
                               pa.array(np.eye(2, 4, dtype=np.float32).ravel()), 4)}))
-    expected = {lake.POOL: 5, lake.QUARANTINE: 1, lake.VECTORS: 2}
+    expected = {lake.POOL: 5, lake.QUARANTINE: 1, lake.vectors_table(4): 2}
     for name, rows in expected.items():
         path = f"{lake_uri}/{name}.lance"
         assert lake.connect(lake_uri).open_table(name).count_rows() == rows
