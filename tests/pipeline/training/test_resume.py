@@ -1,0 +1,100 @@
+"""A killed training resumes from its last trainer checkpoint: under `dvc repro` (a real DVC repo, a real
+SIGKILL), and only when the checkpoint belongs to the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.models.checkpoint import load
+from pipeline.training import resume
+from tests import families
+
+
+def test_a_checkpoint_is_resumed_only_by_its_own_run(tmp_path):
+    state = tmp_path / "state"
+    assert resume.last_checkpoint(state, "run-a") is None and (state / resume.RUN).exists()
+    for step in (2, 10, 4):
+        (state / f"checkpoint-{step}").mkdir()
+        (state / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (state / "checkpoint-12").mkdir()  # killed while saving: no trainer state yet
+    assert resume.last_checkpoint(state, "run-a") == str(state / "checkpoint-10")
+    assert resume.last_checkpoint(state, "run-b") is None  # another run's checkpoints are cleared
+    assert not list(state.glob("checkpoint-*"))
+    assert json.loads((state / resume.RUN).read_text()) == {"run": "run-b"}
+    (state / "checkpoint-3").mkdir()
+    resume.finish(state)
+    assert not list(state.glob("checkpoint-*")) and (state / resume.RUN).exists()
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> bool:
+    """SIGKILL ``proc``'s whole process group once ``ready()``; False if it ended first."""
+    began = time.time()
+    while proc.poll() is None and time.time() - began < timeout:
+        if ready():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def dvc_repo(tmp_path: Path, train: dict) -> tuple[Path, dict]:
+    """A git + DVC repository whose one stage is the project's train stage, wired like dvc.yaml's."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    families.build("qwen2_5_vl", repo / "base")
+    families.write_trainset(repo / "trainset.parquet", 8)
+    raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
+    raw["train"].update(train)
+    raw["answer"]["max_new_tokens"] = 3
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw))
+    ours = yaml.safe_load((families.REPO / "dvc.yaml").read_text())["stages"]["train"]["do"]
+    state_out = next(o for o in ours["outs"] if isinstance(o, dict) and any("train_state" in k for k in o))
+    stage = {
+        "cmd": f"{sys.executable} -m stages.train --round r1 --trainset trainset.parquet --model base --out model "
+               "--state state --curves curves.csv --metrics train.json",
+        "deps": ["trainset.parquet", "base"], "params": ["train"],
+        "outs": ["model", {"state": next(iter(state_out.values()))}],  # persist, as in the project's dvc.yaml
+        "metrics": [{"train.json": {"cache": False}}],
+    }
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": stage}}))
+    env = os.environ | {"PYTHONPATH": str(families.REPO), "DPE_THREADS": "1"}
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=repo, check=True, env=env)
+    return repo, env
+
+
+def saved_step(state: Path) -> int:
+    """The last step saved completely (its trainer state written), 0 for none."""
+    steps = [int(p.parent.name.rsplit("-", 1)[1]) for p in state.glob("checkpoint-*/trainer_state.json")]
+    return max(steps, default=0)
+
+
+@pytest.mark.slow
+def test_dvc_repro_after_a_sigkill_resumes_grpo_from_the_last_checkpoint(tmp_path):
+    repo, env = dvc_repo(tmp_path, {"max_steps": 24, "epochs": 20.0, "save_steps": 3, "num_generations": 8,
+                                      "prompts_per_step": 4})
+    repro = [sys.executable, "-m", "dvc", "repro"]
+    proc = subprocess.Popen(repro, cwd=repo, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    assert kill_when(proc, lambda: saved_step(repo / "state") >= 6), "training finished before it could be killed"
+    assert not (repo / "train.json").exists()
+
+    done = subprocess.run(repro, cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((repo / "train.json").read_text())
+    assert metrics["steps"] == 24 and 6 <= metrics["resumed_from_step"] < 24
+    assert not list((repo / "state").glob("checkpoint-*"))  # a finished run keeps only its fingerprint
+    model, _ = load(repo / "model")
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=repo, env=env, capture_output=True, text=True)
+    assert "up to date" in status.stdout  # the resumed run is recorded like any other
