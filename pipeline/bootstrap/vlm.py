@@ -67,6 +67,7 @@ def bootstrap_vlm(rows: list[dict], captions: list[dict], dev: list[dict], probe
                {"parameters": sum(p.numel() for p in model.parameters()), "image size": params.world.image_size,
                 "training steps": cfg.steps, "batch size": cfg.batch_size, "learning rate": cfg.lr,
                 "training seconds": round(seconds, 1), "final train loss": round(stats["train_loss"], 4),
+                "warm-up resumed from step": stats.get("resumed_from_step", 0),
                 "curriculum skew": dict(cfg.skew) or "uniform", "question examples": cfg.examples,
                 "caption share": cfg.caption_share, "weak targets (dev accuracy)": dict(cfg.weak) or "none",
                 "top-up chunks run": topped["chunks"], "top-up chunk kept": topped["chosen"],

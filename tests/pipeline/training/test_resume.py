@@ -98,3 +98,28 @@ def test_dvc_repro_after_a_sigkill_resumes_grpo_from_the_last_checkpoint(tmp_pat
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
     status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=repo, env=env, capture_output=True, text=True)
     assert "up to date" in status.stdout  # the resumed run is recorded like any other
+
+
+@pytest.mark.slow
+def test_a_killed_bootstrap_warm_up_resumes_from_its_last_checkpoint(tiny_world, tmp_path):
+    world, _, _ = tiny_world
+    raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
+    raw["bootstrap"]["vlm"].update(vocab_size=400, text_hidden=32, vision_hidden=32, steps=400, batch_size=8,
+                                   examples=60, save_steps=20, weak={}, top_up_chunks=0,
+                                   skew={c: 1 for c in raw["bootstrap"]["vlm"]["skew"]})
+    raw["world"]["image_size"] = 56
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    args = ["--corpus", world / "sft.parquet", "--captions", world / "clip.parquet", "--probe", world / "probe.parquet",
+            "--dev", world / "dev.parquet", "--out", tmp_path / "r0", "--state", tmp_path / "state"]
+    cmd = [sys.executable, "-m", "stages.bootstrap_vlm", "--params", str(tmp_path / "params.yaml"), *map(str, args)]
+    env = os.environ | {"DPE_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=families.REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    assert kill_when(proc, lambda: saved_step(tmp_path / "state") >= 40), "the warm-up finished before the kill"
+    assert not (tmp_path / "r0" / "card.json").exists()
+
+    done = subprocess.run(cmd, cwd=families.REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    facts = json.loads((tmp_path / "r0" / "card.json").read_text())["facts"]
+    assert 40 <= facts["warm-up resumed from step"] < 400 and facts["training steps"] == 400
+    assert not list((tmp_path / "state").glob("checkpoint-*"))
