@@ -46,9 +46,12 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+LAUNCHED = "DPE_LAUNCHED"  # set for the launcher's workers: they train, they never launch again
+
+
 def launched() -> bool:
-    """True inside an ``accelerate launch`` (or torchrun) worker."""
-    return "LOCAL_RANK" in os.environ
+    """True inside a worker of ``launch`` (or any accelerate launch / torchrun worker)."""
+    return LAUNCHED in os.environ or "LOCAL_RANK" in os.environ
 
 
 def launch(argv: list[str], args, params, seed: int) -> int:
@@ -61,13 +64,13 @@ def launch(argv: list[str], args, params, seed: int) -> int:
            "--num_machines", "1", "--main_process_port", str(_free_port())]
     if cfg.accelerate_config:
         cmd += ["--config_file", cfg.accelerate_config]
-    elif not torch.cuda.is_available():
-        cmd += ["--cpu", "--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 1) // cfg.processes))]
-    else:
-        cmd += ["--multi_gpu"]
+    else:  # torchrun-style workers; without a GPU the trainer (use_cpu) joins them over gloo
+        cmd += ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    if not torch.cuda.is_available():
+        cmd += ["--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 1) // cfg.processes))]
     cmd += ["--module", "stages.train", *argv]
     log.info("training in %d processes: %s", cfg.processes, " ".join(cmd))
-    return subprocess.run(cmd).returncode
+    return subprocess.run(cmd, env=os.environ | {LAUNCHED: "1"}).returncode
 
 
 def _free_port() -> int:

@@ -109,6 +109,9 @@ def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, st
         log.warning("empty training set: checkpoint carried over unchanged")
         return model, [], {"steps": 0, "samples": 0, "skipped": 1}
     trainer = grpo_trainer(model, processor, rows, cfg, seed, max_new_tokens, str(state_dir))
+    accel = trainer.accelerator
+    log.info("GRPO in %d process(es) (%s), this is process %d", accel.num_processes,
+             str(accel.distributed_type).rsplit(".", 1)[-1], accel.process_index)
     if resume_from:
         log.info("resuming GRPO from %s", resume_from)
     trainer.train(resume_from_checkpoint=resume_from)

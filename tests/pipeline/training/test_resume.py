@@ -123,3 +123,23 @@ def test_a_killed_bootstrap_warm_up_resumes_from_its_last_checkpoint(tiny_world,
     facts = json.loads((tmp_path / "r0" / "card.json").read_text())["facts"]
     assert 40 <= facts["warm-up resumed from step"] < 400 and facts["training steps"] == 400
     assert not list((tmp_path / "state").glob("checkpoint-*"))
+
+
+@pytest.mark.slow
+def test_train_processes_runs_grpo_in_two_cpu_processes_over_gloo(tmp_path):
+    base = families.build("qwen2_5_vl", tmp_path / "base")
+    families.write_trainset(tmp_path / "trainset.parquet", 8)
+    raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
+    raw["train"].update(max_steps=3, save_steps=2, num_generations=4, prompts_per_step=2, processes=2)
+    raw["answer"]["max_new_tokens"] = 3
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = families.run_stage("train", tmp_path / "params.yaml", "--round", "r1", "--trainset",
+                              tmp_path / "trainset.parquet", "--model", base, "--out", tmp_path / "r1", "--state",
+                              tmp_path / "state", "--curves", tmp_path / "curves.csv", "--metrics",
+                              tmp_path / "train.json", env=os.environ | {"DPE_THREADS": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for index in (0, 1):
+        assert f"GRPO in 2 process(es) (MULTI_CPU), this is process {index}" in proc.stderr
+    assert json.loads((tmp_path / "train.json").read_text())["steps"] == 3
+    model, _ = load(tmp_path / "r1")
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
