@@ -1,8 +1,13 @@
-"""Batched answering with the shared prompt template: greedy for diagnosis and evaluation, sampled
-(k answers per item) for the difficulty filter; ``greedy_results`` answers and grades in one go."""
+"""Answering with the shared prompt template: greedy for diagnosis and evaluation, sampled (k answers per
+item) for the difficulty filter; ``greedy_results`` answers and grades in one go.
+
+Diagnose, filter and evaluate answer through one interface, an ``Engine`` opened on a round folder
+(``open_engine``, ``answer.engine``): batched transformers ``generate`` by default, vLLM when asked for (or
+``auto`` and installed). The bootstrap's embedded model answers through the same transformers code."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Sequence
 
@@ -43,6 +48,98 @@ def greedy_results(model, processor, items: Sequence[dict], *, batch_size: int =
                    seed: int = 0, judge=None, round_name: str = "", desc: str = "greedy"):
     """The items answered greedily and graded: the results table (``pipeline/results.py``), with wrong
     answers attributed by ``judge`` when one is given."""
-    completions = answer(model, processor, items, batch_size=batch_size, max_new_tokens=max_new_tokens, seed=seed,
-                         desc=desc)
-    return res.grade(items, [c[0] for c in completions], judge, round_name)
+    return TransformersEngine(model, processor, batch_size).greedy_results(
+        items, max_new_tokens=max_new_tokens, seed=seed, judge=judge, round_name=round_name, desc=desc)
+
+
+class Engine:
+    """Answers rows (image, question, answer_type, options) with a round's model; subclasses give ``answer``."""
+
+    name = "engine"
+
+    def answer(self, rows: Sequence[dict], *, max_new_tokens: int = 8, samples: int = 1, temperature: float = 1.0,
+               seed: int = 0, desc: str = "answer") -> list[list[str]]:
+        raise NotImplementedError
+
+    def greedy_results(self, items: Sequence[dict], *, max_new_tokens: int = 8, seed: int = 0, judge=None,
+                       round_name: str = "", desc: str = "greedy"):
+        """The items answered greedily and graded: the results table (``pipeline/results.py``), with wrong
+        answers attributed by ``judge`` when one is given."""
+        completions = self.answer(items, max_new_tokens=max_new_tokens, seed=seed, desc=desc)
+        return res.grade(items, [c[0] for c in completions], judge, round_name)
+
+
+class TransformersEngine(Engine):
+    """Batched ``generate`` on the merged model (CPU or one GPU)."""
+
+    name = "transformers"
+
+    def __init__(self, model, processor, batch_size: int = 32):
+        self.model, self.processor, self.batch_size = model, processor, batch_size
+
+    def answer(self, rows, *, max_new_tokens=8, samples=1, temperature=1.0, seed=0, desc="answer"):
+        return answer(self.model, self.processor, rows, batch_size=self.batch_size, max_new_tokens=max_new_tokens,
+                      samples=samples, temperature=temperature, seed=seed, desc=desc)
+
+
+class VLLMEngine(Engine):
+    """vLLM's offline ``LLM`` on the round's weights: a stacked LoRA adapter is served as a LoRA request on its
+    full base, a merge chain is merged into a temporary folder first. Needs ``pip install vllm`` and a GPU;
+    not exercised by the CPU tests."""
+
+    name = "vllm"
+
+    def __init__(self, folder: str, dtype: str = "auto", batch_size: int = 32):
+        import tempfile
+
+        from vllm import LLM
+        from vllm.lora.request import LoRARequest
+
+        from pipeline.models import checkpoint
+
+        resolved = checkpoint.chain(folder)
+        source, self.lora = resolved.source, None
+        if len(resolved.adapters) == 1 and checkpoint.is_stack(resolved.adapters[0]):
+            adapter = str(resolved.adapters[0])
+            rank = json.loads((resolved.adapters[0] / checkpoint.ADAPTER_CONFIG).read_text())["r"]
+            self.lora = LoRARequest("round", 1, adapter)
+            extra = dict(enable_lora=True, max_lora_rank=rank)
+        elif resolved.adapters:
+            self._merged = tempfile.TemporaryDirectory(prefix="dpe-vllm-")
+            model, processor = checkpoint.load(folder, dtype)
+            model.save_pretrained(self._merged.name)
+            processor.save_pretrained(self._merged.name)
+            source, extra = self._merged.name, {}
+        else:
+            extra = {}
+        self.processor = checkpoint.load_processor(folder)
+        self.llm = LLM(model=source, revision=resolved.revision, dtype=dtype, max_num_seqs=batch_size,
+                       limit_mm_per_prompt={"image": 1}, **extra)
+
+    def answer(self, rows, *, max_new_tokens=8, samples=1, temperature=1.0, seed=0, desc="answer"):
+        from vllm import SamplingParams
+
+        prompts = [{"prompt": self.processor.apply_chat_template(
+                        user_message(r["question"], r["answer_type"], r["options"]), add_generation_prompt=True,
+                        tokenize=False),
+                    "multi_modal_data": {"image": decode_rgb(r["image"])}} for r in rows]
+        sampling = SamplingParams(n=samples, temperature=temperature if samples > 1 else 0.0,
+                                  max_tokens=max_new_tokens, seed=seed)
+        outputs = self.llm.generate(prompts, sampling, lora_request=self.lora)
+        return [[o.text for o in out.outputs] for out in outputs]
+
+
+def vllm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def open_engine(folder: str, cfg, dtype: str = "auto", batch_size: int | None = None) -> Engine:
+    """The ``answer.engine`` on a round folder (``batch_size`` overrides ``answer.batch_size``)."""
+    batch_size = batch_size or cfg.batch_size
+    if cfg.engine == "vllm" or (cfg.engine == "auto" and vllm_installed()):
+        return VLLMEngine(folder, dtype, batch_size)
+    from pipeline.models.checkpoint import load
+
+    return TransformersEngine(*load(folder, dtype), batch_size=batch_size)

@@ -187,6 +187,15 @@ class AnswerConfig(Section):
     engine: Literal["transformers", "vllm", "auto"] = Field(
         "transformers", description="who answers for diagnose, filter and evaluate (auto: vllm when installed)")
 
+    @field_validator("engine")
+    @classmethod
+    def _vllm_installed(cls, value: str) -> str:
+        import importlib.util
+
+        if value == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise ValueError("vLLM is not installed; pip install vllm (a GPU machine), or use transformers or auto")
+        return value
+
 
 def _registered(kind: str, names, value: str) -> str:
     if value not in names and ":" not in value:

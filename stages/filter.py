@@ -1,8 +1,7 @@
 """DVC stage `filter@round`: sample answers from the previous checkpoint; keep the pass-rate band."""
 
 from pipeline import schemas
-from pipeline.answering import answer
-from pipeline.models.checkpoint import load
+from pipeline.answering import open_engine
 from pipeline.runtime import round_seed, start, write_metrics
 from pipeline.training.filter import filter_samples
 
@@ -12,10 +11,9 @@ def main(argv=None):
                                                   "--metrics"))
     cfg = params.filter
     samples = schemas.read_table(args.samples, schemas.SAMPLES).to_pylist()
-    model, processor = load(args.model, params.model.dtype)
-    completions = answer(model, processor, samples, batch_size=cfg.batch_size,
-                         max_new_tokens=params.answer.max_new_tokens, samples=cfg.n_samples,
-                         temperature=cfg.temperature, seed=round_seed(params.seed, args.round), desc="rollouts")
+    engine = open_engine(args.model, params.answer, params.model.dtype, batch_size=cfg.batch_size)
+    completions = engine.answer(samples, max_new_tokens=params.answer.max_new_tokens, samples=cfg.n_samples,
+                                temperature=cfg.temperature, seed=round_seed(params.seed, args.round), desc="rollouts")
     rollouts, trainset, counts = filter_samples(samples, completions, cfg.band_low, cfg.band_high, cfg.min_keep,
                                                 args.model, cfg.label)
     schemas.write_parquet(args.rollouts, rollouts.to_arrow(), schemas.ROLLOUTS)

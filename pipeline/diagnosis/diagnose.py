@@ -104,14 +104,12 @@ def probe_items(probe, evaluation, seed: int) -> list[dict]:
 def diagnose(model_dir: str, items: list[dict], cfg, answering, round_name: str,
              seed: int, dtype: str = "auto") -> tuple[pl.DataFrame, Diagnosis]:
     """Answer the probe with the checkpoint, grade (failures judged), aggregate: (results, diagnosis)."""
-    from pipeline.answering import greedy_results
+    from pipeline.answering import open_engine
     from pipeline.diagnosis.judges import make_judge
-    from pipeline.models.checkpoint import load
 
     judge = make_judge(cfg)  # a judge that cannot be built fails before the model answers anything
-    model, processor = load(model_dir, dtype)
-    results = greedy_results(model, processor, items, batch_size=answering.batch_size,
-                             max_new_tokens=answering.max_new_tokens, seed=seed, judge=judge, round_name=round_name,
-                             desc=f"diagnose {round_name}")
+    engine = open_engine(model_dir, answering, dtype)
+    results = engine.greedy_results(items, max_new_tokens=answering.max_new_tokens, seed=seed, judge=judge,
+                                    round_name=round_name, desc=f"diagnose {round_name}")
     diagnosis = aggregate(results, cfg.prior_strength, min_n=cfg.min_n, by_error_type=cfg.by_error_type)
     return results, diagnosis.model_copy(update={"round": round_name, "model": model_dir})

@@ -49,9 +49,7 @@ def write(path: str | Path, rows: list[dict]) -> None:
 
 def evaluate(model_dir: str, items: list[dict], answering, round_name: str, dtype: str = "auto") -> pl.DataFrame:
     """The checkpoint's greedy answers to ``items``, graded: the evaluation results table."""
-    from pipeline.answering import greedy_results
-    from pipeline.models.checkpoint import load
+    from pipeline.answering import open_engine
 
-    model, processor = load(model_dir, dtype)
-    return greedy_results(model, processor, items, batch_size=answering.batch_size,
-                          max_new_tokens=answering.max_new_tokens, round_name=round_name, desc=f"evaluate {round_name}")
+    return open_engine(model_dir, answering, dtype).greedy_results(
+        items, max_new_tokens=answering.max_new_tokens, round_name=round_name, desc=f"evaluate {round_name}")

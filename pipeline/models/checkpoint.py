@@ -88,13 +88,10 @@ def torch_dtype(name: str):
 
 def load(folder: str | Path, dtype: str = "auto"):
     """(model, processor) of a round folder: the root's weights with every adapter of the chain merged in."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
     resolved = chain(folder)
-    processor_from = folder if (Path(folder) / "tokenizer_config.json").exists() else resolved.source
-    processor = AutoProcessor.from_pretrained(processor_from, revision=None if processor_from == folder
-                                              else resolved.revision)
-    processor.tokenizer.padding_side = "left"
+    processor = load_processor(folder)
     model = AutoModelForImageTextToText.from_pretrained(resolved.source, revision=resolved.revision,
                                                         dtype=torch_dtype(dtype))
     for adapter in resolved.adapters:
@@ -104,6 +101,19 @@ def load(folder: str | Path, dtype: str = "auto"):
     if torch.cuda.is_available():
         model = model.to("cuda")
     return model, processor
+
+
+def load_processor(folder: str | Path):
+    """The folder's processor (every round saves one), else its base's; left padding for batched generation."""
+    from transformers import AutoProcessor
+
+    if (Path(folder) / "tokenizer_config.json").exists():
+        processor = AutoProcessor.from_pretrained(folder)
+    else:
+        resolved = chain(folder)
+        processor = AutoProcessor.from_pretrained(resolved.source, revision=resolved.revision)
+    processor.tokenizer.padding_side = "left"
+    return processor
 
 
 def merge_adapter(model, adapter: Path):

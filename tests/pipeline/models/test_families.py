@@ -69,3 +69,22 @@ def test_a_round_runs_on_a_random_model_of_each_family(family, tmp_path):
 
     evaluated = evaluate(str(tmp_path / "r1"), items, params.answer, "r1")
     assert evaluated.height == len(items)
+
+
+def test_the_answer_engine_is_chosen_by_params_and_vllm_must_be_installed(tmp_path, monkeypatch):
+    import importlib.util
+
+    from pipeline.answering import TransformersEngine, open_engine, vllm_installed
+    from pipeline.config import ParamsError
+
+    base = families.build("qwen2_vl", tmp_path / "m")
+    for engine in ("transformers", "auto"):
+        if engine == "auto" and vllm_installed():
+            continue
+        opened = open_engine(str(base), parse_params({"answer": {"engine": engine}}).answer)
+        assert isinstance(opened, TransformersEngine)
+        assert len(opened.answer(families.world_rows(2), max_new_tokens=2, samples=3, seed=0)[1]) == 3
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    with pytest.raises(ParamsError, match="answer.engine = 'vllm'.*pip install vllm"):
+        parse_params({"answer": {"engine": "vllm"}})
