@@ -393,6 +393,14 @@ class TrainConfig(Section):
     def _empty_is_full(cls, value):
         return None if value == {} else value
 
+    @field_validator("accelerate_config")
+    @classmethod
+    def _config_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"no such file {value!r}; give an accelerate config file (accelerate config), e.g. "
+                             "pipeline/overlays/accelerate/zero3_8gpu.yaml, or null")
+        return value
+
     @model_validator(mode="after")
     def _batch_splits(self) -> "TrainConfig":
         per_step = self.prompts_per_step * self.num_generations

@@ -22,8 +22,29 @@ def test_merge_sections_by_key_and_replace_everything_else():
                     "seed": 1}
 
 
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """A local Hugging Face cache holding a tiny random model under each hub id a bundled overlay names, so the
+    overlays' model.base pins resolve offline as on a machine that downloaded the real one."""
+    import huggingface_hub.constants as hub
+
+    from tests import families
+
+    cache = tmp_path / "hub"
+    for name in bundled():
+        base = (yaml.safe_load((REPO / "pipeline/overlays" / f"{name}.yaml").read_text()).get("model") or {}).get("base")
+        if base and "/" in base and not Path(base).exists():
+            repo = cache / f"models--{base.replace('/', '--')}"
+            families.build("qwen2_5_vl", repo / "snapshots" / ("0" * 40))
+            (repo / "refs").mkdir()
+            (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    return cache
+
+
 @pytest.mark.parametrize("name", bundled())
-def test_bundled_overlays_validate_on_the_repository_params(tmp_path, name):
+def test_bundled_overlays_validate_on_the_repository_params(tmp_path, name, hub_cache):
     out = tmp_path / "params.yaml"
     apply_overlay(REPO / "params.yaml", name, out)
     load_params(out)
