@@ -53,6 +53,15 @@ def merge(base: dict, overlay: dict, schema: type[BaseModel] = Params) -> dict:
     return base
 
 
+def _float(representer, value: float):
+    """Floats as YAML 1.1 readers (PyYAML) read them too: ``1e-05`` would come back a string, ``1.0e-05`` not."""
+    text = repr(value)
+    mantissa, sep, exponent = text.partition("e")
+    if sep and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
+
+
 def apply_overlay(params: str | Path, overlay: str | Path, out: str | Path | None = None) -> str:
     """Merge the overlay onto the params file and write the result to ``out`` (default: the params file
     itself); returns the merged text. An overlay that is not a mapping, or a merge that does not validate,
@@ -63,6 +72,7 @@ def apply_overlay(params: str | Path, overlay: str | Path, out: str | Path | Non
         raise ParamsError(f"overlay {source}: expected a mapping of params sections, got {type(changes).__name__}")
     rt = YAML()
     rt.preserve_quotes = True
+    rt.representer.add_representer(float, _float)
     base = rt.load(Path(params).read_text())
     merge(base, changes)
     buffer = io.StringIO()
