@@ -16,6 +16,7 @@ import copy
 import json
 import logging
 import math
+import tempfile
 import time
 
 import pyarrow.parquet as pq
@@ -84,7 +85,9 @@ def main() -> None:
     results: dict = {"category": category, "samples": len(rows), "measured_items": len(bench), "before": before}
     grpo_model = copy.deepcopy(model)
     began = time.perf_counter()
-    stats = run_grpo(grpo_model, processor, rows, cfg, params.seed)
+    with tempfile.TemporaryDirectory(prefix="dpe-bench-") as state:
+        grpo_model, _, stats = run_grpo(grpo_model, processor, rows, cfg.model_copy(update={"save_steps": 0}),
+                                        params.seed, state)
     results["grpo_seconds"] = time.perf_counter() - began
     results["grpo"] = accuracy_table(greedy_results(grpo_model, processor, bench))
     results["grpo_stats"] = stats

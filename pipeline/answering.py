@@ -34,7 +34,7 @@ def answer(model, processor, rows: Sequence[dict], *, batch_size: int = 32, max_
         chats = [user_message(r["question"], r["answer_type"], r["options"]) for r in batch]
         text = processor.apply_chat_template(chats, add_generation_prompt=True, tokenize=False)
         inputs = processor(text=text, images=[[decode_rgb(r["image"])] for r in batch],
-                           return_tensors="pt", padding=True)
+                           return_tensors="pt", padding=True).to(model.device)
         sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if samples > 1 else dict(
             do_sample=False)
         generated = model.generate(**inputs, max_new_tokens=max_new_tokens, num_return_sequences=samples,
