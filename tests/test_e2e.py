@@ -216,3 +216,45 @@ def test_a_round_on_a_folder_of_photos_through_the_openai_backend(micro_repo, mo
     assert json.loads((repo / "metrics/r1/filter.json").read_text())["samples"] == 0
     assert "empty training set: checkpoint carried over unchanged" in log
     assert (repo / "data/rounds/r1/model/config.json").exists()
+
+
+@pytest.mark.slow
+def test_a_round_from_your_own_checkpoint_clip_and_lora_through_dvc(micro_repo, tmp_path):
+    """model.base, clip.model and train.lora by params alone: round r0 is a pin, the pool is embedded again by
+    the new CLIP, the round's out is an adapter, and the training curves plot."""
+    import pyarrow.parquet as pq
+
+    from pipeline.config import ClipConfig
+    from pipeline.models import clip
+    from tests import families
+
+    repo, params, _ = micro_repo
+    base = families.build("idefics3", tmp_path / "idefics3")
+    corpus = pq.read_table(repo / "data/world/clip.parquet").to_pydict()
+    clip.train_clip(corpus["image"], corpus["caption"], ClipConfig(embed_dim=16, width=32, layers=1, steps=5),
+                    seed=7, out=tmp_path / "clip")
+    own = merge(params, {"model": {"base": str(base)}, "clip": {"model": f"local-dir:{tmp_path / 'clip'}"},
+                         "train": {"lora": {"rank": 2}}})
+    try:
+        set_params(repo, own)
+        log = run(["dvc", "repro"], repo)
+        for stage in ("bootstrap_clip", "bootstrap_vlm", "embed", "diagnose@r1", "train@r1", "evaluate@r1"):
+            assert f"Running stage '{stage}'" in log
+        r0 = repo / "data/rounds/r0/model"
+        assert json.loads((r0 / "base.json").read_text())["model_type"] == "idefics3"
+        assert not list(r0.glob("*.safetensors"))  # pinned, not copied into the DVC cache
+        embedded = json.loads((repo / "metrics/embed.json").read_text())
+        assert embedded["added"] == embedded["rows"] and embedded["model"] == clip.fingerprint(tmp_path / "clip")
+        r1 = repo / "data/rounds/r1/model"
+        assert (r1 / "adapter_model.safetensors").exists() and not (r1 / "model.safetensors").exists()
+        assert json.loads((r1 / "lineage.json").read_text()) == {"root": "data/rounds/r0/model", "chain": "stack"}
+        shown = json.loads(run(["dvc", "plots", "show", "--json", "metrics/r1/train_curves.csv"], repo))
+        (plot,) = shown["data"]["metrics/r1/train_curves.csv"]
+        assert plot["content"]["facet"]["field"] == "series"  # .dvc/plots/training_curves.json: a panel each
+        series = {v["series"] for v in plot["content"]["data"]["values"]}
+        assert {"reward", "reward_std", "zero_std_share", "kl", "loss", "completion_length"} <= series
+        trained = json.loads((repo / "metrics/r1/train.json").read_text())
+        assert trained["resumed_from_step"] == 0 and "curves.reward.mean" in trained
+        assert stages_to_run(repo) == set()
+    finally:
+        set_params(repo, params)

@@ -19,6 +19,7 @@ from pathlib import Path
 EMBEDDED = "embedded"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
+METADATA = ["*.json", "*.jinja", "*.txt", "*.model"]
 
 
 class BaseModelError(ValueError):
@@ -40,9 +41,10 @@ def checkpoint_dir(base: str, revision: str | None = None) -> tuple[Path, str | 
                              "Hugging Face checkpoint directory, a hub id, or 'embedded'")
     from huggingface_hub import snapshot_download
 
-    try:
-        local = Path(snapshot_download(base, revision=revision, allow_patterns=["*.json", "*.jinja", "*.txt",
-                                                                                 "*.model", "*.safetensors"]))
+    try:  # configs, tokenizer and weight index only: checking a base never downloads its weights
+        local = Path(snapshot_download(base, revision=revision, allow_patterns=METADATA))
+        if not list(local.glob("*.safetensors.index.json")):  # one unsharded file: its header is the index
+            local = Path(snapshot_download(base, revision=revision, allow_patterns=METADATA + ["*.safetensors"]))
     except Exception as err:  # offline without a cached copy, unknown repo, unknown revision
         raise BaseModelError(f"model.base = {base!r} (model.revision = {revision!r}): not found locally and not "
                              f"downloadable ({type(err).__name__}: {err}); give a local checkpoint directory, or "

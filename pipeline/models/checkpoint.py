@@ -86,8 +86,9 @@ def torch_dtype(name: str):
     return getattr(torch, name)
 
 
-def load(folder: str | Path, dtype: str = "auto"):
-    """(model, processor) of a round folder: the root's weights with every adapter of the chain merged in."""
+def load(folder: str | Path, dtype: str = "auto", device: str | None = "auto"):
+    """(model, processor) of a round folder: the root's weights with every adapter of the chain merged in,
+    on ``device`` (auto: the GPU when there is one; None: left where it loads, for a trainer to place)."""
     from transformers import AutoModelForImageTextToText
 
     resolved = chain(folder)
@@ -98,9 +99,9 @@ def load(folder: str | Path, dtype: str = "auto"):
         model = merge_adapter(model, adapter)
     import torch
 
-    if torch.cuda.is_available():
-        model = model.to("cuda")
-    return model, processor
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else None
+    return (model.to(device) if device else model), processor
 
 
 def load_processor(folder: str | Path):

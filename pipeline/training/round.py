@@ -88,7 +88,7 @@ def train_round(rows: list[dict], trainset: str, model_dir: str, out: str, state
     # Outside a launch this clears a folder left by another run; inside one the launcher already did
     # (launch), so every process finds the same checkpoint.
     checkpoint = resume.last_checkpoint(state_dir, run) if rows else None
-    model, processor = load(model_dir, params.model.dtype)
+    model, processor = load(model_dir, params.model.dtype, device=None)  # the trainer places it (one per process)
     trained, history, stats = run_grpo(model, processor, rows, params.train, seed, state_dir,
                                        max_new_tokens=params.answer.max_new_tokens, resume_from=checkpoint)
     if rank() != 0:
