@@ -1,10 +1,12 @@
-"""A killed training resumes from its last trainer checkpoint: under `dvc repro` (a real DVC repo, a real
-SIGKILL), and only when the checkpoint belongs to the same run."""
+"""A killed training (GRPO or the bootstrap warm-up) resumes from its last trainer checkpoint under `dvc repro`
+(a real DVC repo, a real SIGKILL), only when the checkpoint belongs to the same run; and train.processes runs
+GRPO in several processes."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,8 +49,25 @@ def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> bool:
     return False
 
 
+def project_out(stage: str, part: str) -> dict:
+    """The options the project's dvc.yaml gives the out of ``stage`` whose path contains ``part``."""
+    body = yaml.safe_load((families.REPO / "dvc.yaml").read_text())["stages"][stage]
+    outs = body.get("do", body)["outs"]
+    return next(next(iter(o.values())) for o in outs if isinstance(o, dict) and any(part in k for k in o))
+
+
+def one_stage_repo(repo: Path, params: dict, name: str, stage: dict) -> dict:
+    """``repo`` as a git + DVC repository whose one stage is ``stage``; returns the environment to run it in."""
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {name: stage}}))
+    env = os.environ | {"PYTHONPATH": str(families.REPO), "DPE_THREADS": "1"}
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=repo, check=True, env=env)
+    return env
+
+
 def dvc_repo(tmp_path: Path, train: dict) -> tuple[Path, dict]:
-    """A git + DVC repository whose one stage is the project's train stage, wired like dvc.yaml's."""
+    """A repository whose one stage is the project's train stage, wired like dvc.yaml's."""
     repo = tmp_path / "repo"
     repo.mkdir()
     families.build("qwen2_5_vl", repo / "base")
@@ -56,21 +75,25 @@ def dvc_repo(tmp_path: Path, train: dict) -> tuple[Path, dict]:
     raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
     raw["train"].update(train)
     raw["answer"]["max_new_tokens"] = 3
-    (repo / "params.yaml").write_text(yaml.safe_dump(raw))
-    ours = yaml.safe_load((families.REPO / "dvc.yaml").read_text())["stages"]["train"]["do"]
-    state_out = next(o for o in ours["outs"] if isinstance(o, dict) and any("train_state" in k for k in o))
     stage = {
         "cmd": f"{sys.executable} -m stages.train --round r1 --trainset trainset.parquet --model base --out model "
                "--state state --curves curves.csv --metrics train.json",
         "deps": ["trainset.parquet", "base"], "params": ["train"],
-        "outs": ["model", {"state": next(iter(state_out.values()))}],  # persist, as in the project's dvc.yaml
+        "outs": ["model", {"state": project_out("train", "train_state")}],  # persist, as in the project's
         "metrics": [{"train.json": {"cache": False}}],
     }
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": stage}}))
-    env = os.environ | {"PYTHONPATH": str(families.REPO), "DPE_THREADS": "1"}
-    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
-        subprocess.run(cmd, cwd=repo, check=True, env=env)
-    return repo, env
+    return repo, one_stage_repo(repo, raw, "train", stage)
+
+
+def killed_and_repeated(repo: Path, env: dict, ready) -> subprocess.CompletedProcess:
+    """`dvc repro`, SIGKILLed once ``ready()``, then `dvc repro` again to the end."""
+    repro = [sys.executable, "-m", "dvc", "repro"]
+    proc = subprocess.Popen(repro, cwd=repo, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    assert kill_when(proc, ready), "the training finished before it could be killed"
+    done = subprocess.run(repro, cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 def saved_step(state: Path) -> int:
@@ -83,14 +106,7 @@ def saved_step(state: Path) -> int:
 def test_dvc_repro_after_a_sigkill_resumes_grpo_from_the_last_checkpoint(tmp_path):
     repo, env = dvc_repo(tmp_path, {"max_steps": 24, "epochs": 20.0, "save_steps": 3, "num_generations": 8,
                                       "prompts_per_step": 4})
-    repro = [sys.executable, "-m", "dvc", "repro"]
-    proc = subprocess.Popen(repro, cwd=repo, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    assert kill_when(proc, lambda: saved_step(repo / "state") >= 6), "training finished before it could be killed"
-    assert not (repo / "train.json").exists()
-
-    done = subprocess.run(repro, cwd=repo, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
+    killed_and_repeated(repo, env, lambda: saved_step(repo / "state") >= 6)
     metrics = json.loads((repo / "train.json").read_text())
     assert metrics["steps"] == 24 and 6 <= metrics["resumed_from_step"] < 24
     assert not list((repo / "state").glob("checkpoint-*"))  # a finished run keeps only its fingerprint
@@ -101,36 +117,36 @@ def test_dvc_repro_after_a_sigkill_resumes_grpo_from_the_last_checkpoint(tmp_pat
 
 
 @pytest.mark.slow
-def test_a_killed_bootstrap_warm_up_resumes_from_its_last_checkpoint(tiny_world, tmp_path):
+def test_dvc_repro_after_a_sigkill_resumes_the_bootstrap_warm_up(tiny_world, tmp_path):
     world, _, _ = tiny_world
+    repo = tmp_path / "repo"
+    shutil.copytree(world, repo / "world")
     raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
     raw["bootstrap"]["vlm"].update(vocab_size=400, text_hidden=32, vision_hidden=32, steps=400, batch_size=8,
                                    examples=60, save_steps=20, weak={}, top_up_chunks=0,
                                    skew={c: 1 for c in raw["bootstrap"]["vlm"]["skew"]})
     raw["world"]["image_size"] = 56
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    args = ["--corpus", world / "sft.parquet", "--captions", world / "clip.parquet", "--probe", world / "probe.parquet",
-            "--dev", world / "dev.parquet", "--out", tmp_path / "r0", "--state", tmp_path / "state"]
-    cmd = [sys.executable, "-m", "stages.bootstrap_vlm", "--params", str(tmp_path / "params.yaml"), *map(str, args)]
-    env = os.environ | {"DPE_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=families.REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    assert kill_when(proc, lambda: saved_step(tmp_path / "state") >= 40), "the warm-up finished before the kill"
-    assert not (tmp_path / "r0" / "card.json").exists()
-
-    done = subprocess.run(cmd, cwd=families.REPO, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    facts = json.loads((tmp_path / "r0" / "card.json").read_text())["facts"]
+    files = {"--corpus": "sft", "--captions": "clip", "--probe": "probe", "--dev": "dev"}
+    stage = {
+        "cmd": f"{sys.executable} -m stages.bootstrap_vlm --out r0 --state state "
+               + " ".join(f"{flag} world/{name}.parquet" for flag, name in files.items()),
+        "deps": [f"world/{name}.parquet" for name in files.values()], "params": ["bootstrap.vlm"],
+        "outs": ["r0", {"state": project_out("bootstrap_vlm", "bootstrap_state")}],
+    }
+    env = one_stage_repo(repo, raw, "bootstrap_vlm", stage)
+    killed_and_repeated(repo, env, lambda: saved_step(repo / "state") >= 40)
+    facts = json.loads((repo / "r0" / "card.json").read_text())["facts"]
     assert 40 <= facts["warm-up resumed from step"] < 400 and facts["training steps"] == 400
-    assert not list((tmp_path / "state").glob("checkpoint-*"))
+    assert not list((repo / "state").glob("checkpoint-*"))
 
 
 @pytest.mark.slow
-def test_train_processes_runs_grpo_in_two_cpu_processes_over_gloo(tmp_path):
+@pytest.mark.parametrize("lora", [{}, {"rank": 2}], ids=["full", "lora"])
+def test_train_processes_runs_grpo_in_two_cpu_processes_over_gloo(tmp_path, lora):
     base = families.build("qwen2_5_vl", tmp_path / "base")
     families.write_trainset(tmp_path / "trainset.parquet", 8)
     raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
-    raw["train"].update(max_steps=3, save_steps=2, num_generations=4, prompts_per_step=2, processes=2)
+    raw["train"].update(max_steps=3, save_steps=2, num_generations=4, prompts_per_step=2, processes=2, lora=lora)
     raw["answer"]["max_new_tokens"] = 3
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     proc = families.run_stage("train", tmp_path / "params.yaml", "--round", "r1", "--trainset",
@@ -141,5 +157,6 @@ def test_train_processes_runs_grpo_in_two_cpu_processes_over_gloo(tmp_path):
     for index in (0, 1):
         assert f"GRPO in 2 process(es) (MULTI_CPU), this is process {index}" in proc.stderr
     assert json.loads((tmp_path / "train.json").read_text())["steps"] == 3
+    assert (tmp_path / "r1" / ("adapter_model.safetensors" if lora else "model.safetensors")).exists()
     model, _ = load(tmp_path / "r1")
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
