@@ -55,8 +55,6 @@ def greedy_results(model, processor, items: Sequence[dict], *, batch_size: int =
 class Engine:
     """Answers rows (image, question, answer_type, options) with a round's model; subclasses give ``answer``."""
 
-    name = "engine"
-
     def answer(self, rows: Sequence[dict], *, max_new_tokens: int = 8, samples: int = 1, temperature: float = 1.0,
                seed: int = 0, desc: str = "answer") -> list[list[str]]:
         raise NotImplementedError
@@ -72,8 +70,6 @@ class Engine:
 class TransformersEngine(Engine):
     """Batched ``generate`` on the merged model (CPU or one GPU)."""
 
-    name = "transformers"
-
     def __init__(self, model, processor, batch_size: int = 32):
         self.model, self.processor, self.batch_size = model, processor, batch_size
 
@@ -87,7 +83,6 @@ class VLLMEngine(Engine):
     full base, a merge chain is merged into a temporary folder first. Needs ``pip install vllm`` and a GPU;
     not exercised by the CPU tests."""
 
-    name = "vllm"
 
     def __init__(self, folder: str, dtype: str = "auto", batch_size: int = 32):
         import tempfile

@@ -35,14 +35,16 @@ def _tiny_llama(tok, **kw):
                 num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.pad_token_id, **kw)
 
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
-          "{% else %}{% for p in m['content'] %}{% if p['type'] == 'image' %}IMG{% elif p['type'] == 'text' %}"
-          "{{ p['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+def chat_template(open_turn: str, image: str, close_turn: str, generation: str) -> str:
+    """A family's chat template: each turn opened, its image slot and text, closed; then the reply's opening."""
+    return ("{% for m in messages %}" + open_turn + "{% if m['content'] is string %}{{ m['content'] }}"
+            "{% else %}{% for p in m['content'] %}{% if p['type'] == 'image' %}" + image +
+            "{% elif p['type'] == 'text' %}{{ p['text'] }}{% endif %}{% endfor %}{% endif %}" + close_turn +
+            "{% endfor %}{% if add_generation_prompt %}" + generation + "{% endif %}")
 
 def llava(out):
     from transformers import CLIPImageProcessor, CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, LlamaConfig
-    tpl = CHATML.replace("IMG", "<image>\n")
+    tpl = chat_template("<|im_start|>{{ m['role'] }}\n", "<image>\n", "<|im_end|>\n", "<|im_start|>assistant\n")
     tok = tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"], "<|im_end|>", "<|endoftext|>", tpl)
     proc = LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}),
                           tokenizer=tok, patch_size=14, vision_feature_select_strategy="default", chat_template=tpl,
@@ -55,10 +57,7 @@ def llava(out):
 
 def idefics3(out):
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3ImageProcessor, Idefics3Processor, LlamaConfig, Idefics3VisionConfig
-    tpl = ("{% for m in messages %}<|im_start|>{{ m['role'] | capitalize }}:{% if m['content'] is string %}{{ m['content'] }}"
-           "{% else %}{% for p in m['content'] %}{% if p['type'] == 'image' %}<image>{% elif p['type'] == 'text' %}"
-           "{{ p['text'] }}{% endif %}{% endfor %}{% endif %}<end_of_utterance>\n{% endfor %}"
-           "{% if add_generation_prompt %}Assistant:{% endif %}")
+    tpl = chat_template("<|im_start|>{{ m['role'] | capitalize }}:", "<image>", "<end_of_utterance>\n", "Assistant:")
     tok = tokenizer(["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<image>", "<fake_token_around_image>", "<global-img>"],
                     "<end_of_utterance>", "<|endoftext|>", tpl)
     ip = Idefics3ImageProcessor(do_image_splitting=False, size={"longest_edge": 28}, max_image_size={"longest_edge": 28})
@@ -70,10 +69,8 @@ def idefics3(out):
 
 def gemma3(out):
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3ImageProcessor, Gemma3Processor, Gemma3TextConfig, SiglipVisionConfig
-    tpl = ("{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
-           "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for p in m['content'] %}"
-           "{% if p['type'] == 'image' %}<start_of_image>{% elif p['type'] == 'text' %}{{ p['text'] }}{% endif %}"
-           "{% endfor %}{% endif %}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+    tpl = chat_template("<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n", "<start_of_image>",
+                        "<end_of_turn>\n", "<start_of_turn>model\n")
     specials = ["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"]
     tok = tokenizer(specials, "<end_of_turn>", "<pad>", tpl,
                     extra={"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"})

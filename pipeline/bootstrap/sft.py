@@ -109,4 +109,4 @@ def run_sft(model, processor, rows: list[dict], *, steps: int, batch_size: int, 
     if state_dir and save_steps:
         resume.finish(state_dir)
     return {"steps": steps, "train_loss": float(result.training_loss),
-            "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else 0}
+            "resumed_from_step": resume.step(checkpoint) if checkpoint else 0}

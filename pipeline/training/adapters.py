@@ -13,9 +13,8 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline.models.checkpoint import (ADAPTER_CONFIG, ADAPTER_WEIGHTS, BASE_REFERENCE, LINEAGE, chain, is_stack,
-                                        read_json)
-from pipeline.schemas import BaseReference, Lineage, write_json
+from pipeline.models.checkpoint import ADAPTER_CONFIG, ADAPTER_WEIGHTS, BASE_REFERENCE, LINEAGE, chain, is_stack
+from pipeline.schemas import BaseReference, Lineage, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def base_source(folder: Path) -> str:
     return str(resolved.root)
 
 
-def save_adapter(peft_model, previous: str | Path, out: str | Path, mode: str) -> dict:
+def save_adapter(peft_model, previous: str | Path, out: str | Path, mode: str) -> None:
     """Save the trained adapter of ``peft_model`` (trained on top of ``previous``) to ``out`` as ``mode``."""
     from peft import get_peft_model_state_dict
     from safetensors.torch import load_file, save_file
@@ -67,16 +66,15 @@ def save_adapter(peft_model, previous: str | Path, out: str | Path, mode: str) -
     root = read_json(previous / LINEAGE, Lineage).root if extend else str(previous)
     config.base_model_name_or_path = base_source(Path(root))
     config.save_pretrained(str(out))
+    rank = config.r
     if extend:
         prev_config = json.loads((previous / ADAPTER_CONFIG).read_text())
         weights = stack_updates(load_file(str(previous / ADAPTER_WEIGHTS)), lora_scaling(prev_config), weights,
                                 lora_scaling(config.to_dict()))
-        rank = prev_config["r"] + config.r
+        rank += prev_config["r"]
         saved = json.loads((out / ADAPTER_CONFIG).read_text()) | {"r": rank, "lora_alpha": rank, "use_rslora": False}
         (out / ADAPTER_CONFIG).write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
     save_file(weights, str(out / ADAPTER_WEIGHTS))
     write_json(out / LINEAGE, Lineage(root=root, chain=mode))
-    size = (out / ADAPTER_WEIGHTS).stat().st_size
-    log.info("saved LoRA adapter (%s, rank %d) of %.1f MB on %s", mode,
-             json.loads((out / ADAPTER_CONFIG).read_text())["r"], size / 1e6, root)
-    return {"lora.rank": json.loads((out / ADAPTER_CONFIG).read_text())["r"], "lora.bytes": size}
+    log.info("saved LoRA adapter (%s, rank %d) of %.1f MB on %s", mode, rank,
+             (out / ADAPTER_WEIGHTS).stat().st_size / 1e6, root)

@@ -41,6 +41,11 @@ def tree_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def step(checkpoint: str | Path) -> int:
+    """The step of a trainer checkpoint folder (``checkpoint-<step>``)."""
+    return int(Path(checkpoint).name.rsplit("-", 1)[1])
+
+
 def last_checkpoint(state_dir: str | Path, run: str) -> str | None:
     """The checkpoint to resume ``run`` from, or None (after clearing a folder left by another run)."""
     state_dir = Path(state_dir)
@@ -48,7 +53,7 @@ def last_checkpoint(state_dir: str | Path, run: str) -> str | None:
     if marker.exists() and json.loads(marker.read_text()).get("run") == run:
         steps = [p for p in state_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
         if steps:
-            latest = max(steps, key=lambda p: int(p.name.rsplit("-", 1)[1]))
+            latest = max(steps, key=step)
             log.info("found checkpoint %s of this run", latest)
             return str(latest)
         return None

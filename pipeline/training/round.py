@@ -93,7 +93,7 @@ def train_round(rows: list[dict], trainset: str, model_dir: str, out: str, state
                                        max_new_tokens=params.answer.max_new_tokens, resume_from=checkpoint)
     if rank() != 0:
         return None
-    stats["resumed_from_step"] = int(checkpoint.rsplit("-", 1)[1]) if checkpoint else 0
+    stats["resumed_from_step"] = resume.step(checkpoint) if checkpoint else 0
     save(trained, processor, model_dir, out, params.train, trained_adapter=bool(rows))
     resume.finish(state_dir)
     return stats | {"curves": summary(history)}, history
