@@ -49,11 +49,6 @@ def start(description: str, argv: list[str] | None = None, required: tuple[str, 
     return args, params
 
 
-def round_seed(seed: int, round_name: str) -> int:
-    """A distinct, stable seed per round, so rounds never replay the same randomness."""
-    return int(hashlib.sha256(f"{seed}:{round_name}".encode()).hexdigest()[:8], 16)
-
-
 def flatten(tree: dict, prefix: str = "") -> dict:
     """Nested dict → flat dotted keys (``{"accuracy": {"overall": 1}}`` → ``{"accuracy.overall": 1}``)."""
     flat = {}

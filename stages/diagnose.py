@@ -4,14 +4,14 @@ write the per-item results, the diagnosis and the weakness brief."""
 from pathlib import Path
 
 from pipeline.diagnosis.diagnose import diagnose, probe_items, weakness_brief
-from pipeline.runtime import round_seed, start, write_metrics
+from pipeline.runtime import start, write_metrics
 from pipeline.schemas import RESULTS, write_json, write_parquet
 
 
 def main(argv=None):
     args, params = start(__doc__, argv, required=("--round", "--model", "--results", "--diagnosis", "--brief",
                                                   "--metrics"))
-    seed = round_seed(params.seed, args.round)
+    seed = params.seed_of(args.round)
     items = probe_items(params.probe, params.evaluation, seed)
     results, diagnosis = diagnose(args.model, items, params.diagnose, params.answer, args.round, seed,
                                     params.model.dtype)

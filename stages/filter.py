@@ -2,7 +2,7 @@
 
 from pipeline import schemas
 from pipeline.answering import open_engine
-from pipeline.runtime import round_seed, start, write_metrics
+from pipeline.runtime import start, write_metrics
 from pipeline.training.filter import filter_samples
 
 
@@ -13,9 +13,9 @@ def main(argv=None):
     samples = schemas.read_table(args.samples, schemas.SAMPLES).to_pylist()
     engine = open_engine(args.model, params.answer, params.model.dtype, batch_size=cfg.batch_size)
     completions = engine.answer(samples, max_new_tokens=params.answer.max_new_tokens, samples=cfg.n_samples,
-                                temperature=cfg.temperature, seed=round_seed(params.seed, args.round), desc="rollouts")
+                                temperature=cfg.temperature, seed=params.seed_of(args.round), desc="rollouts")
     rollouts, trainset, counts = filter_samples(samples, completions, cfg.band_low, cfg.band_high, cfg.min_keep,
-                                                args.model, cfg.label)
+                                                args.model, cfg.label, cfg.max_keep)
     schemas.write_parquet(args.rollouts, rollouts.to_arrow(), schemas.ROLLOUTS)
     schemas.write_parquet(args.trainset, trainset, schemas.TRAINSET)
     write_metrics(args.metrics, counts)

@@ -11,7 +11,7 @@ from pipeline.generation.generate import Budget, Context, failure_images, genera
 from pipeline.generation.journal import Journal, run_key
 from pipeline.pool.search import PoolSearch
 from pipeline.structured import EndpointRefused
-from pipeline.runtime import file_hash, round_seed, start, write_metrics
+from pipeline.runtime import file_hash, start, write_metrics
 
 
 def main(argv=None):
@@ -25,7 +25,7 @@ def main(argv=None):
                   search=PoolSearch(schemas.Manifest.read(args.vectors), args.clip, params.search.nprobes),
                   pool_manifest=schemas.Manifest.read(args.pool), brief=Path(args.brief).read_text(),
                   diagnosis_hash=file_hash(args.diagnosis), round_name=args.round,
-                  seed=round_seed(params.seed, args.round), top_k=cfg.top_k,
+                  seed=params.seed_of(args.round), top_k=cfg.top_k,
                   failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells},
                   failure_images=failure_images(diagnosis, args.probe, params.probe), image_queries=cfg.image_queries,
                   seen=Seen.from_table(schemas.read_table(args.seen_before, schemas.SEEN), cfg.dedup))

@@ -5,7 +5,7 @@ from the last trainer checkpoint in --state (a persist out)."""
 import sys
 
 from pipeline import schemas
-from pipeline.runtime import round_seed, start, write_metrics
+from pipeline.runtime import start, write_metrics
 from pipeline.training.curves import write_curves
 from pipeline.training.round import launch, launched, train_round
 
@@ -15,7 +15,7 @@ FLAGS = ("--round", "--trainset", "--model", "--out", "--state", "--curves", "--
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args, params = start(__doc__, argv, required=FLAGS)
-    seed = round_seed(params.seed, args.round)
+    seed = params.seed_of(args.round)
     if params.train.processes > 1 and not launched():
         sys.exit(launch(argv, args, params, seed))
     rows = schemas.read_table(args.trainset, schemas.TRAINSET).to_pylist()

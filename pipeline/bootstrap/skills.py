@@ -13,7 +13,9 @@ import polars as pl
 from pipeline import results as res
 from pipeline.answering import answer, greedy_results
 
-WEAK_BELOW = 0.35  # a category at or below this greedy accuracy is weak
+WEAK_BELOW = 0.40  # a category at or below this greedy accuracy is weak (strong: 0.70 or more)
+ABOVE_MAJORITY = 0.10  # a partly learned weak category beats always giving its most frequent answer by this
+MIN_DISTINCT = 3  # ... and gives at least this many different answers
 
 
 def profile(results: pl.DataFrame, sampled: pl.DataFrame, weak_below: float = WEAK_BELOW,
@@ -30,14 +32,31 @@ def profile(results: pl.DataFrame, sampled: pl.DataFrame, weak_below: float = WE
             "weak_in_band_share": dict(in_band.iter_rows())}
 
 
+def window_margins(accuracy: dict[str, float], majority: dict[str, float], distinct: dict[str, int],
+                   categories: list[str], weak_below: float = WEAK_BELOW) -> dict[str, float]:
+    """Per category, how far its accuracy sits inside the weak-but-partly-learned window [majority baseline +
+    ABOVE_MAJORITY, weak_below]: the distance to the nearer edge, negative outside, -1 when it has collapsed to
+    fewer than MIN_DISTINCT answers. The top-up keeps the chunk whose worst margin is largest, so the profile
+    survives the noise of another CPU's floats and of the probe's sampling.
+
+    >>> window_margins({"a": 0.3}, {"a": 0.15}, {"a": 5}, ["a"])
+    {'a': 0.05}
+    """
+    out = {}
+    for c in categories:
+        inside = min(accuracy[c] - (majority[c] + ABOVE_MAJORITY), weak_below - accuracy[c])
+        out[c] = round(inside, 10) if distinct[c] >= MIN_DISTINCT else -1.0
+    return out
+
+
 def uneven(profile_: dict, weak_below: float = WEAK_BELOW, strong_at: float = 0.70, overall: tuple = (0.35, 0.65),
-           margin: float = 0.10) -> dict:
+           margin: float = ABOVE_MAJORITY) -> dict:
     """Does a skill profile give RL something to fix? At least two strong and two weak categories, overall
     in range, and every weak category *partly learned*: at least 3 distinct answers, most items in the
     pass-rate band, and accuracy at least ``margin`` above always giving its most frequent answer."""
     acc = {c: a for c, a in profile_["probe_accuracy"].items() if c != "overall"}
     weak = [c for c, a in acc.items() if a <= weak_below]
-    partly = [c for c in weak if profile_["distinct_answers"][c] >= 3 and profile_["weak_in_band_share"][c] > 0.5
+    partly = [c for c in weak if profile_["distinct_answers"][c] >= MIN_DISTINCT and profile_["weak_in_band_share"][c] > 0.5
               and acc[c] >= profile_["majority_baseline"][c] + margin]
     strong = [c for c, a in acc.items() if a >= strong_at]
     ok = (len(strong) >= 2 and len(weak) >= 2 and len(partly) == len(weak)

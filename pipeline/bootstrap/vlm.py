@@ -35,10 +35,13 @@ def pin_user_base(cfg, out: str) -> None:
     log.info("round r0 is %s (%s), pinned in %s", ref.source, ref.model_type, out)
 
 
-def bootstrap_vlm(rows: list[dict], captions: list[dict], dev: list[dict], probe: list[dict], params,
-                  out: str, state_dir: str | None = None) -> dict:
-    """Build, train, save and card the r0 model in ``out``; returns its skill profile."""
-    cfg, answering = params.bootstrap.vlm, params.answer
+WARM_UP_ONLY = ("weak", "top_up_steps", "top_up_lr", "top_up_chunks", "save_steps")  # fields the warm-up ignores
+
+
+def warm_up(rows: list[dict], captions: list[dict], params, state_dir: str | None = None):
+    """(model, processor, stats, ids of the SFT rows used): the tiny VLM built and warmed up on the skewed
+    curriculum. Its resume fingerprint leaves out the top-up's fields, which do not change the warm-up."""
+    cfg = params.bootstrap.vlm
     corpus = warmup_corpus(rows, captions, skew=cfg.skew, examples=cfg.examples, caption_share=cfg.caption_share,
                            seed=params.seed)
     texts = [f"{prompt_text(r['question'], r['answer_type'], r['options'])}\n{r['answer']}" for r in corpus]
@@ -47,15 +50,21 @@ def bootstrap_vlm(rows: list[dict], captions: list[dict], dev: list[dict], probe
     spec = TinyVLMSpec(image_size=params.world.image_size, vocab_size=len(tokenizer), text_hidden=cfg.text_hidden,
                        text_layers=cfg.text_layers, vision_hidden=cfg.vision_hidden, vision_layers=cfg.vision_layers)
     model = build_model(spec, tokenizer, params.seed)
-    began = time.perf_counter()
     stats = run_sft(model, processor, corpus, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                     seed=params.seed, state_dir=state_dir, save_steps=cfg.save_steps,
-                    run=fingerprint(corpus=[r.get("item_id", r["answer"]) for r in corpus], vlm=cfg.model_dump(),
-                                    seed=params.seed, image_size=params.world.image_size))
-    topped = top_up(model, processor, rows, {r["item_id"] for r in corpus if "item_id" in r}, dev, dict(cfg.weak),
-                    steps=cfg.top_up_steps, lr=cfg.top_up_lr, max_chunks=cfg.top_up_chunks,
-                    batch_size=cfg.batch_size, seed=params.seed, max_new_tokens=answering.max_new_tokens)
-    seconds = time.perf_counter() - began
+                    run=fingerprint(corpus=[r.get("item_id", r["answer"]) for r in corpus],
+                                    vlm=cfg.model_dump(exclude=set(WARM_UP_ONLY)), seed=params.seed,
+                                    image_size=params.world.image_size))
+    return model, processor, stats, {r["item_id"] for r in corpus if "item_id" in r}
+
+
+def finish_base(model, processor, rows: list[dict], used: set[str], dev: list[dict], probe: list[dict], params,
+                out: str, stats: dict, seconds: float = 0.0) -> dict:
+    """Top the warmed-up model's weak categories up, save and card it in ``out``; returns its skill profile."""
+    cfg, answering = params.bootstrap.vlm, params.answer
+    topped = top_up(model, processor, rows, used, dev, dict(cfg.weak), steps=cfg.top_up_steps, lr=cfg.top_up_lr,
+                    max_chunks=cfg.top_up_chunks, batch_size=cfg.batch_size, seed=params.seed,
+                    max_new_tokens=answering.max_new_tokens)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     skills = measure(model, processor, probe, seed=params.seed, max_new_tokens=answering.max_new_tokens)
@@ -71,6 +80,15 @@ def bootstrap_vlm(rows: list[dict], captions: list[dict], dev: list[dict], probe
                 "curriculum skew": dict(cfg.skew) or "uniform", "question examples": cfg.examples,
                 "caption share": cfg.caption_share, "weak targets (dev accuracy)": dict(cfg.weak) or "none",
                 "top-up chunks run": topped["chunks"], "top-up chunk kept": topped["chosen"],
-                "dev accuracy after top-up": {c: round(a, 3) for c, a in topped["dev_accuracy"].items()}},
+                "dev accuracy after top-up": {c: round(a, 3) for c, a in topped["dev_accuracy"].items()},
+                "dev window margin after top-up": topped["margin"]},
                skills)
     return skills
+
+
+def bootstrap_vlm(rows: list[dict], captions: list[dict], dev: list[dict], probe: list[dict], params,
+                  out: str, state_dir: str | None = None) -> dict:
+    """Build, warm up, top up, save and card the r0 model in ``out``; returns its skill profile."""
+    began = time.perf_counter()
+    model, processor, stats, used = warm_up(rows, captions, params, state_dir)
+    return finish_base(model, processor, rows, used, dev, probe, params, out, stats, time.perf_counter() - began)

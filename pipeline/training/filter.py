@@ -29,17 +29,28 @@ def band_distance(rate: float, low: float, high: float) -> float:
     return round(max(0.0, low - rate, rate - high), 10)
 
 
-def select(rates: list[float], low: float, high: float, min_keep: int) -> list[tuple[bool, bool]]:
+def select(rates: list[float], low: float, high: float, min_keep: int, max_keep: int = 0
+           ) -> list[tuple[bool, bool]]:
     """Per sample (keep, filled). In-band samples are kept; out-of-band ones fill up to ``min_keep``,
-    nearest to the band first (ties by position, so the choice is deterministic).
+    nearest to the band first. With ``max_keep`` (0: no cap) at most that many in-band samples stay, those
+    nearest the band's middle first (the groups whose rewards spread most). Ties go by position, so the
+    choice is deterministic.
 
     >>> select([0.0, 0.5, 1.0, 0.875], 0.3, 0.8, 2)
     [(False, False), (True, False), (False, False), (True, True)]
+    >>> select([0.5, 0.2, 0.4, 0.9], 0.1, 0.9, 0, max_keep=2)
+    [(True, False), (False, False), (True, False), (False, False)]
     """
     keep = [(band_distance(r, low, high) == 0.0, False) for r in rates]
+    if max_keep:
+        middle = (low + high) / 2
+        inside = sorted((abs(r - middle), i) for i, r in enumerate(rates) if keep[i][0])
+        for _, i in inside[max_keep:]:
+            keep[i] = (False, False)
     missing = min_keep - sum(k for k, _ in keep)
     if missing > 0:
-        outside = sorted((band_distance(r, low, high), i) for i, r in enumerate(rates) if not keep[i][0])
+        outside = sorted((band_distance(r, low, high), i) for i, r in enumerate(rates)
+                         if band_distance(r, low, high) > 0)
         for _, i in outside[:missing]:
             keep[i] = (True, True)
     return keep
@@ -70,14 +81,14 @@ def label_samples(samples: list[dict], completions: list[list[str]], label: str
 
 
 def filter_samples(samples: list[dict], completions: list[list[str]], low: float, high: float, min_keep: int,
-                   model: str, label: str = "reference") -> tuple[pl.DataFrame, list[dict], dict]:
+                   model: str, label: str = "reference", max_keep: int = 0) -> tuple[pl.DataFrame, list[dict], dict]:
     """(rollouts table, trainset rows, counts) for generated samples and their sampled answers."""
     total = len(samples)
     samples, completions, label_counts = label_samples(samples, completions, label)
     rollouts = grade_rollouts(samples, completions, model)
     by_id = dict(pass_rates(rollouts, "sample_id").iter_rows())
     rates = [by_id[s["sample_id"]] for s in samples]
-    flags = select(rates, low, high, min_keep)
+    flags = select(rates, low, high, min_keep, max_keep)
     kept = [s | {"pass_rate": r, "in_band": not filled, "filled": filled}
             for s, r, (keep, filled) in zip(samples, rates, flags) if keep]
     counts = {"samples": total, "kept": len(kept), "in_band": sum(k["in_band"] for k in kept),
