@@ -31,6 +31,7 @@ def test_repository_params_are_valid():
     ({"diagnose": {"judge": "oracle"}}, ["diagnose.judge", "'oracle'", "openai", "package.module:name"]),
     ({"generate": {"backend": "gpt"}}, ["generate.backend", "'gpt'", "world"]),
     ({"generate": {"edits": ["blur", "swirl"]}}, ["generate.edits", "swirl", "brightness"]),
+    ({"filter": {"min_keep": 8, "max_keep": 4}}, ["filter", "max_keep (4)", "min_keep (8)"]),
     ({"diagnose": {"max_new_tokens": 8}}, ["diagnose.max_new_tokens", "unknown key"]),  # moved to answer
 ])
 def test_bad_params_name_key_value_and_allowed(raw, names):
@@ -68,6 +69,15 @@ def test_every_key_is_in_params_yaml_and_code_defaults_equal_it():
     missing = sorted(k for k in _sections(Params) if not present(k))
     assert not missing, f"keys only in code (add them to params.yaml): {missing}"
     assert Params().model_dump() == load_params(REPO / "params.yaml").model_dump()
+
+
+def test_round_seed_moves_the_rounds_draws_and_nothing_else():
+    base = parse_params({})
+    other = parse_params({"round_seed": 7})
+    assert base.seed_of("r1") != base.seed_of("r2")  # every round draws apart
+    assert base.seed_of("r1") == parse_params({"round_seed": 0}).seed_of("r1")  # null means `seed`
+    assert other.seed_of("r1") != base.seed_of("r1")
+    assert other.world == base.world and other.bootstrap == base.bootstrap and other.seed == base.seed
 
 
 def test_defaults_fill_missing_sections():

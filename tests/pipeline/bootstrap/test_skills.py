@@ -1,4 +1,6 @@
-from pipeline.bootstrap.skills import profile, uneven
+import pytest
+
+from pipeline.bootstrap.skills import WEAK_BELOW, profile, uneven, window_margins
 from pipeline.results import grade, grade_sampled
 
 
@@ -42,3 +44,14 @@ def test_uneven_needs_two_strong_two_partly_learned_weak_and_overall_in_range():
     assert at_baseline["met"] == 0
     one_strong = uneven(_profile(acc | {"counting": 0.6}, distinct, band, majority))
     assert one_strong["strong"] == 1 and one_strong["met"] == 0
+
+
+def test_window_margins_measure_the_distance_inside_the_weak_window():
+    acc = {"text": 0.30, "arithmetic": 0.22, "size": 0.45, "chart": 0.36}
+    majority = {"text": 0.15, "arithmetic": 0.15, "size": 0.15, "chart": 0.15}
+    distinct = {"text": 6, "arithmetic": 6, "size": 6, "chart": 2}
+    margins = window_margins(acc, majority, distinct, sorted(acc))
+    assert margins["text"] == pytest.approx(0.05)  # 0.05 above majority+0.10, 0.10 below the weak line
+    assert margins["arithmetic"] == pytest.approx(-0.03)  # below majority + 0.10: not partly learned
+    assert margins["size"] == pytest.approx(WEAK_BELOW - 0.45)  # above the weak line
+    assert margins["chart"] == -1.0  # collapsed to two answers

@@ -12,6 +12,15 @@ def test_fill_is_nearest_to_band_and_flagged():
     assert band_distance(0.2, 0.3, 0.8) == 0.1
 
 
+def test_max_keep_caps_the_kept_samples_nearest_the_band_middle_then_fills():
+    rates = [0.5, 0.25, 0.75, 0.45, 0.0, 1.0]
+    assert [k for k, _ in select(rates, 0.2, 0.8, min_keep=0, max_keep=2)] == [True, False, False, True, False, False]
+    # an exact trained budget: min_keep = max_keep = N whatever the band holds
+    for n in (1, 3, 5):
+        assert sum(k for k, _ in select(rates, 0.2, 0.8, min_keep=n, max_keep=n)) == n
+    assert select(rates, 0.2, 0.8, min_keep=5, max_keep=5)[4:] == [(True, True), (False, False)]
+
+
 def test_filter_samples_records_rollouts_and_flags():
     samples = [{"sample_id": "s1", "answer": "3", "answer_type": "integer", "options": []},
                {"sample_id": "s2", "answer": "red", "answer_type": "word", "options": []}]
