@@ -10,6 +10,7 @@ hardware has native bf16 (the vectors agree with fp32 ones to a cosine above 0.9
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,40 @@ def probe_image() -> Image.Image:
     return Image.fromarray(arr)
 
 
+@functools.lru_cache(maxsize=32)
+def resize_weights(n_in: int, n_out: int, mode: str) -> torch.Tensor:
+    """The (n_out, n_in) weights of torch's antialiased resize along one axis. Resizing is separable and
+    linear, so a batch resizes as two small matmuls: several times faster on a CPU than the interpolation
+    kernel, which dominated the tiny CLIP's embedding time."""
+    eye = torch.eye(n_in)[None, None]  # resizing its height only: row j of the result is output j's weights
+    out = torch.nn.functional.interpolate(eye, size=(n_out, n_in), mode=mode, antialias=True, align_corners=False)
+    return out[0, 0].contiguous()
+
+
+def resize_size(step, height: int, width: int) -> tuple[int, int]:
+    """The output size torchvision's ``Resize(step.size)`` gives an image of this size (int: the short side)."""
+    size = step.size if isinstance(step.size, int) else (step.size[0] if len(step.size) == 1 else None)
+    if size is None:
+        return tuple(step.size)
+    short, long = sorted((height, width))
+    new_long = int(size * long / short)
+    return (size, new_long) if height <= width else (new_long, size)
+
+
+def matmul_resize(step, batch: torch.Tensor) -> torch.Tensor:
+    """``step`` (a torchvision Resize) on a float batch, as two matmuls when it is a plain antialiased
+    bilinear or bicubic resize; anything else goes through the step itself."""
+    from torchvision import transforms as T
+
+    modes = {T.InterpolationMode.BILINEAR: "bilinear", T.InterpolationMode.BICUBIC: "bicubic"}
+    if step.interpolation not in modes or step.max_size is not None or step.antialias is False:
+        return step(batch)
+    height, width = batch.shape[-2:]
+    out_h, out_w = resize_size(step, height, width)
+    mode = modes[step.interpolation]
+    return resize_weights(height, out_h, mode) @ batch @ resize_weights(width, out_w, mode).T
+
+
 def batched_preprocess(preprocess, tolerance: float = 0.02) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The usual CLIP transform (resize, centre crop, to float, normalise) applied to a whole uint8
     batch of same-size images at once: four times faster than image by image through PIL.
@@ -92,7 +127,7 @@ def batched_preprocess(preprocess, tolerance: float = 0.02) -> Callable[[torch.T
     def run(batch: torch.Tensor) -> torch.Tensor:
         out = batch.float() / 255.0
         for step in tensor_steps:
-            out = step(out)
+            out = matmul_resize(step, out) if isinstance(step, T.Resize) else step(out)
         return normalise(out.clamp(0, 1)) if normalise is not None else out.clamp(0, 1)
 
     probe = probe_image()

@@ -5,7 +5,9 @@ import open_clip
 import torch
 from torchvision import transforms as T
 
-from pipeline.pool.embed import batched_preprocess, probe_image
+import pytest
+
+from pipeline.pool.embed import batched_preprocess, matmul_resize, probe_image
 
 
 def test_batched_path_matches_open_clips_transform_for_the_stock_pipeline():
@@ -24,3 +26,20 @@ def test_a_transform_that_does_more_goes_image_by_image():
     flipped = T.Compose([T.RandomHorizontalFlip(p=1.0), *stock.transforms])
     assert batched_preprocess(flipped) is None
     assert batched_preprocess(lambda img: img) is None  # not a Compose at all
+
+
+@pytest.mark.parametrize("size", [64, [64], 80, 224, [48, 70]])
+@pytest.mark.parametrize("mode", [T.InterpolationMode.BICUBIC, T.InterpolationMode.BILINEAR])
+def test_resize_as_two_matmuls_equals_torchvisions_resize(size, mode):
+    step = T.Resize(size, interpolation=mode, antialias=True)
+    for shape in ((2, 3, 112, 112), (2, 3, 83, 121), (1, 3, 150, 97)):
+        batch = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+        want = step(batch)
+        got = matmul_resize(step, batch)
+        assert got.shape == want.shape and (got - want).abs().max() < 1e-5
+
+
+def test_a_resize_the_matmuls_do_not_cover_goes_through_the_step_itself():
+    nearest = T.Resize(64, interpolation=T.InterpolationMode.NEAREST)
+    batch = torch.rand(1, 3, 112, 90)
+    assert torch.equal(matmul_resize(nearest, batch), nearest(batch))
