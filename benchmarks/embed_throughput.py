@@ -20,6 +20,7 @@ downloaded), where compute dominates, as with a real CLIP.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -75,6 +76,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", help="write the numbers here too (benchmarks/perf.py reads them)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +124,11 @@ def main() -> None:
         print(f"{name:<44}{ips:>10.0f}")
     print(f"pipeline / naive = {fast_ips / naive_ips:.1f}x   pipeline / compute bound = {fast_ips / bound:.0%}   "
           f"encoder-only / bound = {compute_ips / bound:.0%}   min cosine({str(dtype)[6:]}, fp32) = {cosine:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "model": args.model, "mflops_per_image": flops / 1e6, "dtype": str(dtype)[6:], "bound_ips": bound,
+            "naive_ips": naive_ips, "pipeline_ips": fast_ips, "fp32_ips": fp32_ips, "decode_ips": decode_ips,
+            "encoder_ips": compute_ips, "share_of_bound": fast_ips / bound, "min_cosine": cosine}, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ calls), with and without an image-type filter. Exact top-10 comes from a numpy b
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -77,6 +79,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--partitions", type=int, default=0)
     ap.add_argument("--nprobes", type=int, default=24)
+    ap.add_argument("--json", help="write the numbers here too (benchmarks/perf.py reads them)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     points, label = clustered(args.rows + args.queries, args.dim, args.clusters, rng, args.noise)
@@ -93,6 +96,7 @@ def main() -> None:
         print(f"{args.rows} vectors, dim {args.dim}, {args.queries} queries; {kind} index built in {build_s:.1f} s "
               f"(partitions {args.partitions or 'auto'}, nprobes {args.nprobes})")
         print(f"{'search':<28}{'median ms':>10}{'recall@10':>11}")
+        rows = {}
         for name, search, filters, exact in (
             ("exact (flat)", flat, {}, truth),
             ("IVF_FLAT", ivf, {}, truth),
@@ -101,6 +105,10 @@ def main() -> None:
         ):
             ms, recall = measure(search, queries, exact, **filters)
             print(f"{name:<28}{ms:>10.2f}{recall:>11.3f}")
+            rows[name] = {"median_ms": ms, "recall_at_10": recall}
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": args.rows, "dim": args.dim, "index": kind,
+                                               "build_s": build_s, "searches": rows}, indent=1))
 
 
 if __name__ == "__main__":
