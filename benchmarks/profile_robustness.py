@@ -66,7 +66,8 @@ def one(seed: int, isa: str, cache: Path) -> dict:
     card = json.loads((out / "card.json").read_text())
     return {"seed": seed, "isa": isa, "kernels": torch.backends.cpu.get_cpu_capability(),
             "warm_up_s": round(warm_s, 1), "top_up": {k: v for k, v in card["facts"].items()
-                                                       if k.startswith(("top-up", "dev accuracy"))},
+                                                       if k.startswith(("top-up", "dev accuracy", "probe accuracy",
+                                                                        "profile margin"))},
             "skills": skills}
 
 
@@ -77,8 +78,9 @@ def row(r: dict) -> str:
                       f"{s['distinct_answers'][c]}" for c in weak)
     strong = ", ".join(f"{c} {a:.2f}" for c, a in sorted(acc.items()) if c != "overall" and a >= 0.70)
     tu = r["top_up"]
+    kept = f"{tu.get('probe accuracy after top-up')} (dev {tu.get('dev accuracy after top-up (held out)')})"
     return (f"| {r['seed']} | {r['isa']} ({r['kernels']}) | {tu.get('top-up chunk kept')} of "
-            f"{tu.get('top-up chunks run')}: {tu.get('dev accuracy after top-up')} | {cells or 'none'} | {strong} | "
+            f"{tu.get('top-up chunks run')}: {kept} | {cells or 'none'} | {strong} | "
             f"{acc['overall']:.3f} | **{s['uneven']['met']}** |")
 
 

@@ -30,7 +30,7 @@ class WorldConfig(Section):
     pool_size: int = Field(3000, ge=10, le=10_000_000)
     probe_per_cell: int = Field(192, ge=1)
     eval_per_cell: int = Field(96, ge=1)
-    dev_per_cell: int = Field(384, ge=1, description="held-out dev items per cell (bootstrap top-up, never the probe)")
+    dev_per_cell: int = Field(384, ge=1, description="held-out dev items per cell (how far r0's top-up carries beyond the probe)")
     sft_size: int = Field(12000, ge=10)
     clip_size: int = Field(3000, ge=10)
 
@@ -73,7 +73,7 @@ class VLMConfig(Section):
     examples: int = Field(6000, ge=1, description="question examples drawn from the world's SFT corpus by skew")
     caption_share: float = Field(0.3, ge=0, lt=1, description="share of describe-the-image examples in the warm-up")
     weak: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEAK),
-                                   description="category -> dev accuracy the top-up raises it to after the warm-up")
+                                   description="category -> probe accuracy the top-up raises it to after the warm-up")
     top_up_steps: int = Field(6, ge=1, description="SFT steps per top-up chunk")
     top_up_lr: float = Field(5e-5, gt=0, lt=1)
     top_up_chunks: int = Field(32, ge=0, description="most top-up chunks")

@@ -16,6 +16,7 @@ from pipeline.answering import answer, greedy_results
 WEAK_BELOW = 0.40  # a category at or below this greedy accuracy is weak (strong: 0.70 or more)
 ABOVE_MAJORITY = 0.10  # a partly learned weak category beats always giving its most frequent answer by this
 MIN_DISTINCT = 3  # ... and gives at least this many different answers
+IN_BAND_MOST = 0.5  # ... and more than this share of its items have a sampled pass rate in the band
 
 
 def profile(results: pl.DataFrame, sampled: pl.DataFrame, weak_below: float = WEAK_BELOW,
@@ -49,6 +50,20 @@ def window_margins(accuracy: dict[str, float], majority: dict[str, float], disti
     return out
 
 
+def profile_margins(profile_: dict, categories: list[str]) -> dict[str, float]:
+    """Per category, how far a measured profile sits inside every bound ``uneven`` checks a weak category
+    against: the accuracy window (``window_margins``) and the share of items in the pass-rate band.
+
+    >>> profile_margins({"probe_accuracy": {"a": 0.3}, "majority_baseline": {"a": 0.15}, "distinct_answers": {"a": 5},
+    ...                  "weak_in_band_share": {"a": 0.52}}, ["a"])
+    {'a': 0.02}
+    """
+    window = window_margins(profile_["probe_accuracy"], profile_["majority_baseline"], profile_["distinct_answers"],
+                            categories)
+    band = profile_["weak_in_band_share"]
+    return {c: round(min(m, band.get(c, 0.0) - IN_BAND_MOST), 10) for c, m in window.items()}
+
+
 def uneven(profile_: dict, weak_below: float = WEAK_BELOW, strong_at: float = 0.70, overall: tuple = (0.35, 0.65),
            margin: float = ABOVE_MAJORITY) -> dict:
     """Does a skill profile give RL something to fix? At least two strong and two weak categories, overall
@@ -56,7 +71,8 @@ def uneven(profile_: dict, weak_below: float = WEAK_BELOW, strong_at: float = 0.
     pass-rate band, and accuracy at least ``margin`` above always giving its most frequent answer."""
     acc = {c: a for c, a in profile_["probe_accuracy"].items() if c != "overall"}
     weak = [c for c, a in acc.items() if a <= weak_below]
-    partly = [c for c in weak if profile_["distinct_answers"][c] >= MIN_DISTINCT and profile_["weak_in_band_share"][c] > 0.5
+    partly = [c for c in weak if profile_["distinct_answers"][c] >= MIN_DISTINCT
+              and profile_["weak_in_band_share"][c] > IN_BAND_MOST
               and acc[c] >= profile_["majority_baseline"][c] + margin]
     strong = [c for c, a in acc.items() if a >= strong_at]
     ok = (len(strong) >= 2 and len(weak) >= 2 and len(partly) == len(weak)

@@ -61,19 +61,19 @@ def test_top_up_keeps_the_chunk_deepest_inside_the_window_and_leaves_the_model_t
     processor = build_processor(tok, 56)
     model = build_model(TinyVLMSpec(image_size=56, vocab_size=len(tok), text_hidden=64, vision_hidden=32), tok, 0)
     used = {r["item_id"] for r in corpus if r["category"] == "other"}
-    dev = [r | {"item_id": f"dev-{r['item_id']}"} for r in corpus[150:200]]  # weak rows, unseen images
+    probe = [r | {"item_id": f"probe-{r['item_id']}"} for r in corpus[150:200]]  # weak rows, unseen images
     kwargs = dict(steps=10, lr=3e-3, max_chunks=4, batch_size=8, seed=0, max_new_tokens=3)
-    result = top_up(model, processor, corpus[:150] + corpus[200:], used, dev, {"weak": 0.9}, **kwargs)
+    result = top_up(model, processor, corpus[:150] + corpus[200:], used, probe, {"weak": 0.9}, **kwargs)
     history = result["history"]
     # the window [0.35, 0.40] is too narrow for the stop margin and 0.9 out of reach: it trains every chunk
     assert result["chunks"] == len(history) - 1 >= 3
     scores = [(h["margin"], -abs(h["weak"] - 0.9)) for h in history]
     assert result["chosen"] == scores.index(max(scores))
     assert result["margin"] == history[result["chosen"]]["margin"]
-    # the model is left at the chosen chunk: its dev accuracy is what the result says
-    assert accuracy_by(greedy_results(model, processor, dev, max_new_tokens=3))["weak"] == \
-        result["dev_accuracy"]["weak"]
-    again = top_up(model, processor, corpus, used, dev, {"weak": 0.0}, **kwargs)
+    # the model is left at the chosen chunk: its probe accuracy is what the result says
+    assert accuracy_by(greedy_results(model, processor, probe, max_new_tokens=3))["weak"] == \
+        result["accuracy"]["weak"]
+    again = top_up(model, processor, corpus, used, probe, {"weak": 0.0}, **kwargs)
     assert again["chunks"] == 0  # already at or above the target: no training
-    with pytest.raises(ValueError, match="dev set has no items"):
-        top_up(model, processor, corpus, used, dev, {"other": 0.5}, **kwargs)
+    with pytest.raises(ValueError, match="probe set has no items"):
+        top_up(model, processor, corpus, used, probe, {"other": 0.5}, **kwargs)
