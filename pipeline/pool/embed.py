@@ -76,8 +76,8 @@ def probe_image() -> Image.Image:
 @functools.lru_cache(maxsize=32)
 def resize_weights(n_in: int, n_out: int, mode: str) -> torch.Tensor:
     """The (n_out, n_in) weights of torch's antialiased resize along one axis. Resizing is separable and
-    linear, so a batch resizes as two small matmuls: several times faster on a CPU than the interpolation
-    kernel, which dominated the tiny CLIP's embedding time."""
+    linear, so a batch resizes as two small matmuls (BLAS) instead of the interpolation kernel, which bound
+    the tiny CLIP's embedding throughput (the gain is for benchmarks/embed_throughput.py to measure)."""
     eye = torch.eye(n_in)[None, None]  # resizing its height only: row j of the result is output j's weights
     out = torch.nn.functional.interpolate(eye, size=(n_out, n_in), mode=mode, antialias=True, align_corners=False)
     return out[0, 0].contiguous()

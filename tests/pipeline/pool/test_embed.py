@@ -2,10 +2,9 @@
 
 import numpy as np
 import open_clip
+import pytest
 import torch
 from torchvision import transforms as T
-
-import pytest
 
 from pipeline.pool.embed import batched_preprocess, matmul_resize, probe_image
 
