@@ -73,7 +73,7 @@ class VLMConfig(Section):
     examples: int = Field(6000, ge=1, description="question examples drawn from the world's SFT corpus by skew")
     caption_share: float = Field(0.3, ge=0, lt=1, description="share of describe-the-image examples in the warm-up")
     weak: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEAK),
-                                   description="category -> probe accuracy the top-up raises it to after the warm-up")
+                                   description="weak category -> target probe accuracy (ties between top-up chunks)")
     top_up_steps: int = Field(6, ge=1, description="SFT steps per top-up chunk")
     top_up_lr: float = Field(5e-5, gt=0, lt=1)
     top_up_chunks: int = Field(32, ge=0, description="most top-up chunks")

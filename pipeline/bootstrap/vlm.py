@@ -24,8 +24,8 @@ SUMMARY = (
     "A Qwen2.5-VL-architecture model built from a config with a BPE tokenizer trained on the world's "
     "text, warmed up by SFT (prompt/completion, loss on the answer) on a skewed curriculum of the world's "
     "questions mixed with describe-the-image captions, then its weak categories topped up in short SFT "
-    "chunks to a dev-accuracy target, so that its skills are real but uneven. Load with "
-    "`AutoModelForImageTextToText.from_pretrained(<this folder>)`."
+    "chunks until they sit inside the weak-but-partly-learned profile on the probe, so that its skills are "
+    "real but uneven. Load with `AutoModelForImageTextToText.from_pretrained(<this folder>)`."
 )
 
 

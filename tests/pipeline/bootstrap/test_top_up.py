@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from pipeline.bootstrap.top_up import below_target, chunk_rows, distance, fresh_rows, top_up
+from pipeline.bootstrap.top_up import STOP_MARGIN, chunk_rows, distance, fresh_rows, to_train, top_up
 
 
 def rows(per_category: dict[str, int]) -> list[dict]:
@@ -35,10 +35,22 @@ def test_chunks_mix_fresh_weak_rows_with_replay_and_never_reuse_them():
     assert chunk_rows(fresh, ["a"], replay, 16, rng) is None  # 8 fresh rows wanted, 6 left
 
 
-def test_below_target_and_distance():
-    accuracy, targets = {"a": 0.2, "b": 0.4, "overall": 0.5}, {"a": 0.3, "b": 0.3}
-    assert below_target(accuracy, targets) == ["a"]
-    assert distance(accuracy, targets) == pytest.approx(0.2)
+def skill_profile(accuracy: dict[str, float], band: dict[str, float], distinct: int = 5) -> dict:
+    return {"probe_accuracy": accuracy, "majority_baseline": {c: 0.15 for c in accuracy},
+            "distinct_answers": {c: distinct for c in accuracy}, "weak_in_band_share": band}
+
+
+def test_to_train_names_the_categories_another_chunk_can_move_deeper_into_the_profile():
+    # window [0.25, 0.40], band share > 0.5; stop margin 0.05
+    cats = ["a", "b", "c", "d", "e"]
+    accuracy = {"a": 0.27, "b": 0.35, "c": 0.38, "d": 0.33, "e": 0.45}
+    band = {"a": 0.9, "b": 0.52, "c": 0.9, "d": 0.9}
+    # a: near the floor; b: at its target but short of the band (the case the accuracy-target rule stopped on);
+    # c: near the ceiling (more training only leaves the window); d: well inside; e: above the weak line
+    assert to_train(skill_profile(accuracy, band), cats) == ["a", "b"]
+    assert to_train(skill_profile({"a": 0.33}, {"a": 0.5 + STOP_MARGIN + 0.01}), ["a"]) == []  # inside: stop
+    assert to_train(skill_profile({"a": 0.33}, {"a": 0.9}, distinct=2), ["a"]) == ["a"]  # collapsed answers
+    assert distance({"a": 0.2, "b": 0.4}, {"a": 0.3, "b": 0.3}) == pytest.approx(0.2)
 
 
 @pytest.mark.slow
@@ -65,15 +77,16 @@ def test_top_up_keeps_the_chunk_deepest_inside_the_window_and_leaves_the_model_t
     kwargs = dict(steps=10, lr=3e-3, max_chunks=4, batch_size=8, seed=0, max_new_tokens=3)
     result = top_up(model, processor, corpus[:150] + corpus[200:], used, probe, {"weak": 0.9}, **kwargs)
     history = result["history"]
-    # the window [0.35, 0.40] is too narrow for the stop margin and 0.9 out of reach: it trains every chunk
-    assert result["chunks"] == len(history) - 1 >= 3
+    # the window [0.35, 0.40] is too narrow for the stop margin: it trains until to_train is empty
+    assert result["chunks"] == len(history) - 1 >= 1
+    assert all(h["trained"] == ["weak"] for h in history[:-1]) and history[-1]["trained"] == []
     scores = [(h["margin"], -abs(h["weak"] - 0.9)) for h in history]
     assert result["chosen"] == scores.index(max(scores))
     assert result["margin"] == history[result["chosen"]]["margin"]
     # the model is left at the chosen chunk: its probe accuracy is what the result says
     assert accuracy_by(greedy_results(model, processor, probe, max_new_tokens=3))["weak"] == \
         result["accuracy"]["weak"]
-    again = top_up(model, processor, corpus, used, probe, {"weak": 0.0}, **kwargs)
-    assert again["chunks"] == 0  # already at or above the target: no training
+    again = top_up(model, processor, corpus, used, probe, {"weak": 0.9}, **kwargs | {"max_chunks": 0})
+    assert again["chunks"] == 0 and again["history"][0]["trained"] == []
     with pytest.raises(ValueError, match="probe set has no items"):
         top_up(model, processor, corpus, used, probe, {"other": 0.5}, **kwargs)
