@@ -38,7 +38,7 @@ def test_uneven_needs_two_strong_two_partly_learned_weak_and_overall_in_range():
     assert good == {"strong": 2, "weak": 2, "weak_partly_learned": 2, "met": 1}
     collapsed = uneven(_profile(acc, distinct | {"text": 2}, band, majority))
     assert collapsed["weak_partly_learned"] == 1 and collapsed["met"] == 0
-    out_of_band = uneven(_profile(acc, distinct, band | {"arithmetic": 0.4}, majority))
+    out_of_band = uneven(_profile(acc, distinct, band | {"arithmetic": 0.3}, majority))
     assert out_of_band["met"] == 0
     at_baseline = uneven(_profile(acc, distinct, band, majority | {"text": 0.2}))
     assert at_baseline["met"] == 0

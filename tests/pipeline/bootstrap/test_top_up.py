@@ -2,6 +2,7 @@ import random
 
 import pytest
 
+from pipeline.bootstrap.skills import IN_BAND_MOST
 from pipeline.bootstrap.top_up import STOP_MARGIN, chunk_rows, distance, fresh_rows, to_train, top_up
 
 
@@ -41,14 +42,14 @@ def skill_profile(accuracy: dict[str, float], band: dict[str, float], distinct: 
 
 
 def test_to_train_names_the_categories_another_chunk_can_move_deeper_into_the_profile():
-    # window [0.25, 0.40], band share > 0.5; stop margin 0.05
+    # window [0.25, 0.40], band share > IN_BAND_MOST; stop margin 0.05
     cats = ["a", "b", "c", "d", "e"]
     accuracy = {"a": 0.27, "b": 0.35, "c": 0.38, "d": 0.33, "e": 0.45}
-    band = {"a": 0.9, "b": 0.52, "c": 0.9, "d": 0.9}
+    band = {"a": 0.9, "b": IN_BAND_MOST + 0.02, "c": 0.9, "d": 0.9}
     # a: near the floor; b: at its target but short of the band (the case the accuracy-target rule stopped on);
     # c: near the ceiling (more training only leaves the window); d: well inside; e: above the weak line
     assert to_train(skill_profile(accuracy, band), cats) == ["a", "b"]
-    assert to_train(skill_profile({"a": 0.33}, {"a": 0.5 + STOP_MARGIN + 0.01}), ["a"]) == []  # inside: stop
+    assert to_train(skill_profile({"a": 0.33}, {"a": IN_BAND_MOST + STOP_MARGIN + 0.01}), ["a"]) == []  # inside: stop
     assert to_train(skill_profile({"a": 0.33}, {"a": 0.9}, distinct=2), ["a"]) == ["a"]  # collapsed answers
     assert distance({"a": 0.2, "b": 0.4}, {"a": 0.3, "b": 0.3}) == pytest.approx(0.2)
 
