@@ -399,6 +399,13 @@ class TrainConfig(Section):
     def _empty_is_full(cls, value):
         return None if value == {} else value
 
+    @field_validator("vllm", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value):
+        """`dvc exp run -S` rewrites params.yaml as YAML 1.2 and drops the quotes of "off"; a YAML 1.1 reader
+        then sees the boolean false."""
+        return "off" if value is False else value
+
     @field_validator("accelerate_config")
     @classmethod
     def _config_exists(cls, value: str | None) -> str | None:

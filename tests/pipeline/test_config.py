@@ -15,6 +15,19 @@ def test_repository_params_are_valid():
     assert params.rounds["r1"].prev == "r0"
 
 
+def test_params_rewritten_by_dvc_exp_run_set_stay_valid(tmp_path):
+    """`dvc exp run -S` rewrites params.yaml with DVC's own YAML writer; every run of an experiment reads that."""
+    from dvc.utils.serialize import modify_yaml
+
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    with modify_yaml(path) as raw:
+        raw["round_seed"] = 3
+    params = load_params(path)
+    assert params.round_seed == 3 and params.train.vllm == "off"
+    assert params == load_params(REPO / "params.yaml").model_copy(update={"round_seed": 3})
+
+
 @pytest.mark.parametrize("raw,names", [
     ({"mixture": {"strategy": "bogus"}}, ["mixture.strategy", "'bogus'", "dpe_step"]),
     ({"mixture": {"budgett": 10}}, ["mixture.budgett", "unknown key"]),
