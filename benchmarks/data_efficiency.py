@@ -115,9 +115,16 @@ def r0_md5() -> str:
     return next(o["md5"] for o in outs if o["path"].endswith("rounds/r0/model"))
 
 
-def restore_workspace() -> None:
+def restore_workspace(rebuild: bool = False) -> None:
+    """HEAD's params, lock, metrics and cached outs. The trainer's state folders are uncached persist outs
+    that every run rewrites, so ``rebuild`` (at the end of a series) reruns what they mark changed: the
+    stages are deterministic, so the outs come back as HEAD pins them and the next series' check passes."""
     subprocess.run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics"], check=True)
+    subprocess.run(["git", "clean", "-fdq", "--", "metrics"], check=True)  # the metrics of appended rounds
     subprocess.run(["dvc", "checkout", "--quiet"], check=False)
+    if rebuild and subprocess.run(["dvc", "status", "--quiet"]).returncode:
+        log.info("rebuilding the workspace's own rounds (their uncached trainer state changed)")
+        subprocess.run(["dvc", "repro"], check=True, capture_output=True)
 
 
 def run_one(name: str, sets: list[str], rounds: int, weak: list[str], log_dir: Path) -> dict:
@@ -170,6 +177,8 @@ def summarize(runs: dict[str, dict], base: dict[str, float], weak: list[str], bu
     control = by_arm.get(CONTROL, {})
     control_weak = {s: weak_accuracy(final(r), weak) for s, r in control.items()}
     target = sum(control_weak.values()) / len(control_weak) if control_weak else None
+    # A control that ends at or below r0 sets no level to reach: every curve starts there, at 0 samples.
+    control_gained = target is not None and target > weak_accuracy(base, weak)
     control_samples = mean_curve([curve(r, base, weak, budget) for r in control.values()])[-1][0] if control else None
     for arm, seeds in sorted(by_arm.items(), key=lambda kv: ARMS.index(kv[0]) if kv[0] in ARMS else 99):
         finals = {s: final(r) for s, r in seeds.items()}
@@ -182,7 +191,7 @@ def summarize(runs: dict[str, dict], base: dict[str, float], weak: list[str], bu
         gen_all = sum(rr["generated"] for rr in rounds)
         kept_all = sum(rr["kept"] for rr in rounds)
         mean = mean_curve([curve(r, base, weak, budget) for r in seeds.values()])
-        reach = samples_to_reach(mean, target) if target is not None else None
+        reach = samples_to_reach(mean, target) if control_gained else None
         out[arm] = {
             "seeds": sorted(seeds),
             "final": {c: interval([a[c] for a in finals.values()]) for c in ["overall"] + cats},
@@ -194,6 +203,7 @@ def summarize(runs: dict[str, dict], base: dict[str, float], weak: list[str], bu
                                    if arm != CONTROL and control else None),
             "curve": mean,
             "samples_to_control_final": reach,
+            "control_gained": control_gained,
             "samples_ratio": (reach / control_samples) if reach is not None and control_samples else None,
             "weak_quota_share": sum(rr["weak_quota_share"] for rr in rounds) / len(rounds),
             "weak_generated_share": gen_weak / max(gen_all, 1),
@@ -226,8 +236,12 @@ def markdown(summary: dict[str, dict], base: dict[str, float], weak: list[str], 
                   "| other categories' change | samples to uniform's final weak (ratio) |" % weak_accuracy(base, weak),
                   "|---|---|---|---|---|---|---|---|"]
         for arm, s in arms.items():
-            reach = fmt(s["samples_to_control_final"]) if s["samples_to_control_final"] is None else (
-                f"{s['samples_to_control_final']:.0f} ({s['samples_ratio']:.2f})")
+            if not s["control_gained"]:
+                reach = f"— ({CONTROL} ends at or below r0)"
+            elif s["samples_to_control_final"] is None:
+                reach = "never"
+            else:
+                reach = f"{s['samples_to_control_final']:.0f} ({s['samples_ratio']:.2f})"
             lines.append(f"| {arm} | {len(s['seeds'])} | {s['weak']} | {s['final']['overall']} | "
                          f"{fmt(s['vs_control_weak'])} | {fmt(s['vs_control_overall'])} | {s['others_change']} | "
                          f"{reach} |")
@@ -320,7 +334,7 @@ def main() -> None:
                                        "overrides": sets} | run
                 results_path.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
         finally:
-            restore_workspace()
+            restore_workspace(rebuild=True)
     if not store["runs"]:
         sys.exit(f"{results_path} holds no runs yet")
     weak, base = store["weak"], store["base"]

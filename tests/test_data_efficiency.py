@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.data_efficiency import curve, overrides, summarize, weak_categories
+from benchmarks.data_efficiency import curve, markdown, overrides, summarize, weak_categories
 
 BASE = {"overall": 0.5, "text": 0.3, "arithmetic": 0.3, "colour": 0.9}
 WEAK = ["arithmetic", "text"]
@@ -57,6 +57,14 @@ def test_an_arm_that_never_reaches_the_control_says_so():
     runs = {f"{a}-{s}": fake_run(a, s, lift, 0.0) for a, lift in (("uniform", 0.03), ("dro", -0.01)) for s in (0, 1)}
     out = summarize(runs, BASE, WEAK, "generated")
     assert out["dro"]["samples_to_control_final"] is None and out["dro"]["vs_control_weak"].mean < 0
+
+
+def test_a_control_that_ends_below_r0_sets_no_level_to_reach():
+    runs = {f"{a}-{s}": fake_run(a, s, lift, -0.2) for a, lift in (("uniform", 0.01), ("static", 0.05)) for s in (0, 1)}
+    out = summarize(runs, BASE, WEAK, "generated")
+    assert out["static"]["samples_to_control_final"] is None and not out["static"]["control_gained"]
+    report = markdown({"generated": out}, BASE, WEAK, {"r0": "abc", "rounds": 3})
+    assert "uniform ends at or below r0" in report and "0 (0.00)" not in report
 
 
 def test_the_trained_budget_counts_kept_samples():

@@ -58,7 +58,7 @@ def profile_margins(profile_: dict, categories: list[str]) -> dict[str, float]:
     against: the accuracy window (``window_margins``) and the share of items in the pass-rate band.
 
     >>> profile_margins({"probe_accuracy": {"a": 0.3}, "majority_baseline": {"a": 0.15}, "distinct_answers": {"a": 5},
-    ...                  "weak_in_band_share": {"a": 0.52}}, ["a"])
+    ...                  "weak_in_band_share": {"a": 0.37}}, ["a"])
     {'a': 0.02}
     """
     window = window_margins(profile_["probe_accuracy"], profile_["majority_baseline"], profile_["distinct_answers"],
@@ -70,8 +70,8 @@ def profile_margins(profile_: dict, categories: list[str]) -> dict[str, float]:
 def uneven(profile_: dict, weak_below: float = WEAK_BELOW, strong_at: float = 0.70, overall: tuple = (0.35, 0.65),
            margin: float = ABOVE_MAJORITY) -> dict:
     """Does a skill profile give RL something to fix? At least two strong and two weak categories, overall
-    in range, and every weak category *partly learned*: at least 3 distinct answers, most items in the
-    pass-rate band, and accuracy at least ``margin`` above always giving its most frequent answer."""
+    in range, and every weak category *partly learned*: at least 3 distinct answers, more than ``IN_BAND_MOST`` of
+    its items in the pass-rate band, and accuracy at least ``margin`` above always giving its most frequent answer."""
     acc = {c: a for c, a in profile_["probe_accuracy"].items() if c != "overall"}
     weak = [c for c, a in acc.items() if a <= weak_below]
     partly = [c for c in weak if profile_["distinct_answers"][c] >= MIN_DISTINCT
