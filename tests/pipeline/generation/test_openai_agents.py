@@ -167,14 +167,11 @@ def test_attempts_run_concurrently_up_to_the_bound(world_pool):
     endpoint = Endpoint(script=scripted(["5"], planner=slow(json.dumps(PLAN))))
     quotas = {"counting/objects": 3, "colour/objects": 3}
     try:
-        began = time.perf_counter()
         samples, attempts, counts = generate(quotas, context(world_pool, endpoint), 2, concurrency=3)
-        took = time.perf_counter() - began
     finally:
         endpoint.close()
     assert counts["accepted"] == len(samples) == 6 and len(attempts) == counts["attempts"], {k: v for k, v in counts.items() if k.startswith("rej")}
-    assert state["most"] == 3  # three attempts' planners in flight at once, never more
-    assert took < 6 * 0.15 + 2.0  # not one after another... (6 sequential planner calls alone take 0.9 s)
+    assert state["most"] == 3  # three planners in flight at once (not one after another), never more; no wall clock
     assert len({s["source_image_id"] for s in samples}) == 6
 
 
