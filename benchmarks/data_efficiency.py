@@ -124,7 +124,7 @@ def restore_workspace(rebuild: bool = False) -> None:
     subprocess.run(["dvc", "checkout", "--quiet"], check=False)
     if rebuild and subprocess.run(["dvc", "status", "--quiet"]).returncode:
         log.info("rebuilding the workspace's own rounds (their uncached trainer state changed)")
-        subprocess.run(["dvc", "repro"], check=True, capture_output=True)
+        subprocess.run(["dvc", "repro"], check=True)  # minutes: its own progress shows
 
 
 def run_one(name: str, sets: list[str], rounds: int, weak: list[str], log_dir: Path) -> dict:
