@@ -115,16 +115,11 @@ def r0_md5() -> str:
     return next(o["md5"] for o in outs if o["path"].endswith("rounds/r0/model"))
 
 
-def restore_workspace(rebuild: bool = False) -> None:
-    """HEAD's params, lock, metrics and cached outs. The trainer's state folders are uncached persist outs
-    that every run rewrites, so ``rebuild`` (at the end of a series) reruns what they mark changed: the
-    stages are deterministic, so the outs come back as HEAD pins them and the next series' check passes."""
+def restore_workspace() -> None:
+    """HEAD's params, lock, metrics and cached outs: what the next run (and the next series' check) starts from."""
     subprocess.run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics"], check=True)
     subprocess.run(["git", "clean", "-fdq", "--", "metrics"], check=True)  # the metrics of appended rounds
     subprocess.run(["dvc", "checkout", "--quiet"], check=False)
-    if rebuild and subprocess.run(["dvc", "status", "--quiet"]).returncode:
-        log.info("rebuilding the workspace's own rounds (their uncached trainer state changed)")
-        subprocess.run(["dvc", "repro"], check=True)  # minutes: its own progress shows
 
 
 def run_one(name: str, sets: list[str], rounds: int, weak: list[str], log_dir: Path) -> dict:
@@ -334,7 +329,7 @@ def main() -> None:
                                        "overrides": sets} | run
                 results_path.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
         finally:
-            restore_workspace(rebuild=True)
+            restore_workspace()
     if not store["runs"]:
         sys.exit(f"{results_path} holds no runs yet")
     weak, base = store["weak"], store["base"]

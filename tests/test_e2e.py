@@ -152,6 +152,16 @@ def test_micro_round_through_dvc(micro_repo):
                                                         "evaluate")}
     set_params(repo, micro_repo[1])
 
+    # `dvc exp run` retrains in the workspace; once the workspace is back at HEAD nothing is stale (the trainer's
+    # resume state, which the experiment rewrote, is scratch and not an out)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "commit", "-qm", "baseline"], repo)
+    run(["dvc", "exp", "run", "-S", "train.max_steps=1", "train@r1"], repo)
+    assert json.loads((repo / "metrics/r1/train.json").read_text())["steps"] == 1
+    run(["git", "checkout", "--", "."], repo)
+    run(["dvc", "checkout"], repo)
+    assert stages_to_run(repo) == set()
+
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-4242"
 

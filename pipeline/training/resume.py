@@ -1,10 +1,14 @@
 """Trainer checkpoints that survive a killed stage, and only for the run they belong to.
 
-A stage's state folder (a DVC ``persist`` out, so ``dvc repro`` keeps it) holds the trainer's
-``checkpoint-<step>`` folders and ``run.json``, a fingerprint of what the run trains on (the inputs' hashes,
-the params, the seed). A rerun with the same fingerprint resumes from the last checkpoint; a different one
-clears the folder first, so a changed trainset or learning rate never continues someone else's run. A run
-that finishes removes its checkpoints: the folder keeps only the fingerprint.
+A stage's state folder holds the trainer's ``checkpoint-<step>`` folders and ``run.json``, a fingerprint of
+what the run trains on (the inputs' hashes, the params, the seed). A rerun with the same fingerprint resumes
+from the last checkpoint; a different one clears the folder first, so a changed trainset or learning rate never
+continues someone else's run. A run that finishes empties it but for the fingerprint.
+
+The folder is scratch that DVC does not know of (not an out of the stage): DVC deletes a stage's outs before it
+runs it, and an out it tracks but does not cache (a ``persist`` out) goes stale as soon as another params set
+trains in the workspace (every ``dvc exp run``), since ``dvc checkout`` cannot bring it back. The stage's result
+is its model; nothing downstream reads this folder.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def last_checkpoint(state_dir: str | Path, run: str) -> str | None:
 
 
 def finish(state_dir: str | Path) -> None:
-    """Drop the checkpoints of a run that completed (the result is the stage's out, not these)."""
-    for path in Path(state_dir).glob("checkpoint-*"):
-        shutil.rmtree(path)
+    """Drop what a completed run left (checkpoints, the trainer's model card): the result is the stage's out."""
+    for path in Path(state_dir).iterdir():
+        if path.name != RUN:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()

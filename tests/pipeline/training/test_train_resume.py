@@ -33,8 +33,9 @@ def test_a_checkpoint_is_resumed_only_by_its_own_run(tmp_path):
     assert not list(state.glob("checkpoint-*"))
     assert json.loads((state / resume.RUN).read_text()) == {"run": "run-b"}
     (state / "checkpoint-3").mkdir()
+    (state / "README.md").write_text("the trainer's model card")
     resume.finish(state)
-    assert not list(state.glob("checkpoint-*")) and (state / resume.RUN).exists()
+    assert [p.name for p in state.iterdir()] == [resume.RUN]
 
 
 def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> bool:
@@ -49,11 +50,21 @@ def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> bool:
     return False
 
 
-def project_out(stage: str, part: str) -> dict:
-    """The options the project's dvc.yaml gives the out of ``stage`` whose path contains ``part``."""
+def assert_state_is_not_an_out(stage: str) -> None:
+    """The project's ``stage`` does not declare its ``--state`` folder an out: a tracked but uncached state goes
+    stale whenever another params set trains in the workspace."""
     body = yaml.safe_load((families.REPO / "dvc.yaml").read_text())["stages"][stage]
-    outs = body.get("do", body)["outs"]
-    return next(next(iter(o.values())) for o in outs if isinstance(o, dict) and any(part in k for k in o))
+    body = body.get("do", body)
+    state = body["cmd"].split("--state ", 1)[1].split()[0]
+    outs = [o if isinstance(o, str) else next(iter(o)) for o in body["outs"]]
+    assert state not in outs, f"{stage}: {state} is a DVC out"
+
+
+def assert_scratch_state_leaves_status_clean(repo: Path, env: dict) -> None:
+    """Another run rewriting the state folder (what every other params set does) leaves the stage up to date."""
+    (repo / "state" / resume.RUN).write_text(json.dumps({"run": "another-run"}))
+    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=repo, env=env, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
 
 
 def one_stage_repo(repo: Path, params: dict, name: str, stage: dict) -> dict:
@@ -75,11 +86,12 @@ def dvc_repo(tmp_path: Path, train: dict) -> tuple[Path, dict]:
     raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
     raw["train"].update(train)
     raw["answer"]["max_new_tokens"] = 3
+    assert_state_is_not_an_out("train")
     stage = {
         "cmd": f"{sys.executable} -m stages.train --round r1 --trainset trainset.parquet --model base --out model "
                "--state state --curves curves.csv --metrics train.json",
         "deps": ["trainset.parquet", "base"], "params": ["train"],
-        "outs": ["model", {"state": project_out("train", "train_state")}],  # persist, as in the project's
+        "outs": ["model"],  # the state is scratch, as in the project's
         "metrics": [{"train.json": {"cache": False}}],
     }
     return repo, one_stage_repo(repo, raw, "train", stage)
@@ -114,6 +126,7 @@ def test_dvc_repro_after_a_sigkill_resumes_grpo_from_the_last_checkpoint(tmp_pat
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
     status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=repo, env=env, capture_output=True, text=True)
     assert "up to date" in status.stdout  # the resumed run is recorded like any other
+    assert_scratch_state_leaves_status_clean(repo, env)
 
 
 @pytest.mark.slow
@@ -127,17 +140,19 @@ def test_dvc_repro_after_a_sigkill_resumes_the_bootstrap_warm_up(tiny_world, tmp
                                    skew={c: 1 for c in raw["bootstrap"]["vlm"]["skew"]})
     raw["world"]["image_size"] = 56
     files = {"--corpus": "sft", "--captions": "clip", "--probe": "probe", "--dev": "dev"}
+    assert_state_is_not_an_out("bootstrap_vlm")
     stage = {
         "cmd": f"{sys.executable} -m stages.bootstrap_vlm --out r0 --state state "
                + " ".join(f"{flag} world/{name}.parquet" for flag, name in files.items()),
         "deps": [f"world/{name}.parquet" for name in files.values()], "params": ["bootstrap.vlm"],
-        "outs": ["r0", {"state": project_out("bootstrap_vlm", "bootstrap_state")}],
+        "outs": ["r0"],
     }
     env = one_stage_repo(repo, raw, "bootstrap_vlm", stage)
     killed_and_repeated(repo, env, lambda: saved_step(repo / "state") >= 40)
     facts = json.loads((repo / "r0" / "card.json").read_text())["facts"]
     assert 40 <= facts["warm-up resumed from step"] < 400 and facts["training steps"] == 400
     assert not list((repo / "state").glob("checkpoint-*"))
+    assert_scratch_state_leaves_status_clean(repo, env)
 
 
 @pytest.mark.slow
