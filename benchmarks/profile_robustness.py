@@ -7,7 +7,8 @@ MKL off AVX-512 (emulating a machine without it; the row shows the kernels PyTor
 Each row is the stage's own profile (``metrics/r0/bootstrap.json``'s measures on that seed's probe set).
 
 The warm-up (minutes) is cached per (seed, instruction set) under ``--cache``; the top-up and the profile
-rerun every time, so changing ``bootstrap.vlm.weak`` or the top-up's rule costs seconds per row:
+rerun every time, so changing ``bootstrap.vlm.weak`` or the top-up's rule costs minutes, not the warm-up, per row;
+each row's log (the top-up's profile after every chunk) is kept as ``log-s<seed>-<isa>.txt`` there:
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/profile_robustness.py --seeds 0 1 --isa native avx2
 """
@@ -103,6 +104,7 @@ def main() -> None:
         for isa in args.isa:
             done = subprocess.run([sys.executable, __file__, "--one", str(seed), isa, "--cache", str(args.cache)],
                                   env=os.environ | ISAS[isa], capture_output=True, text=True)
+            (args.cache / f"log-s{seed}-{isa}.txt").write_text(done.stderr)  # the top-up's chunk history
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
             if done.returncode or not lines:
                 sys.exit(f"seed {seed}, {isa} failed:\n{done.stderr[-3000:]}")
