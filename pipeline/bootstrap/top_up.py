@@ -16,6 +16,14 @@ which the dev rule did not see, held 46% of arithmetic items against the 50% req
 only the categories below their accuracy target, so it stopped with both at target while arithmetic's
 pass-rate band held 48.7% of its items: a category is trained while it is short of any bound that more
 training moves it towards (the floor above the majority answer, the band), whatever its accuracy target.
+
+A chunk is kept only when it helps, and the step shrinks when it does not (step-size control). On AVX2 kernels
+one 6-step chunk moved text by +0.32 (0.109 -> 0.432), past the whole window; the replay half of the next chunk
+pulled it back to 0.208, and with text above the weak line the old rule had nothing left to train and stopped
+below the floor. Now a chunk that ends no deeper inside the profile than the best so far, or pushes a category
+it trained past the weak line, is undone (back to the best state) and the next chunk runs at half the learning
+rate, down to ``LR_FLOOR`` of it, so an overshoot is approached again in smaller steps instead of ending the
+top-up, and the model never wanders off from a worse state.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FRESH_SHARE = 0.5  # of a chunk's rows: fresh weak-category examples; the rest is replay
 STOP_MARGIN = 0.05  # stop once every weak category is this far inside every bound of the profile
+LR_FLOOR = 1 / 8  # an undone chunk halves the learning rate, down to this share of bootstrap.vlm.top_up_lr
 
 
 def fresh_rows(rows: list[dict], used: set[str], categories: list[str], seed: int) -> dict[str, list[dict]]:
@@ -75,11 +84,24 @@ def distance(accuracy: dict[str, float], targets: dict[str, float]) -> float:
     return sum(abs(accuracy[c] - t) for c, t in targets.items())
 
 
+def accepted(score: tuple, best: tuple | None, trained: list[str], accuracy: dict[str, float]) -> bool:
+    """Does a chunk stand? Only when it leaves the weak categories deeper inside the profile than the best state
+    so far and pushed none of the categories it trained past the weak line (an overshoot that the worst margin
+    alone may still score as progress from far below the floor).
+
+    >>> accepted((0.02, -0.1), (-0.1, -0.3), ["text"], {"text": 0.35})
+    True
+    >>> accepted((-0.03, -0.1), (-0.1, -0.3), ["text"], {"text": 0.43})
+    False
+    """
+    return best is None or (score > best and all(accuracy[c] <= WEAK_BELOW for c in trained))
+
+
 def top_up(model, processor, rows: list[dict], used: set[str], items: list[dict], targets: dict[str, float], *,
            steps: int, lr: float, max_chunks: int, batch_size: int, seed: int, max_new_tokens: int = 8) -> dict:
-    """Train ``model`` in chunks on the weak categories ``to_train`` names and leave it at the chunk whose profile
-    on ``items`` has the largest worst margin (ties: nearest the ``targets`` accuracies). A tiny model's
-    accuracy swings by several points from one chunk to the next, so the last chunk is often not the best.
+    """Train ``model`` in chunks on the weak categories ``to_train`` names, keeping a chunk only when its profile on
+    ``items`` has a larger worst margin than the best so far (ties: nearest the ``targets`` accuracies; see
+    ``accepted``) and otherwise undoing it and halving the learning rate. Leaves the model at the best chunk.
     Stops once every category is ``STOP_MARGIN`` inside the profile, or no chunk can move one deeper."""
     if not targets:
         return {"chunks": 0, "chosen": 0, "accuracy": {}, "margin": None, "history": []}
@@ -91,18 +113,23 @@ def top_up(model, processor, rows: list[dict], used: set[str], items: list[dict]
                          f"bootstrap.vlm.weak")
     replay = [r for r in rows if r["item_id"] in used and r["category"] not in targets]
     rng = random.Random(f"{seed}:top-up")
-    history: list[dict[str, float]] = []
-    best_state, best, chosen = None, None, 0
+    history: list[dict] = []
+    best_state, best, best_profile, chosen, train, step_lr = None, None, None, 0, [], lr
     for chunk in range(max_chunks + 1):
         profile = measure(model, processor, items, seed=seed, max_new_tokens=max_new_tokens)
         accuracy = profile["probe_accuracy"]
         margin = min(profile_margins(profile, sorted(targets)).values())
-        train = [] if chunk == max_chunks else to_train(profile, sorted(targets))
-        history.append({c: accuracy[c] for c in sorted(targets)} | {"margin": margin, "trained": train})
-        log.info("top-up chunk %d: %s", chunk, history[-1])
         score = (margin, -distance(accuracy, targets))
-        if best is None or score > best:
-            best_state, best, chosen = copy.deepcopy(model.state_dict()), score, chunk
+        stands = accepted(score, best, train, accuracy)
+        if stands:
+            best_state, best, best_profile, chosen = copy.deepcopy(model.state_dict()), score, profile, chunk
+        else:
+            model.load_state_dict(best_state)
+            step_lr = max(step_lr / 2, lr * LR_FLOOR)
+        train = [] if chunk == max_chunks else to_train(best_profile, sorted(targets))
+        history.append({c: accuracy[c] for c in sorted(targets)} | {"margin": margin, "accepted": stands,
+                                                                     "trained": train, "lr": step_lr})
+        log.info("top-up chunk %d: %s", chunk, history[-1])
         if not train:
             break
         batch = chunk_rows(fresh, train, replay, steps * batch_size, rng)
@@ -110,7 +137,7 @@ def top_up(model, processor, rows: list[dict], used: set[str], items: list[dict]
             log.warning("top-up stopped: no fresh SFT examples left for %s (raise world.sft_size)", train)
             history[-1]["trained"] = []
             break
-        run_sft(model, processor, batch, steps=steps, batch_size=batch_size, lr=lr, seed=seed + chunk)
+        run_sft(model, processor, batch, steps=steps, batch_size=batch_size, lr=step_lr, seed=seed + chunk)
     model.load_state_dict(best_state)
     kept = history[chosen]
     log.info("top-up kept chunk %d of %d: %s", chosen, len(history) - 1, kept)

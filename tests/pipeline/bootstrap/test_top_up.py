@@ -3,7 +3,8 @@ import random
 import pytest
 
 from pipeline.bootstrap.skills import IN_BAND_MOST
-from pipeline.bootstrap.top_up import STOP_MARGIN, chunk_rows, distance, fresh_rows, to_train, top_up
+from pipeline.bootstrap.top_up import (LR_FLOOR, STOP_MARGIN, accepted, chunk_rows, distance, fresh_rows, to_train,
+                                       top_up)
 
 
 def rows(per_category: dict[str, int]) -> list[dict]:
@@ -54,6 +55,17 @@ def test_to_train_names_the_categories_another_chunk_can_move_deeper_into_the_pr
     assert distance({"a": 0.2, "b": 0.4}, {"a": 0.3, "b": 0.3}) == pytest.approx(0.2)
 
 
+def test_a_chunk_stands_only_when_it_goes_deeper_without_pushing_a_trained_category_past_the_weak_line():
+    best = (-0.10, -0.3)
+    assert accepted((-0.10, -0.3), None, [], {})  # the untrained start always stands
+    assert accepted((-0.05, -0.4), best, ["text"], {"text": 0.30})
+    assert not accepted((-0.10, -0.3), best, ["text"], {"text": 0.30})  # no deeper: undone
+    assert not accepted((-0.12, -0.1), best, [], {"text": 0.30})
+    # the AVX2 overshoot: text 0.109 -> 0.432 in one chunk scores better than far below the floor, yet is undone
+    assert not accepted((-0.032, -0.2), best, ["text"], {"text": 0.432, "arithmetic": 0.30})
+    assert accepted((-0.032, -0.2), best, ["arithmetic"], {"text": 0.432, "arithmetic": 0.30})
+
+
 @pytest.mark.slow
 def test_top_up_keeps_the_chunk_deepest_inside_the_window_and_leaves_the_model_there():
     from pipeline.answering import greedy_results
@@ -82,7 +94,14 @@ def test_top_up_keeps_the_chunk_deepest_inside_the_window_and_leaves_the_model_t
     assert result["chunks"] == len(history) - 1 >= 1
     assert all(h["trained"] == ["weak"] for h in history[:-1]) and history[-1]["trained"] == []
     scores = [(h["margin"], -abs(h["weak"] - 0.9)) for h in history]
-    assert result["chosen"] == scores.index(max(scores))
+    stood = [i for i, h in enumerate(history) if h["accepted"]]
+    assert stood[0] == 0 and result["chosen"] == stood[-1]
+    assert all(scores[a] < scores[b] for a, b in zip(stood, stood[1:]))  # each kept chunk went deeper
+    for i, h in enumerate(history[1:], 1):  # an undone chunk halves the next one's learning rate, to a floor
+        want = history[i - 1]["lr"] if h["accepted"] else max(history[i - 1]["lr"] / 2, kwargs["lr"] * LR_FLOOR)
+        assert h["lr"] == pytest.approx(want)
+        if not h["accepted"]:  # ... and was no deeper than the best before it, or overshot the weak line
+            assert scores[i] <= max(scores[j] for j in stood if j < i) or h["weak"] > 0.40
     assert result["margin"] == history[result["chosen"]]["margin"]
     # the model is left at the chosen chunk: its probe accuracy is what the result says
     assert accuracy_by(greedy_results(model, processor, probe, max_new_tokens=3))["weak"] == \
