@@ -122,6 +122,19 @@ def restore_workspace() -> None:
     subprocess.run(["dvc", "checkout", "--quiet"], check=False)
 
 
+def run_key(r0: str, sets: list[str]) -> str:
+    """What a stored run must match to count: the r0 it started from and its overrides."""
+    return hashlib.sha256(json.dumps([r0, sets]).encode()).hexdigest()[:12]
+
+
+def current_runs(store: dict) -> dict[str, dict]:
+    """The stored runs of the store's r0 that finished every round. A changed r0 (a new top-up, another
+    CPU's floats) restarts the series run by run; until a run is redone its old result stays in the file but
+    never mixes into the report, whose intervals and differences assume one shared start."""
+    return {n: r for n, r in store["runs"].items()
+            if r["key"] == run_key(store["r0"], r["overrides"]) and len(r["rounds"]) == store["rounds"]}
+
+
 def run_one(name: str, sets: list[str], rounds: int, weak: list[str], log_dir: Path) -> dict:
     restore_workspace()
     subprocess.run(["dvc", "exp", "remove", name], capture_output=True)  # a run cut off before it was read
@@ -320,7 +333,7 @@ def main() -> None:
             for i, (budget, arm, seed) in enumerate(todo, 1):
                 name = run_name(budget, arm, seed, args.rounds)
                 sets = overrides(budget, arm, seed, args.rounds, args.keep, weak, present)
-                key = hashlib.sha256(json.dumps([store["r0"], sets]).encode()).hexdigest()[:12]
+                key = run_key(store["r0"], sets)
                 if store["runs"].get(name, {}).get("key") == key:
                     continue
                 log.info("run %d of %d", i, len(todo))
@@ -333,7 +346,10 @@ def main() -> None:
     if not store["runs"]:
         sys.exit(f"{results_path} holds no runs yet")
     weak, base = store["weak"], store["base"]
-    runs = {n: r for n, r in store["runs"].items() if len(r["rounds"]) == store["rounds"]}
+    runs = current_runs(store)
+    if len(runs) < len(store["runs"]):
+        log.warning("%d stored runs are left out of the report: another r0 or number of rounds than %s's",
+                    len(store["runs"]) - len(runs), store["r0"][:8])
     summary = {b: summarize(runs, base, weak, b) for b in BUDGETS}
     report = markdown(summary, base, weak, {"r0": store["r0"][:8], "rounds": store["rounds"]})
     report += f"\nMachine: {store['machine']}.\n"

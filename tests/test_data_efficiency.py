@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.data_efficiency import curve, markdown, overrides, summarize, weak_categories
+from benchmarks.data_efficiency import (curve, current_runs, markdown, overrides, run_key, summarize,
+                                        weak_categories)
 
 BASE = {"overall": 0.5, "text": 0.3, "arithmetic": 0.3, "colour": 0.9}
 WEAK = ["arithmetic", "text"]
@@ -71,3 +72,13 @@ def test_the_trained_budget_counts_kept_samples():
     run = fake_run("uniform", 0, 0.01, 0.0, kept=32)
     assert [x for x, _ in curve(run, BASE, WEAK, "trained")] == [0, 32, 64, 96]
     assert [x for x, _ in curve(run, BASE, WEAK, "generated")] == [0, 64, 128, 192]
+
+
+def test_runs_of_another_r0_never_mix_into_the_report():
+    sets = overrides("generated", "uniform", 0, 2, 32, WEAK, {"r1", "r2"})
+    rounds = {"r1": {}, "r2": {}}
+    store = {"r0": "new", "rounds": 2, "runs": {
+        "kept": {"overrides": sets, "key": run_key("new", sets), "rounds": rounds},
+        "old r0": {"overrides": sets, "key": run_key("old", sets), "rounds": rounds},
+        "unfinished": {"overrides": sets, "key": run_key("new", sets), "rounds": {"r1": {}}}}}
+    assert list(current_runs(store)) == ["kept"]

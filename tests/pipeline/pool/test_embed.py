@@ -6,7 +6,8 @@ import pytest
 import torch
 from torchvision import transforms as T
 
-from pipeline.pool.embed import batched_preprocess, matmul_resize, probe_image
+from pipeline.images import decode_rgb
+from pipeline.pool.embed import ImageEncoder, batched_preprocess, decode_pixels, matmul_resize, probe_image
 
 
 def test_batched_path_matches_open_clips_transform_for_the_stock_pipeline():
@@ -42,3 +43,40 @@ def test_a_resize_the_matmuls_do_not_cover_goes_through_the_step_itself():
     nearest = T.Resize(64, interpolation=T.InterpolationMode.NEAREST)
     batch = torch.rand(1, 3, 112, 90)
     assert torch.equal(matmul_resize(nearest, batch), nearest(batch))
+
+
+def encoded(img, fmt: str, **kwargs) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def test_fast_decoding_gives_the_pixels_pil_gives():
+    from PIL import Image
+
+    img = probe_image()
+    rotated = Image.Exif()
+    rotated[0x0112] = 6  # EXIF orientation: rotate 90 degrees on display
+    cases = {"png": encoded(img, "PNG"), "jpeg": encoded(img, "JPEG", quality=90),
+             "jpeg, EXIF-rotated": encoded(img, "JPEG", quality=90, exif=rotated), "webp": encoded(img, "WEBP"),
+             "grey png": encoded(img.convert("L"), "PNG"), "bmp (PIL only)": encoded(img, "BMP")}
+    for name, data in cases.items():
+        want = torch.from_numpy(np.asarray(decode_rgb(data)).copy()).permute(2, 0, 1)
+        got = decode_pixels(data)
+        assert got.dtype == torch.uint8 and got.shape == want.shape, name
+        # lossless formats exactly; lossy ones within the decoders' rounding
+        limit = 0 if "png" in name or "bmp" in name else 3
+        assert (got.int() - want.int()).abs().max() <= limit, name
+
+
+def test_a_batch_of_mixed_sizes_is_preprocessed_per_size_in_order():
+    encoder = ImageEncoder(open_clip.create_model("ViT-B-32", pretrained=None), open_clip.image_transform(64, False))
+    assert encoder.batched is not None
+    sizes = [(112, 112), (150, 97), (112, 112), (83, 121)]
+    images = [encoded(probe_image().resize(size), "PNG") for size in sizes]
+    batch = encoder.pixels(images)
+    alone = torch.cat([encoder.pixels([data]) for data in images])
+    assert batch.shape == (4, 3, 64, 64) and torch.allclose(batch, alone, atol=1e-6)
+    assert not torch.allclose(batch[0], batch[1])  # each image kept its place
