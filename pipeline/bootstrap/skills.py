@@ -60,11 +60,18 @@ def profile_margins(profile_: dict, categories: list[str]) -> dict[str, float]:
     >>> profile_margins({"probe_accuracy": {"a": 0.3}, "majority_baseline": {"a": 0.15}, "distinct_answers": {"a": 5},
     ...                  "weak_in_band_share": {"a": 0.37}}, ["a"])
     {'a': 0.02}
+
+    A category above the weak line has no band share: its margin is how far it sits above the line, so a chunk
+    that brings it closer counts as progress.
+
+    >>> profile_margins({"probe_accuracy": {"a": 0.47}, "majority_baseline": {"a": 0.15}, "distinct_answers": {"a": 5},
+    ...                  "weak_in_band_share": {}}, ["a"])
+    {'a': -0.07}
     """
     window = window_margins(profile_["probe_accuracy"], profile_["majority_baseline"], profile_["distinct_answers"],
                             categories)
-    band = profile_["weak_in_band_share"]
-    return {c: round(min(m, band.get(c, 0.0) - IN_BAND_MOST), 10) for c, m in window.items()}
+    band = profile_["weak_in_band_share"]  # measured for weak categories only: above the weak line, the window says
+    return {c: round(min(m, band[c] - IN_BAND_MOST) if c in band else m, 10) for c, m in window.items()}
 
 
 def uneven(profile_: dict, weak_below: float = WEAK_BELOW, strong_at: float = 0.70, overall: tuple = (0.35, 0.65),

@@ -3,8 +3,8 @@ import random
 import pytest
 
 from pipeline.bootstrap.skills import IN_BAND_MOST
-from pipeline.bootstrap.top_up import (LR_FLOOR, STOP_MARGIN, accepted, chunk_rows, distance, fresh_rows, to_train,
-                                       top_up)
+from pipeline.bootstrap.top_up import (LR_FLOOR, STOP_MARGIN, accepted, chunk_rows, distance, fresh_rows, next_lr,
+                                       overshot, to_train, top_up)
 
 
 def rows(per_category: dict[str, int]) -> list[dict]:
@@ -50,20 +50,33 @@ def test_to_train_names_the_categories_another_chunk_can_move_deeper_into_the_pr
     # a: near the floor; b: at its target but short of the band (the case the accuracy-target rule stopped on);
     # c: near the ceiling (more training only leaves the window); d: well inside; e: above the weak line
     assert to_train(skill_profile(accuracy, band), cats) == ["a", "b"]
+    # one category outside the profile (below its floor) is trained alone, before those inside are polished
+    assert to_train(skill_profile(accuracy | {"b": 0.22}, band), cats) == ["b"]
+    assert to_train(skill_profile(accuracy | {"a": 0.22, "b": 0.21}, band), cats) == ["a", "b"]
     assert to_train(skill_profile({"a": 0.33}, {"a": IN_BAND_MOST + STOP_MARGIN + 0.01}), ["a"]) == []  # inside: stop
     assert to_train(skill_profile({"a": 0.33}, {"a": 0.9}, distinct=2), ["a"]) == ["a"]  # collapsed answers
     assert distance({"a": 0.2, "b": 0.4}, {"a": 0.3, "b": 0.3}) == pytest.approx(0.2)
 
 
-def test_a_chunk_stands_only_when_it_goes_deeper_without_pushing_a_trained_category_past_the_weak_line():
+def test_a_chunk_stands_only_when_it_goes_deeper_without_pushing_a_weak_category_past_the_weak_line():
     best = (-0.10, -0.3)
-    assert accepted((-0.10, -0.3), None, [], {})  # the untrained start always stands
-    assert accepted((-0.05, -0.4), best, ["text"], {"text": 0.30})
-    assert not accepted((-0.10, -0.3), best, ["text"], {"text": 0.30})  # no deeper: undone
-    assert not accepted((-0.12, -0.1), best, [], {"text": 0.30})
+    assert accepted((-0.10, -0.3), None, [])  # the untrained start always stands
+    assert accepted((-0.05, -0.4), best, [])
+    assert not accepted((-0.10, -0.3), best, [])  # no deeper: undone
+    assert not accepted((-0.12, -0.1), best, [])
     # the AVX2 overshoot: text 0.109 -> 0.432 in one chunk scores better than far below the floor, yet is undone
-    assert not accepted((-0.032, -0.2), best, ["text"], {"text": 0.432, "arithmetic": 0.30})
-    assert accepted((-0.032, -0.2), best, ["arithmetic"], {"text": 0.432, "arithmetic": 0.30})
+    assert overshot({"text": 0.109, "arithmetic": 0.30}, {"text": 0.432, "arithmetic": 0.30}) == ["text"]
+    assert not accepted((-0.032, -0.2), best, ["text"])
+    # a category already above the line, or one that stays below it, is no overshoot
+    assert overshot({"text": 0.47, "arithmetic": 0.20}, {"text": 0.45, "arithmetic": 0.40}) == []
+
+
+def test_the_step_halves_after_an_overshoot_recovers_after_progress_and_holds_for_a_retry():
+    lr = 4e-5
+    assert next_lr(lr, lr, False, ["text"]) == lr / 2
+    assert next_lr(lr * LR_FLOOR, lr, False, ["text"]) == lr * LR_FLOOR  # the floor
+    assert next_lr(lr / 4, lr, True, []) == lr / 2 and next_lr(lr, lr, True, []) == lr  # back up, to the cap
+    assert next_lr(lr / 4, lr, False, []) == lr / 4  # merely no better: retry at the same step
 
 
 @pytest.mark.slow
@@ -97,11 +110,12 @@ def test_top_up_keeps_the_chunk_deepest_inside_the_window_and_leaves_the_model_t
     stood = [i for i, h in enumerate(history) if h["accepted"]]
     assert stood[0] == 0 and result["chosen"] == stood[-1]
     assert all(scores[a] < scores[b] for a, b in zip(stood, stood[1:]))  # each kept chunk went deeper
-    for i, h in enumerate(history[1:], 1):  # an undone chunk halves the next one's learning rate, to a floor
-        want = history[i - 1]["lr"] if h["accepted"] else max(history[i - 1]["lr"] / 2, kwargs["lr"] * LR_FLOOR)
-        assert h["lr"] == pytest.approx(want)
-        if not h["accepted"]:  # ... and was no deeper than the best before it, or overshot the weak line
-            assert scores[i] <= max(scores[j] for j in stood if j < i) or h["weak"] > 0.40
+    for i, h in enumerate(history[1:], 1):  # each chunk's step follows from the one before it
+        best_before = max(j for j in stood if j < i)
+        crossed = overshot({"weak": history[best_before]["weak"]}, {"weak": h["weak"]})
+        assert h["lr"] == pytest.approx(next_lr(history[i - 1]["lr"], kwargs["lr"], h["accepted"], crossed))
+        if not h["accepted"]:  # ... and an undone chunk was no deeper than the best before it, or overshot
+            assert scores[i] <= scores[best_before] or crossed
     assert result["margin"] == history[result["chosen"]]["margin"]
     # the model is left at the chosen chunk: its probe accuracy is what the result says
     assert accuracy_by(greedy_results(model, processor, probe, max_new_tokens=3))["weak"] == \
