@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 FRESH_SHARE = 0.5  # of a chunk's rows: fresh weak-category examples; the rest is replay
 STOP_MARGIN = 0.05  # stop once every weak category is this far inside every bound of the profile
-LR_FLOOR = 1 / 8  # an undone chunk halves the learning rate, down to this share of bootstrap.vlm.top_up_lr
+LR_FLOOR = 1 / 8  # an overshoot halves the learning rate, down to this share of bootstrap.vlm.top_up_lr
 
 
 def fresh_rows(rows: list[dict], used: set[str], categories: list[str], seed: int) -> dict[str, list[dict]]:
