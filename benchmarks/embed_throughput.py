@@ -123,14 +123,15 @@ def main() -> None:
                       (f"encoder only, {str(dtype)[6:]}, preprocessed batches", compute_ips)):
         print(f"{name:<44}{ips:>10.0f}")
     print(f"pipeline / naive = {fast_ips / naive_ips:.1f}x   pipeline / compute bound = {fast_ips / bound:.0%}   "
-          f"encoder-only / bound = {compute_ips / bound:.0%}   pipeline / encoder-only = {fast_ips / compute_ips:.0%}   "
-          f"min cosine({str(dtype)[6:]}, fp32) = {cosine:.4f}")
+          f"encoder-only / bound = {compute_ips / bound:.0%}   "
+          f"pipeline / encoder-only = {fast_ips / compute_ips:.0%}   min cosine({str(dtype)[6:]}, fp32) = {cosine:.4f}")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "model": args.model, "mflops_per_image": flops / 1e6, "dtype": str(dtype)[6:], "bound_ips": bound,
             "naive_ips": naive_ips, "pipeline_ips": fast_ips, "fp32_ips": fp32_ips, "decode_ips": decode_ips,
             "encoder_ips": compute_ips, "share_of_bound": fast_ips / bound,
-            "encoder_share_of_bound": compute_ips / bound, "share_of_encoder": fast_ips / compute_ips, "min_cosine": cosine}, indent=1))
+            "encoder_share_of_bound": compute_ips / bound, "share_of_encoder": fast_ips / compute_ips,
+            "min_cosine": cosine}, indent=1))
 
 
 if __name__ == "__main__":

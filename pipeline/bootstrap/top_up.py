@@ -146,7 +146,8 @@ def top_up(model, processor, rows: list[dict], used: set[str], items: list[dict]
         accuracy = profile["probe_accuracy"]
         margin = min(profile_margins(profile, sorted(targets)).values())
         score = (margin, -distance(accuracy, targets))
-        overshoot = overshot({c: best_profile["probe_accuracy"][c] for c in targets}, accuracy) if best is not None else []
+        before = {c: best_profile["probe_accuracy"][c] for c in targets} if best is not None else {}
+        overshoot = overshot(before, accuracy)
         stands = accepted(score, best, overshoot)
         if stands:
             best_state, best, best_profile, chosen = copy.deepcopy(model.state_dict()), score, profile, chunk
