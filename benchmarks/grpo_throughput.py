@@ -90,6 +90,7 @@ def measure(folder: Path, rows: list[dict], cfg, seed: int, max_new_tokens: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--json", help="write the numbers here too (benchmarks/perf.py reads them)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     params = load_params(REPO / "params.yaml")
@@ -104,6 +105,8 @@ def main() -> None:
             results[name] = measure(folder, rows, cfg, params.seed, params.answer.max_new_tokens)
     results["lora_vs_full_speed"] = results["lora"]["prompts_per_second"] / results["full"]["prompts_per_second"]
     print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

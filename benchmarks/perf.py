@@ -72,14 +72,27 @@ def noop(pool: int) -> dict:
     return out
 
 
+def out_hashes() -> dict[str, str]:
+    """Every out's hash in dvc.lock, by path."""
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    return {o["path"]: o.get("md5", "") for stage in lock["stages"].values() for o in stage.get("outs", [])}
+
+
 def round_times() -> dict:
+    """Force the last round's stages one by one. Their outs must come back identical, except Lance tables: Lance
+    names its data files with random UUIDs, so a rewritten table hashes anew whatever its rows (and the stage
+    reading it reruns, to the same outs)."""
     name = last_round()
-    lock = (REPO / "dvc.lock").read_bytes()
+    before = out_hashes()
     stages = {s: timed(["dvc", "repro", "--force", "--single-item", f"{s}@{name}"]) for s in ROUND_STAGES}
-    unchanged = (REPO / "dvc.lock").read_bytes() == lock
-    if not unchanged:
-        log.warning("dvc.lock changed after forcing round %s's stages: a stage is not deterministic", name)
-    return {"round": name, "stages_s": stages, "total_s": round(sum(stages.values()), 1), "lock_unchanged": unchanged}
+    changed = sorted(p for p, h in out_hashes().items() if before.get(p) != h)
+    differ = [p for p in changed if not p.endswith(".lance")]
+    if differ:
+        log.warning("outs changed after forcing round %s's stages, so a stage is not deterministic: %s", name, differ)
+    subprocess.run(["git", "checkout", "--", "dvc.lock"], cwd=REPO, check=True)  # the Lance tables as committed
+    subprocess.run(["dvc", "checkout", "--quiet"], cwd=REPO, check=False)
+    return {"round": name, "stages_s": stages, "total_s": round(sum(stages.values()), 1),
+            "outs_unchanged": not differ, "lance_rewritten": [p for p in changed if p.endswith(".lance")]}
 
 
 def agents() -> dict:
@@ -97,14 +110,12 @@ def script(name: str, *args: str) -> dict:
     """A benchmark script of this folder, in its own process, with its numbers as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
-        cmd = [sys.executable, str(REPO / "benchmarks" / name), *args]
-        if name != "grpo_throughput.py":
-            cmd += ["--json", str(out)]
+        cmd = [sys.executable, str(REPO / "benchmarks" / name), *args, "--json", str(out)]
         began = time.perf_counter()
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
         if done.returncode:
             raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
-        result = json.loads(out.read_text() if out.exists() else done.stdout[done.stdout.index("{"):])
+        result = json.loads(out.read_text())
         return result | {"seconds": round(time.perf_counter() - began, 1)}
 
 
@@ -121,7 +132,9 @@ def report(results: dict) -> str:
     if "round" in results:
         r = results["round"]
         parts = ", ".join(f"{s} {t:.0f} s" for s, t in r["stages_s"].items())
-        lines.append(f"| round {r['round']} wall time | {r['total_s']:.0f} s | {parts} | — |")
+        same = "outs identical" if r["outs_unchanged"] else "OUTS CHANGED"
+        lines.append(f"| round {r['round']} wall time, every stage forced | {r['total_s']:.0f} s | {parts} | {same} "
+                     f"(Lance tables rewritten: {len(r['lance_rewritten'])}) |")
     for name, a in results.get("agents", {}).items():
         lines.append(f"| agent calls per accepted sample, world backend, {name} | {a['per_accepted']:.2f} | "
                      f"minimum {a['minimum']} (one per role: {', '.join(a['roles'])}) | {a['ratio']:.2f}× |")
