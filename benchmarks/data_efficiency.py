@@ -117,7 +117,7 @@ def r0_md5() -> str:
 
 def restore_workspace() -> None:
     """HEAD's params, lock, metrics and cached outs: what the next run (and the next series' check) starts from."""
-    subprocess.run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics"], check=True)
+    subprocess.run(["git", "checkout", "HEAD", "--", "params.yaml", "dvc.lock", "metrics"], check=True)  # autostage
     subprocess.run(["git", "clean", "-fdq", "--", "metrics"], check=True)  # the metrics of appended rounds
     subprocess.run(["dvc", "checkout", "--quiet"], check=False)
 

@@ -89,7 +89,7 @@ def round_times() -> dict:
     differ = [p for p in changed if not p.endswith(".lance")]
     if differ:
         log.warning("outs changed after forcing round %s's stages, so a stage is not deterministic: %s", name, differ)
-    subprocess.run(["git", "checkout", "--", "dvc.lock"], cwd=REPO, check=True)  # the Lance tables as committed
+    subprocess.run(["git", "checkout", "HEAD", "--", "dvc.lock"], cwd=REPO, check=True)  # DVC autostages its lock
     subprocess.run(["dvc", "checkout", "--quiet"], cwd=REPO, check=False)
     return {"round": name, "stages_s": stages, "total_s": round(sum(stages.values()), 1),
             "outs_unchanged": not differ, "lance_rewritten": [p for p in changed if p.endswith(".lance")]}
