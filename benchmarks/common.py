@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: world images and a CLIP to embed them with."""
+"""Shared helpers of the benchmark scripts: world images, a CLIP to embed them with, and world items held out
+from every set the pipeline reads."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.config import ClipConfig, WorldConfig
-from pipeline.world.build import WorldFiles, write_pool
+from pipeline.world.build import WorldFiles, labelled_items, write_pool
+from pipeline.world.questions import CELLS
 
 
 def world_pool(out_dir: Path, size: int, seed: int = 0) -> Path:
@@ -30,3 +32,19 @@ def tiny_clip(out_dir: Path, pool: Path) -> Path:
                     out_dir)
     logging.disable(logging.NOTSET)
     return out_dir
+
+
+def measurement_set(world: str, seed: int, image_size: int, per_cell: int) -> tuple[list[dict], set[str]]:
+    """``per_cell`` fresh items of every cell (far more than the probe, so a category's change is not lost in
+    sampling noise), and the image ids of the probe, the evaluation set and these, for training rows to avoid."""
+    held_out = {r["image_id"] for name in ("probe", "eval")
+                for r in pq.read_table(f"{world}/{name}.parquet", columns=["image_id"]).to_pylist()}
+    bench = labelled_items("bench-measure", seed, [c for c in CELLS for _ in range(per_cell)], image_size, held_out)
+    return bench, held_out | {r["image_id"] for r in bench}
+
+
+def category_rows(category: str, n: int, seed: int, image_size: int, held_out: set[str], split: str = "bench-train"
+                  ) -> list[dict]:
+    """``n`` training items of one category, its image types in turn."""
+    cells = [c for c in CELLS if c[0] == category]
+    return labelled_items(split, seed, [cells[i % len(cells)] for i in range(n)], image_size, held_out)

@@ -16,7 +16,9 @@ the workspace goes back to HEAD's params, lock and outs. The report (stdout, ``-
 per arm, final accuracy per category and on r0's weak categories with 95% t intervals over seeds, paired
 differences against ``uniform``, the cumulative samples each arm needs to reach ``uniform``'s final
 weak-category accuracy, and the diagnostics of why (quota share on the weak cells, their survival through
-the pass-rate band, what the other categories lost):
+the pass-rate band, what the other categories lost). Every run's final model is also graded on the dev set
+(params.yaml's ``probe.source``, the set diagnosis reads), read from the experiment's commit in the DVC cache:
+a default is chosen on those numbers, never on the evaluation set's:
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/data_efficiency.py --seeds 0 1 2 3 4 --rounds 3 \\
         --markdown /tmp/data_efficiency.md --plot benchmarks/data_efficiency.png
@@ -31,6 +33,7 @@ import json
 import logging
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -146,7 +149,62 @@ def run_one(name: str, sets: list[str], rounds: int, weak: list[str], log_dir: P
     seconds = round(time.perf_counter() - began, 1)
     if done.returncode:
         raise RuntimeError(f"{name} failed (exit {done.returncode}); see {log_dir / (name + '.log')}")
-    return {"seconds": seconds, "rounds": {r: read_round(r, weak) for r in round_names(rounds)}}
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    return {"seconds": seconds, "rounds": {r: read_round(r, weak) for r in round_names(rounds)},
+            "exp_commit": exp_commit(name, head)}
+
+
+def exp_commit(name: str, baseline: str) -> str:
+    """The commit of experiment ``name`` run on ``baseline`` (DVC keeps it under refs/exps/<baseline>/<name>)."""
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    for sha, ref in zip(refs[::2], refs[1::2]):
+        parts = ref.split("/")
+        if parts[-1] == name and (parts[2] + parts[3]).startswith(baseline):
+            return sha
+    raise LookupError(f"experiment {name} of {baseline} is gone (`dvc exp remove`/`gc`?): rerun it")
+
+
+DEV_SHARE = 0.25  # of every dev cell: the evaluation set's size (624 items) at a quarter of the full set's cost
+
+
+def dev_items() -> list[dict]:
+    """A fixed stratified quarter of the dev set (the same items for every run)."""
+    from pipeline.config import load_params
+    from pipeline.diagnosis.itemsets import load_items, resample
+
+    probe = load_params().probe
+    return resample(load_items(probe.source, probe.kind, probe.columns), DEV_SHARE, "data-efficiency-dev")
+
+
+def dev_accuracy(model_rev: str | None, round_name: str) -> dict[str, float]:
+    """Accuracy of one round's model on the dev set, greedy, as the evaluate stage grades. ``model_rev``: the
+    commit whose outs hold the model (read from the DVC cache, the workspace untouched); None: the workspace."""
+    from dvc.api import DVCFileSystem
+
+    from pipeline.config import load_params
+    from pipeline.diagnosis.evaluate import evaluate
+    from pipeline.results import accuracy_table
+
+    params = load_params()
+    model = f"data/rounds/{round_name}/model"
+    with tempfile.TemporaryDirectory(prefix="dpe-dev-") as tmp:
+        if model_rev:
+            DVCFileSystem(".", rev=model_rev).get(model, f"{tmp}/model", recursive=True)
+            model = f"{tmp}/model"
+        return accuracy_table(evaluate(model, dev_items(), params.answer, round_name, params.model.dtype))
+
+
+def add_dev(store: dict, results_path: Path) -> None:
+    """Grade r0 and every current run's final model on the dev set, where not done yet (saved as it goes)."""
+    if "dev_base" not in store:
+        store["dev_base"], store["dev_items"] = dev_accuracy(None, "r0"), len(dev_items())
+    for name, run in sorted(current_runs(store).items()):
+        if "dev" not in run:
+            log.info("dev set: %s", name)
+            commit = run.get("exp_commit") or exp_commit(name, run["commit"])
+            run["dev"] = dev_accuracy(commit, f"r{store['rounds']}")
+            results_path.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
 
 
 # ---- the comparison -----------------------------------------------------------------------------------------
@@ -220,8 +278,22 @@ def summarize(runs: dict[str, dict], base: dict[str, float], weak: list[str], bu
             "other_survival": (kept_all - kept_weak) / max(gen_all - gen_weak, 1),
             "kept_per_round": kept_all / len(rounds),
             "minutes_per_run": sum(r["seconds"] for r in seeds.values()) / len(seeds) / 60,
+            "dev": (dev_summary(seeds, {} if arm == CONTROL else control, weak)
+                    if all("dev" in r for r in seeds.values()) else None),
         }
     return out
+
+
+def dev_summary(seeds: dict[int, dict], control: dict[int, dict], weak: list[str]) -> dict:
+    """The final models on the dev set: what a default is chosen on (``control`` empty for the control)."""
+    control = {s: r for s, r in control.items() if "dev" in r}
+    weak_dev = {s: weak_accuracy(r["dev"], weak) for s, r in seeds.items()}
+    overall = {s: r["dev"]["overall"] for s, r in seeds.items()}
+    return {"weak": interval(list(weak_dev.values())), "overall": interval(list(overall.values())),
+            "vs_control_weak": paired(weak_dev, {s: weak_accuracy(r["dev"], weak) for s, r in control.items()})
+            if control else None,
+            "vs_control_overall": paired(overall, {s: r["dev"]["overall"] for s, r in control.items()})
+            if control else None}
 
 
 def fmt(value) -> str:
@@ -253,6 +325,18 @@ def markdown(summary: dict[str, dict], base: dict[str, float], weak: list[str], 
             lines.append(f"| {arm} | {len(s['seeds'])} | {s['weak']} | {s['final']['overall']} | "
                          f"{fmt(s['vs_control_weak'])} | {fmt(s['vs_control_overall'])} | {s['others_change']} | "
                          f"{reach} |")
+        if meta.get("dev_base") and any(s["dev"] for s in arms.values()):
+            dev_base = meta["dev_base"]
+            lines += ["", f"The final models on the dev set (`probe.source`, {meta['dev_items']} items; the set a "
+                      "default is chosen on):", "",
+                      f"| arm | dev weak (r0: {weak_accuracy(dev_base, weak):.3f}) | Δ dev weak vs uniform | "
+                      f"dev overall (r0: {dev_base['overall']:.3f}) | Δ dev overall vs uniform |",
+                      "|---|---|---|---|---|"]
+            for arm, s in arms.items():
+                if s["dev"]:
+                    d = s["dev"]
+                    lines.append(f"| {arm} | {d['weak']} | {fmt(d['vs_control_weak'])} | {d['overall']} | "
+                                 f"{fmt(d['vs_control_overall'])} |")
         lines += ["", "| arm | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]
         for arm, s in arms.items():
             lines.append(f"| {arm} | " + " | ".join(fmt(s["final"][c]) for c in cats) + " |")
@@ -310,6 +394,7 @@ def main() -> None:
     parser.add_argument("--markdown", help="write the report here too")
     parser.add_argument("--plot", help="PNG of weak-category accuracy against cumulative samples")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--no-dev", action="store_true", help="skip grading the final models on the dev set")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -345,13 +430,17 @@ def main() -> None:
             restore_workspace()
     if not store["runs"]:
         sys.exit(f"{results_path} holds no runs yet")
+    if not args.no_dev:
+        add_dev(store, results_path)
     weak, base = store["weak"], store["base"]
     runs = current_runs(store)
     if len(runs) < len(store["runs"]):
         log.warning("%d stored runs are left out of the report: another r0 or number of rounds than %s's",
                     len(store["runs"]) - len(runs), store["r0"][:8])
     summary = {b: summarize(runs, base, weak, b) for b in BUDGETS}
-    report = markdown(summary, base, weak, {"r0": store["r0"][:8], "rounds": store["rounds"]})
+    report = markdown(summary, base, weak, {"r0": store["r0"][:8], "rounds": store["rounds"],
+                                                     "dev_base": store.get("dev_base"),
+                                                     "dev_items": store.get("dev_items")})
     report += f"\nMachine: {store['machine']}.\n"
     sys.stdout.write(report)
     if args.markdown:

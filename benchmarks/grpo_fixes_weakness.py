@@ -16,19 +16,19 @@ import copy
 import json
 import logging
 import math
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from pipeline.answering import greedy_results
-from pipeline.bootstrap.sft import run_sft
-from pipeline.config import TrainConfig, load_params
-from pipeline.models.checkpoint import load
-from pipeline.results import accuracy_table, distinct_answers
-from pipeline.training.train import run_grpo
-from pipeline.world.build import labelled_items
-from pipeline.world.questions import CELLS
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import category_rows, measurement_set  # noqa: E402
+from pipeline.answering import greedy_results  # noqa: E402
+from pipeline.bootstrap.sft import run_sft  # noqa: E402
+from pipeline.config import TrainConfig, load_params  # noqa: E402
+from pipeline.models.checkpoint import load  # noqa: E402
+from pipeline.results import accuracy_table, distinct_answers  # noqa: E402
+from pipeline.training.train import run_grpo  # noqa: E402
 
 GAIN, MAX_DROP = 0.10, 0.05
 
@@ -58,20 +58,14 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     params = load_params()
-    held_out = {r["image_id"] for name in ("probe", "eval")
-                for r in pq.read_table(f"{args.world}/{name}.parquet", columns=["image_id"]).to_pylist()}
-    bench = labelled_items("bench-measure", params.seed, [c for c in CELLS for _ in range(args.per_cell)],
-                           params.world.image_size, held_out)
-    held_out |= {r["image_id"] for r in bench}
+    bench, held_out = measurement_set(args.world, params.seed, params.world.image_size, args.per_cell)
     model, processor = load(args.model)
     graded = greedy_results(model, processor, bench)
     before = accuracy_table(graded)
     distinct = distinct_answers(graded)
     candidates = [c for c in before if c != "overall" and distinct[c] >= 3]
     category = args.category or min(candidates, key=before.get)
-    cells = [c for c in CELLS if c[0] == category]
-    rows = labelled_items("bench-train", params.seed, [cells[i % len(cells)] for i in range(args.samples)],
-                          params.world.image_size, held_out)
+    rows = category_rows(category, args.samples, params.seed, params.world.image_size, held_out)
 
     overrides = {"epochs": 1000.0}
     for key, value in (("max_steps", args.grpo_steps), ("learning_rate", args.lr), ("beta", args.beta),
