@@ -225,7 +225,7 @@ class DiagnoseConfig(Section):
 class MixtureConfig(Section):
     """How a diagnosis becomes quotas (see pipeline/mixture.py for the strategies)."""
 
-    strategy: str = "dpe_step"
+    strategy: str = "dro"
     budget: int = Field(64, ge=1)
     floor: int = Field(1, ge=0, description="minimum quota of every cell")
     cap: float = Field(1.0, gt=0, le=1, description="maximum share of one cell (excess spread over the others)")
