@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.bootstrap.skills import WEAK_BELOW  # noqa: E402
 from pipeline.evidence import Interval, interval, paired, samples_to_reach  # noqa: E402
+from pipeline.experiments import exp_commit, get_at  # noqa: E402
 
 log = logging.getLogger("data_efficiency")
 ARMS = ["dpe_step", "softmax_error", "dro", "uniform", "static"]
@@ -154,17 +155,6 @@ def run_one(name: str, sets: list[str], rounds: int, weak: list[str], log_dir: P
             "exp_commit": exp_commit(name, head)}
 
 
-def exp_commit(name: str, baseline: str) -> str:
-    """The commit of experiment ``name`` run on ``baseline`` (DVC keeps it under refs/exps/<baseline>/<name>)."""
-    refs = subprocess.run(["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"],
-                          capture_output=True, text=True, check=True).stdout.split()
-    for sha, ref in zip(refs[::2], refs[1::2]):
-        parts = ref.split("/")
-        if parts[-1] == name and (parts[2] + parts[3]).startswith(baseline):
-            return sha
-    raise LookupError(f"experiment {name} of {baseline} is gone (`dvc exp remove`/`gc`?): rerun it")
-
-
 DEV_SHARE = 0.25  # of every dev cell: the evaluation set's size (624 items) at a quarter of the full set's cost
 
 
@@ -180,8 +170,6 @@ def dev_items() -> list[dict]:
 def dev_accuracy(model_rev: str | None, round_name: str) -> dict[str, float]:
     """Accuracy of one round's model on the dev set, greedy, as the evaluate stage grades. ``model_rev``: the
     commit whose outs hold the model (read from the DVC cache, the workspace untouched); None: the workspace."""
-    from dvc.api import DVCFileSystem
-
     from pipeline.config import load_params
     from pipeline.diagnosis.evaluate import evaluate
     from pipeline.results import accuracy_table
@@ -190,8 +178,7 @@ def dev_accuracy(model_rev: str | None, round_name: str) -> dict[str, float]:
     model = f"data/rounds/{round_name}/model"
     with tempfile.TemporaryDirectory(prefix="dpe-dev-") as tmp:
         if model_rev:
-            DVCFileSystem(".", rev=model_rev).get(model, f"{tmp}/model", recursive=True)
-            model = f"{tmp}/model"
+            model = str(get_at(model_rev, model, f"{tmp}/model"))
         return accuracy_table(evaluate(model, dev_items(), params.answer, round_name, params.model.dtype))
 
 

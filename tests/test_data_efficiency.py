@@ -3,11 +3,9 @@ winning arm from a losing one (on made-up runs whose answer is known)."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from benchmarks.data_efficiency import (curve, current_runs, exp_commit, markdown, overrides, run_key, summarize,
+from benchmarks.data_efficiency import (curve, current_runs, markdown, overrides, run_key, summarize,
                                         weak_categories)
 
 BASE = {"overall": 0.5, "text": 0.3, "arithmetic": 0.3, "colour": 0.9}
@@ -100,17 +98,3 @@ def test_the_dev_set_table_pairs_every_arm_with_the_control():
     assert "dev set (`probe.source`, 624 items" in report and "dev weak (r0: 0.250)" in report
     del runs["dro-1"]["dev"]  # an arm not yet graded on the dev set gets no row
     assert summarize(runs, BASE, WEAK, "generated")["dro"]["dev"] is None
-
-
-def test_exp_commit_finds_the_experiment_of_its_baseline(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(git + ["init", "-q"], check=True)
-    for message in ("base", "exp"):
-        subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", message], check=True)
-    exp = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    base = subprocess.run(["git", "rev-parse", "HEAD~1"], capture_output=True, text=True).stdout.strip()
-    subprocess.run(["git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/de-run", exp], check=True)
-    assert exp_commit("de-run", base[:7]) == exp
-    with pytest.raises(LookupError, match="de-other"):
-        exp_commit("de-other", base[:7])

@@ -95,7 +95,7 @@ def test_round_seed_moves_the_rounds_draws_and_nothing_else():
 
 def test_defaults_fill_missing_sections():
     params = parse_params({"seed": 5})
-    assert params.seed == 5 and params.mixture.strategy == "dpe_step"
+    assert params.seed == 5 and params.mixture.strategy == "dro"
 
 
 def test_stage_stops_before_any_work_on_bad_params(tmp_path):

@@ -33,7 +33,7 @@ def test_reference_step_rule(acc, weight):
 
 
 def test_step_quotas_follow_weights():
-    assert mix(accuracy([0.5, 0.95]), budget=10, floor=0).quotas == {"c0/t": 8, "c1/t": 2}
+    assert mix(accuracy([0.5, 0.95]), budget=10, floor=0, strategy="dpe_step").quotas == {"c0/t": 8, "c1/t": 2}
 
 
 def test_uniform_ignores_diagnosis():

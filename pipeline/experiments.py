@@ -1,0 +1,58 @@
+"""DVC experiments as data: the commit of a named experiment, and an artifact as it was in any commit, read
+from the DVC cache with the workspace untouched. What `dpe compare` and the benchmarks read runs through."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class ExperimentError(LookupError):
+    """An experiment or artifact that is not there; the message says what to run instead."""
+
+
+def exp_commit(name: str, baseline: str = "", repo: str | Path = ".") -> str:
+    """The commit of experiment ``name`` (DVC keeps it under refs/exps/<baseline>/<name>), of ``baseline``
+    when given (a commit prefix); a plain git revision (HEAD, a branch, a commit) resolves to itself."""
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"], cwd=repo,
+                          capture_output=True, text=True, check=True).stdout.split()
+    found = [(sha, ref.split("/")) for sha, ref in zip(refs[::2], refs[1::2])]
+    found = [sha for sha, parts in found if parts[-1] == name and (parts[2] + parts[3]).startswith(baseline)]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise ExperimentError(f"experiment {name!r} exists on {len(found)} baselines; name one (`dvc exp list "
+                              "--all-commits`) or pass its commit")
+    rev = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], cwd=repo,
+                         capture_output=True, text=True)
+    if rev.returncode:
+        raise ExperimentError(f"no experiment or commit named {name!r} (`dvc exp list --all-commits` lists them)")
+    return rev.stdout.strip()
+
+
+def _fs(rev: str, repo: str | Path):
+    from dvc.api import DVCFileSystem
+
+    return DVCFileSystem(str(repo), rev=rev)
+
+
+def read_parquet_at(rev: str, path: str, repo: str | Path = ".") -> pa.Table:
+    """A parquet artifact (git-tracked or a DVC out) as it was in commit ``rev``."""
+    fs = _fs(rev, repo)
+    if not fs.exists(path):
+        raise ExperimentError(f"{path} is not in commit {rev[:8]} (its stage did not run there)")
+    with fs.open(path, "rb") as fh:
+        return pq.read_table(io.BytesIO(fh.read()))
+
+
+def get_at(rev: str, path: str, dest: str | Path, repo: str | Path = ".") -> Path:
+    """Copy a file or folder artifact as it was in commit ``rev`` to ``dest``."""
+    fs = _fs(rev, repo)
+    if not fs.exists(path):
+        raise ExperimentError(f"{path} is not in commit {rev[:8]} (its stage did not run there)")
+    fs.get(path, str(dest), recursive=True)
+    return Path(dest)

@@ -1,0 +1,94 @@
+"""Experiments as data: a named experiment's commit, and `dpe compare` on a real git + DVC repository."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import cli
+from pipeline.experiments import ExperimentError, exp_commit, read_parquet_at
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+
+
+def test_exp_commit_finds_the_experiment_of_its_baseline(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(GIT + ["init", "-q"], check=True)
+    for message in ("base", "exp"):
+        subprocess.run(GIT + ["commit", "-q", "--allow-empty", "-m", message], check=True)
+    exp = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    base = subprocess.run(["git", "rev-parse", "HEAD~1"], capture_output=True, text=True).stdout.strip()
+    subprocess.run(["git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/de-run", exp], check=True)
+    assert exp_commit("de-run", base[:7]) == exp == exp_commit("de-run")
+    assert exp_commit("HEAD~1") == base  # a plain revision
+    with pytest.raises(ExperimentError, match="de-other"):
+        exp_commit("de-other", base[:7])
+
+
+GRADE = """
+import os, sys, yaml, pyarrow as pa, pyarrow.parquet as pq
+os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)
+right = yaml.safe_load(open("params.yaml"))["right"]
+ids = [f"{c}-{i}" for c in ("size", "text") for i in range(20)]
+pq.write_table(pa.table({"item_id": ids, "category": [i.split("-")[0] for i in ids],
+                         "correct": [int(i.split("-")[1]) < right for i in ids]}), sys.argv[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> tuple[Path, dict]:
+    """A git + DVC repository whose one stage grades 40 items, `right` of every 20 correct; committed with
+    right=10, and an experiment `more` with right=14."""
+    repo = tmp_path_factory.mktemp("compare")
+    env = os.environ | {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t"}
+    (repo / "grade.py").write_text(GRADE)
+    (repo / "params.yaml").write_text(yaml.safe_dump({"right": 10, "rounds": {"r1": {"prev": "r0"}}}))
+    stage = {"cmd": f"{sys.executable} grade.py data/rounds/r1/evaluation.parquet", "deps": ["grade.py"],
+             "params": ["right"], "outs": ["data/rounds/r1/evaluation.parquet"]}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": stage}}))
+    dvc = [sys.executable, "-m", "dvc"]
+    for cmd in (["git", "init", "-q"], dvc + ["init", "-q"], dvc + ["repro", "-q"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "base"], dvc + ["exp", "run", "-q", "-n", "more", "-S", "right=14"]):
+        subprocess.run(cmd, cwd=repo, check=True, env=env, capture_output=True)
+    return repo, env
+
+
+def test_read_parquet_at_reads_an_experiments_out_from_the_cache(repo):
+    path, _ = repo
+    table = read_parquet_at(exp_commit("more", repo=path), "data/rounds/r1/evaluation.parquet", repo=path)
+    assert sum(table.column("correct").to_pylist()) == 28
+    with pytest.raises(ExperimentError, match="not in commit"):
+        read_parquet_at(exp_commit("HEAD", repo=path), "data/rounds/r9/evaluation.parquet", repo=path)
+
+
+def test_dpe_compare_prints_both_runs_and_the_paired_difference(repo, monkeypatch, capsys):
+    path, _ = repo
+    monkeypatch.chdir(path)
+    assert cli.main(["compare", "HEAD", "more", "--width", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "round r1" in out
+    size = next(line for line in out.splitlines() if "size" in line)
+    assert "0.500" in size and "0.700" in size and "+0.200" in size and "*" in size
+    overall = next(line for line in out.splitlines() if "overall" in line)
+    assert "n=40" in overall
+
+
+def test_dpe_compare_names_what_is_missing_and_exits_2(repo, monkeypatch, capsys):
+    path, _ = repo
+    monkeypatch.chdir(path)
+    assert cli.main(["compare", "HEAD", "nonesuch"]) == 2
+    assert "nonesuch" in capsys.readouterr().err
+    assert cli.main(["compare", "HEAD", "--round", "r7"]) == 2
+    assert "r7" in capsys.readouterr().err
+
+
+def test_dpe_compare_help_has_an_example():
+    with pytest.raises(SystemExit) as done:
+        cli.main(["compare", "--help"])
+    assert done.value.code == 0
