@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -47,6 +48,47 @@ def last_round(rev: str) -> str:
     shown = subprocess.run(["git", "show", f"{rev}:params.yaml"], capture_output=True, text=True)
     rounds = list((yaml.safe_load(shown.stdout) or {}).get("rounds") or {}) if not shown.returncode else []
     return rounds[-1] if rounds else "r0"
+
+
+STATUS_EXAMPLE = """example:
+  dpe status             # rounds, their headline accuracy, and what `dvc repro` would run
+  dpe status || dvc repro
+
+exit status: 0 everything up to date; 1 some stage would rerun; 2 params.yaml or DVC could not be read."""
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    done = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], capture_output=True, text=True)
+    if done.returncode:
+        print(f"dpe status: `dvc status` failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
+        return 2
+    stale = sorted(json.loads(done.stdout or "{}"))
+    table = Table(title=f"rounds (mixture {params.mixture.strategy}, budget {params.mixture.budget})")
+    for column in ("round", "from", "overall", "weakest category", "stale stages"):
+        table.add_column(column)
+    for name, prev in [("r0", "")] + [(n, r.prev) for n, r in params.rounds.items()]:
+        metrics = Path(args.metrics.format(round=name))
+        accuracy = ({k.split(".", 1)[1]: v for k, v in json.loads(metrics.read_text()).items()
+                     if k.startswith("accuracy.")} if metrics.exists() else {})
+        categories = {k: v for k, v in accuracy.items() if k != "overall"}
+        weakest = min(categories, key=categories.get) if categories else None
+        table.add_row(name, prev, f"{accuracy['overall']:.3f}" if "overall" in accuracy else "not run",
+                      f"{weakest} {categories[weakest]:.3f}" if weakest else "—",
+                      ", ".join(s for s in stale if s.endswith(f"@{name}")) or "")
+    console = Console(width=args.width)
+    console.print(table)
+    console.print(f"stale: {', '.join(stale)}; `dvc repro` runs them" if stale else "everything is up to date")
+    return 1 if stale else 0
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -99,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     overlay.add_argument("--params", default="params.yaml")
     overlay.add_argument("--out", default=None, help="where to write the result (default: --params itself)")
     overlay.set_defaults(func=_overlay)
+    status = sub.add_parser("status", help="rounds, headline metrics and stale stages",
+                            epilog=STATUS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_argument("--params", default="params.yaml")
+    status.add_argument("--metrics", default="metrics/{round}/evaluate.json", help="{round} filled in")
+    status.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
+    status.set_defaults(func=_status)
     comp = sub.add_parser("compare", help="per-category results of DVC experiments side by side, with intervals",
                           epilog=COMPARE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     comp.add_argument("experiments", nargs="+", help="experiment names or git revisions; the first is the reference")

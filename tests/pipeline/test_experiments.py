@@ -1,4 +1,5 @@
-"""Experiments as data: a named experiment's commit, and `dpe compare` on a real git + DVC repository."""
+"""Experiments as data: a named experiment's commit, and `dpe compare` and `dpe status` on a real git + DVC
+repository."""
 
 from __future__ import annotations
 
@@ -31,32 +32,40 @@ def test_exp_commit_finds_the_experiment_of_its_baseline(tmp_path, monkeypatch):
 
 
 GRADE = """
-import os, sys, yaml, pyarrow as pa, pyarrow.parquet as pq
-os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)
-right = yaml.safe_load(open("params.yaml"))["right"]
+import json, os, sys, yaml, pyarrow as pa, pyarrow.parquet as pq
+os.makedirs("data/rounds/r1", exist_ok=True)
+os.makedirs("metrics/r1", exist_ok=True)
+right = 10 + yaml.safe_load(open("params.yaml"))["seed"]
 ids = [f"{c}-{i}" for c in ("size", "text") for i in range(20)]
-pq.write_table(pa.table({"item_id": ids, "category": [i.split("-")[0] for i in ids],
-                         "correct": [int(i.split("-")[1]) < right for i in ids]}), sys.argv[1])
+correct = [int(i.split("-")[1]) < right and not (i.startswith("text") and right < 12) for i in ids]
+pq.write_table(pa.table({"item_id": ids, "category": [i.split("-")[0] for i in ids], "correct": correct}),
+               "data/rounds/r1/evaluation.parquet")
+json.dump({"accuracy.overall": sum(correct) / 40, "accuracy.size": sum(correct[:20]) / 20,
+           "accuracy.text": sum(correct[20:]) / 20}, open("metrics/r1/evaluate.json", "w"))
 """
+
+
+def graded_repo(repo: Path) -> tuple[Path, dict]:
+    """A git + DVC repository with the project's params.yaml (rounds r1) whose one stage grades 40 items,
+    10 + seed of every 20 right (text none below 12); committed at seed 0, with an experiment `more` at seed 4."""
+    env = os.environ | {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t"}
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw | {"seed": 0, "rounds": {"r1": {"prev": "r0"}}}))
+    (repo / "grade.py").write_text(GRADE)
+    stage = {"cmd": f"{sys.executable} grade.py", "deps": ["grade.py"], "params": ["seed"],
+             "outs": ["data/rounds/r1/evaluation.parquet"], "metrics": [{"metrics/r1/evaluate.json": {"cache": False}}]}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": {"foreach": ["r1"], "do": stage}}}))
+    dvc = [sys.executable, "-m", "dvc"]
+    for cmd in (["git", "init", "-q"], dvc + ["init", "-q"], dvc + ["repro", "-q"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "base"], dvc + ["exp", "run", "-q", "-n", "more", "-S", "seed=4"]):
+        subprocess.run(cmd, cwd=repo, check=True, env=env, capture_output=True)
+    return repo, env
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> tuple[Path, dict]:
-    """A git + DVC repository whose one stage grades 40 items, `right` of every 20 correct; committed with
-    right=10, and an experiment `more` with right=14."""
-    repo = tmp_path_factory.mktemp("compare")
-    env = os.environ | {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t"}
-    (repo / "grade.py").write_text(GRADE)
-    (repo / "params.yaml").write_text(yaml.safe_dump({"right": 10, "rounds": {"r1": {"prev": "r0"}}}))
-    stage = {"cmd": f"{sys.executable} grade.py data/rounds/r1/evaluation.parquet", "deps": ["grade.py"],
-             "params": ["right"], "outs": ["data/rounds/r1/evaluation.parquet"]}
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": stage}}))
-    dvc = [sys.executable, "-m", "dvc"]
-    for cmd in (["git", "init", "-q"], dvc + ["init", "-q"], dvc + ["repro", "-q"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "base"], dvc + ["exp", "run", "-q", "-n", "more", "-S", "right=14"]):
-        subprocess.run(cmd, cwd=repo, check=True, env=env, capture_output=True)
-    return repo, env
+    return graded_repo(tmp_path_factory.mktemp("compare"))
 
 
 def test_read_parquet_at_reads_an_experiments_out_from_the_cache(repo):
@@ -92,3 +101,19 @@ def test_dpe_compare_help_has_an_example():
     with pytest.raises(SystemExit) as done:
         cli.main(["compare", "--help"])
     assert done.value.code == 0
+
+
+def test_dpe_status_shows_rounds_and_says_by_exit_status_whether_anything_is_stale(tmp_path, monkeypatch, capsys):
+    path, _ = graded_repo(tmp_path)
+    monkeypatch.chdir(path)
+    assert cli.main(["status", "--width", "200"]) == 0
+    out = capsys.readouterr().out
+    r1 = next(line for line in out.splitlines() if "r1" in line and "r0" in line)
+    assert "0.700" in r1 and "size 0.700" in r1 and "up to date" in out  # `dvc exp run` left seed 4's results
+    (path / "grade.py").write_text(GRADE + "\n# changed\n")
+    assert cli.main(["status", "--width", "200"]) == 1
+    out = capsys.readouterr().out
+    assert "evaluate@r1" in next(line for line in out.splitlines() if "0.700" in line) and "dvc repro" in out
+    (path / "params.yaml").write_text("seed: [not a number]\n")
+    assert cli.main(["status"]) == 2
+    assert "seed" in capsys.readouterr().err
