@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.config import ParamsError, load_params
-from pipeline.overlay import apply_overlay, bundled
+from pipeline.overlay import append_rounds, apply_overlay, bundled
 
 RESULTS = "data/rounds/{round}/evaluation.parquet"  # the evaluate stages' graded results (dvc.yaml round_dir)
 COMPARE_EXAMPLE = """example:
@@ -48,6 +48,26 @@ def last_round(rev: str) -> str:
     shown = subprocess.run(["git", "show", f"{rev}:params.yaml"], capture_output=True, text=True)
     rounds = list((yaml.safe_load(shown.stdout) or {}).get("rounds") or {}) if not shown.returncode else []
     return rounds[-1] if rounds else "r0"
+
+
+ADVANCE_EXAMPLE = """example:
+  dpe advance               # one more round (r3: {prev: r2}), then dvc repro
+  dpe advance --rounds 2 --no-repro && git diff params.yaml
+
+exit status: 0 done; 1 dvc repro failed (the rounds stay in params.yaml: rerun `dvc repro` to resume);
+2 params.yaml is not valid (nothing written)."""
+
+
+def _advance(args: argparse.Namespace) -> int:
+    try:
+        added = append_rounds(args.params, args.rounds)
+    except ParamsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(f"{args.params}: added {', '.join(added)}")
+    if args.no_repro:
+        return 0
+    return 0 if subprocess.run([sys.executable, "-m", "dvc", "repro"]).returncode == 0 else 1
 
 
 STATUS_EXAMPLE = """example:
@@ -141,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     overlay.add_argument("--params", default="params.yaml")
     overlay.add_argument("--out", default=None, help="where to write the result (default: --params itself)")
     overlay.set_defaults(func=_overlay)
+    advance = sub.add_parser("advance", help="append rounds to params.yaml and run dvc repro",
+                             epilog=ADVANCE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    advance.add_argument("--rounds", type=int, default=1, help="how many rounds to add (default 1)")
+    advance.add_argument("--params", default="params.yaml")
+    advance.add_argument("--no-repro", action="store_true", help="only write params.yaml")
+    advance.set_defaults(func=_advance)
     status = sub.add_parser("status", help="rounds, headline metrics and stale stages",
                             epilog=STATUS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("--params", default="params.yaml")

@@ -12,11 +12,13 @@ Bundled overlays live in ``pipeline/overlays/`` and are found by name (``dpe ove
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 
 from pipeline.config import Params, ParamsError, Section, parse_params
 
@@ -70,17 +72,56 @@ def apply_overlay(params: str | Path, overlay: str | Path, out: str | Path | Non
     changes = yaml.safe_load(source.read_text())
     if not isinstance(changes, dict):
         raise ParamsError(f"overlay {source}: expected a mapping of params sections, got {type(changes).__name__}")
+    return _round_trip(params, lambda base: merge(base, changes), f"overlay {source}", out)
+
+
+def next_rounds(names: list[str], n: int) -> list[tuple[str, str]]:
+    """``n`` new rounds after the last of ``names``, each from the one before: (name, prev) pairs.
+
+    >>> next_rounds(["r1", "r2"], 2)
+    [('r3', 'r2'), ('r4', 'r3')]
+    >>> next_rounds([], 1)
+    [('r1', 'r0')]
+    """
+    numbers = [int(m.group(1)) for m in (re.fullmatch(r"r(\d+)", name) for name in names) if m]
+    first, prev = max(numbers, default=0) + 1, names[-1] if names else "r0"
+    out = []
+    for i in range(first, first + n):
+        out.append((f"r{i}", prev))
+        prev = f"r{i}"
+    return out
+
+
+def append_rounds(params: str | Path, n: int) -> list[str]:
+    """Add ``n`` rounds to the params file's ``rounds`` (comments and order kept, validated before it writes);
+    returns their names."""
+    added: list[str] = []
+
+    def edit(base) -> None:
+        rounds = base.setdefault("rounds", {})
+        for name, prev in next_rounds(list(rounds), n):
+            rounds[name] = CommentedMap(prev=prev)
+            rounds[name].fa.set_flow_style()  # `r3: {prev: r2}`, as params.yaml writes rounds
+            added.append(name)
+
+    _round_trip(params, edit, f"{n} more round(s)")
+    return added
+
+
+def _round_trip(params: str | Path, edit, what: str, out: str | Path | None = None) -> str:
     rt = YAML()
     rt.preserve_quotes = True
+    rt.width = 4096  # a long flow list stays on its line
     rt.representer.add_representer(float, _float)
+    rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
     base = rt.load(Path(params).read_text())
-    merge(base, changes)
+    edit(base)
     buffer = io.StringIO()
     rt.dump(base, buffer)
     text = buffer.getvalue()
     try:
         parse_params(yaml.safe_load(text))
     except ParamsError as err:
-        raise ParamsError(f"overlay {source} on {params}: {err}") from None
+        raise ParamsError(f"{what} on {params}: {err}") from None
     Path(out or params).write_text(text)
     return text

@@ -33,15 +33,16 @@ def test_exp_commit_finds_the_experiment_of_its_baseline(tmp_path, monkeypatch):
 
 GRADE = """
 import json, os, sys, yaml, pyarrow as pa, pyarrow.parquet as pq
-os.makedirs("data/rounds/r1", exist_ok=True)
-os.makedirs("metrics/r1", exist_ok=True)
+name = sys.argv[1]
+os.makedirs(f"data/rounds/{name}", exist_ok=True)
+os.makedirs(f"metrics/{name}", exist_ok=True)
 right = 10 + yaml.safe_load(open("params.yaml"))["seed"]
 ids = [f"{c}-{i}" for c in ("size", "text") for i in range(20)]
 correct = [int(i.split("-")[1]) < right and not (i.startswith("text") and right < 12) for i in ids]
 pq.write_table(pa.table({"item_id": ids, "category": [i.split("-")[0] for i in ids], "correct": correct}),
-               "data/rounds/r1/evaluation.parquet")
+               f"data/rounds/{name}/evaluation.parquet")
 json.dump({"accuracy.overall": sum(correct) / 40, "accuracy.size": sum(correct[:20]) / 20,
-           "accuracy.text": sum(correct[20:]) / 20}, open("metrics/r1/evaluate.json", "w"))
+           "accuracy.text": sum(correct[20:]) / 20}, open(f"metrics/{name}/evaluate.json", "w"))
 """
 
 
@@ -53,9 +54,10 @@ def graded_repo(repo: Path) -> tuple[Path, dict]:
     raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
     (repo / "params.yaml").write_text(yaml.safe_dump(raw | {"seed": 0, "rounds": {"r1": {"prev": "r0"}}}))
     (repo / "grade.py").write_text(GRADE)
-    stage = {"cmd": f"{sys.executable} grade.py", "deps": ["grade.py"], "params": ["seed"],
-             "outs": ["data/rounds/r1/evaluation.parquet"], "metrics": [{"metrics/r1/evaluate.json": {"cache": False}}]}
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": {"foreach": ["r1"], "do": stage}}}))
+    stage = {"cmd": f"{sys.executable} grade.py ${{key}}", "deps": ["grade.py"], "params": ["seed"],
+             "outs": ["data/rounds/${key}/evaluation.parquet"],
+             "metrics": [{"metrics/${key}/evaluate.json": {"cache": False}}]}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": {"foreach": "${rounds}", "do": stage}}}))
     dvc = [sys.executable, "-m", "dvc"]
     for cmd in (["git", "init", "-q"], dvc + ["init", "-q"], dvc + ["repro", "-q"], ["git", "add", "-A"],
                 ["git", "commit", "-qm", "base"], dvc + ["exp", "run", "-q", "-n", "more", "-S", "seed=4"]):
@@ -116,4 +118,18 @@ def test_dpe_status_shows_rounds_and_says_by_exit_status_whether_anything_is_sta
     assert "evaluate@r1" in next(line for line in out.splitlines() if "0.700" in line) and "dvc repro" in out
     (path / "params.yaml").write_text("seed: [not a number]\n")
     assert cli.main(["status"]) == 2
+    assert "seed" in capsys.readouterr().err
+
+
+def test_dpe_advance_appends_a_round_and_runs_it(tmp_path, monkeypatch, capsys):
+    path, _ = graded_repo(tmp_path)
+    monkeypatch.chdir(path)
+    assert cli.main(["advance"]) == 0
+    assert yaml.safe_load((path / "params.yaml").read_text())["rounds"]["r2"] == {"prev": "r1"}
+    assert (path / "metrics/r2/evaluate.json").exists() and cli.main(["status"]) == 0
+    assert cli.main(["advance", "--rounds", "2", "--no-repro"]) == 0
+    assert list(yaml.safe_load((path / "params.yaml").read_text())["rounds"]) == ["r1", "r2", "r3", "r4"]
+    assert cli.main(["status"]) == 1  # r3 and r4 not run yet
+    (path / "params.yaml").write_text("seed: [not a number]\n")
+    assert cli.main(["advance"]) == 2
     assert "seed" in capsys.readouterr().err

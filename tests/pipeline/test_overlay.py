@@ -6,7 +6,7 @@ import yaml
 
 from pipeline.cli import main
 from pipeline.config import ParamsError, load_params
-from pipeline.overlay import apply_overlay, bundled, merge
+from pipeline.overlay import append_rounds, apply_overlay, bundled, merge, next_rounds
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,3 +89,14 @@ def test_an_overlay_that_breaks_params_writes_nothing(tmp_path, capsys):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ParamsError, match="expected a mapping"):
         apply_overlay(params, bad)
+
+
+def test_append_rounds_adds_chained_rounds_and_changes_nothing_else(tmp_path):
+    params = tmp_path / "params.yaml"
+    original = (REPO / "params.yaml").read_text()
+    params.write_text(original)
+    assert append_rounds(params, 2) == ["r3", "r4"]
+    text = params.read_text()
+    assert text.startswith(original.rstrip("\n")) and text[len(original.rstrip("\n")):].split() == [
+        "r3:", "{prev:", "r2}", "r4:", "{prev:", "r3}"]
+    assert next_rounds(["base", "r7"], 1) == [("r8", "r7")] and next_rounds(["warmup"], 1) == [("r1", "warmup")]
