@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,53 @@ def last_round(rev: str) -> str:
     return rounds[-1] if rounds else "r0"
 
 
+SAMPLES_EXAMPLE = """example:
+  dpe samples --round r1 --cell text/document     # that cell's samples with their lineage
+  dpe samples --round r2 --kept --limit 50        # what round r2 trained on
+  dpe samples --round r1 --json | jq .            # every field, for scripts
+
+exit status: 0 printed (1 when no sample matches); 2 the round's artifacts are not there (run dvc repro)."""
+
+
+def _samples(args: argparse.Namespace) -> int:
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline import schemas
+    from pipeline.lineage import lineage
+
+    folder = Path(args.rounds_dir) / args.round
+    try:
+        frame = lineage(schemas.read_table(folder / "samples.lance", schemas.SAMPLES),
+                        schemas.read_table(folder / "rollouts.parquet", schemas.ROLLOUTS),
+                        schemas.read_table(folder / "trainset.parquet", schemas.TRAINSET), args.round)
+    except schemas.SchemaError as err:
+        print(f"dpe samples: {err}", file=sys.stderr)
+        return 2
+    if args.cell:
+        frame = frame.filter((pl.col("cell") == args.cell) | (pl.col("cell").str.split("/").list.first() == args.cell))
+    if args.kept:
+        frame = frame.filter(pl.col("kept"))
+    shown = frame.head(args.limit)
+    if args.json:
+        print(shown.write_json())
+        return 0 if frame.height else 1
+    table = Table(title=f"{args.round}: {frame.height} sample(s)" + (f" of {args.cell}" if args.cell else "")
+                  + (f", first {shown.height}" if shown.height < frame.height else ""))
+    for column in ("sample", "cell", "question → answer", "pool image @ version", "edits", "made by", "pass rate",
+                   "trained in"):
+        table.add_column(column)
+    for row in shown.iter_rows(named=True):
+        made_by = ", ".join(sorted(set(json.loads(row["role_models"] or "{}").values()))) or row["backend"]
+        table.add_row(row["sample_id"][:12], row["cell"], f"{row['question']} → {row['answer']}",
+                      f"{(row['source_image_id'] or '')[:12]} @ v{row['pool_version']}", row["edit_ops"] or "none",
+                      made_by, "—" if row["pass_rate"] is None else f"{row['pass_rate']:.2f}",
+                      (row["trained_in"] or "not kept") + (" (filled)" if row["filled"] else ""))
+    Console(width=args.width).print(table)
+    return 0 if frame.height else 1
+
+
 ADVANCE_EXAMPLE = """example:
   dpe advance               # one more round (r3: {prev: r2}), then dvc repro
   dpe advance --rounds 2 --no-repro && git diff params.yaml
@@ -78,8 +126,6 @@ exit status: 0 everything up to date; 1 some stage would rerun; 2 params.yaml or
 
 
 def _status(args: argparse.Namespace) -> int:
-    import json
-
     from rich.console import Console
     from rich.table import Table
 
@@ -167,6 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     advance.add_argument("--params", default="params.yaml")
     advance.add_argument("--no-repro", action="store_true", help="only write params.yaml")
     advance.set_defaults(func=_advance)
+    samples = sub.add_parser("samples", help="a round's generated samples with their lineage",
+                             epilog=SAMPLES_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    samples.add_argument("--round", required=True)
+    samples.add_argument("--cell", help="a cell (category/image_type) or a whole category")
+    samples.add_argument("--kept", action="store_true", help="only the samples the round trained on")
+    samples.add_argument("--limit", type=int, default=20)
+    samples.add_argument("--json", action="store_true", help="every lineage field, as JSON")
+    samples.add_argument("--rounds-dir", default="data/rounds")
+    samples.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
+    samples.set_defaults(func=_samples)
     status = sub.add_parser("status", help="rounds, headline metrics and stale stages",
                             epilog=STATUS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("--params", default="params.yaml")
