@@ -9,6 +9,7 @@ from pipeline.generation.agents import make_backend
 from pipeline.generation.dedup import Seen
 from pipeline.generation.generate import Budget, Context, failure_images, generate
 from pipeline.generation.journal import Journal, run_key
+from pipeline.pool.ingest import read_listed
 from pipeline.pool.search import PoolSearch
 from pipeline.structured import EndpointRefused
 from pipeline.runtime import file_hash, start, write_metrics
@@ -17,13 +18,16 @@ from pipeline.runtime import file_hash, start, write_metrics
 def main(argv=None):
     args, params = start(__doc__, argv, required=(
         "--round", "--mixture", "--diagnosis", "--brief", "--pool", "--vectors", "--clip", "--probe", "--seen-before",
-        "--samples", "--attempts", "--seen", "--metrics"))
+        "--samples", "--attempts", "--seen", "--metrics"), optional=("--listed",))
     cfg = params.generate
     quotas = schemas.read_json(args.mixture, schemas.Mixture).quotas
     diagnosis = schemas.read_json(args.diagnosis, schemas.Diagnosis)
+    pool_manifest = schemas.Manifest.read(args.pool)
+    allowed = read_listed(args.listed, pool_manifest) if args.listed else None
     ctx = Context(backend=make_backend(params),
-                  search=PoolSearch(schemas.Manifest.read(args.vectors), args.clip, params.search.nprobes),
-                  pool_manifest=schemas.Manifest.read(args.pool), brief=Path(args.brief).read_text(),
+                  search=PoolSearch(schemas.Manifest.read(args.vectors), args.clip, params.search.nprobes,
+                                    allowed=allowed),
+                  pool_manifest=pool_manifest, brief=Path(args.brief).read_text(),
                   diagnosis_hash=file_hash(args.diagnosis), round_name=args.round,
                   seed=params.seed_of(args.round), top_k=cfg.top_k,
                   failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells},
@@ -32,7 +36,7 @@ def main(argv=None):
     key = run_key(args.round, file_hash(args.mixture), file_hash(args.diagnosis), file_hash(args.brief),
                   ctx.pool_manifest.model_dump_json(), schemas.Manifest.read(args.vectors).model_dump_json(),
                   ctx.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(ctx.seed),
-                  file_hash(args.seen_before), file_hash(args.probe))
+                  file_hash(args.seen_before), file_hash(args.probe), file_hash(args.listed) if args.listed else "")
     journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every)
     budget = Budget(cfg.budget_calls, cfg.budget_tokens, dict(cfg.prices))
     try:

@@ -13,6 +13,7 @@ import logging
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Callable, Container
 
 import polars as pl
@@ -25,6 +26,7 @@ from pipeline.images import Checked, image_id, normalise
 from pipeline.pool.sources import Record, read_source
 
 log = logging.getLogger(__name__)
+LISTED = pa.schema([("image_id", pa.string())])  # the pool rows of the sources params list (ingest's listed.parquet)
 
 
 def as_source(src: SourceConfig | str) -> SourceConfig:
@@ -82,6 +84,7 @@ class IngestRun:
         self.pending: dict[str, dict] = {}
         self.rejected: list[dict] = []
         self.counts: Counter[str] = Counter()
+        self.listed: set[str] = set()  # every pool id met in the listed sources this run, new or known
 
     def has(self, iid: str) -> bool:
         return iid in self.known or iid in self.pending
@@ -90,6 +93,8 @@ class IngestRun:
         for out in outcomes:
             self.counts["seen"] += 1
             iid, source = out["image_id"], out["source"]
+            if out["status"] not in ("known_bad", "rejected"):
+                self.listed.add(iid)
             if out["status"] == "known_bad":
                 self.counts["known_bad"] += 1
             elif out["status"] == "rejected":
@@ -128,15 +133,30 @@ class IngestRun:
             self.counts["sources_added"] += sum(len(self.new_sources[i]) for i in chunk)
             lake.merge(self.pool, pa.Table.from_pylist(rows, schemas.POOL), "image_id", update=True)
 
-    def finish(self) -> tuple[schemas.Manifest, dict[str, int]]:
-        """Write what is pending, pin the pool version, and report the counts."""
+    def finish(self, listed_out: str | Path | None = None) -> tuple[schemas.Manifest, dict[str, int]]:
+        """Write what is pending, pin the pool version, and report the counts; with ``listed_out``, also write
+        the ids of the rows the listed sources hold (the lake keeps rows of sources no longer listed)."""
         self.flush()
         self.record_new_sources()
         manifest = lake.pin(self.pool, self.lake, "ingest")
-        counts = {"rows": manifest.rows, "added": self.counts["added"], **quarantine_counts(self.lake)}
+        counts = {"rows": manifest.rows, "listed": len(self.listed), "added": self.counts["added"],
+                  **quarantine_counts(self.lake)}
+        if listed_out:
+            write_listed(listed_out, self.listed)
         counts.update({k: v for k, v in sorted(self.counts.items()) if k != "added"})
         log.info("ingest summary:\n%s", "\n".join(f"  {k:<40} {v:>10}" for k, v in counts.items()))
         return manifest, counts
+
+
+def write_listed(path: str | Path, ids: set[str]) -> None:
+    schemas.write_parquet(path, [{"image_id": i} for i in sorted(ids)], LISTED)
+
+
+def read_listed(path: str | Path, manifest: schemas.Manifest) -> frozenset[str] | None:
+    """The pool ids a round may use: the listed sources' rows; None when that is every row of the pinned version
+    (nothing to restrict)."""
+    ids = frozenset(schemas.read_table(path, LISTED).column("image_id").to_pylist())
+    return None if len(ids) == manifest.rows else ids
 
 
 def quarantine_counts(lake_uri: str) -> dict[str, int]:
@@ -147,7 +167,8 @@ def quarantine_counts(lake_uri: str) -> dict[str, int]:
 
 
 def ingest(sources: list[SourceConfig | str], lake_uri: str, max_pixels: int, max_side: int = 2048,
-           batch_size: int = 4096, workers: int = 2) -> tuple[schemas.Manifest, dict[str, int]]:
+           batch_size: int = 4096, workers: int = 2, listed_out: str | Path | None = None
+           ) -> tuple[schemas.Manifest, dict[str, int]]:
     sources = [as_source(s) for s in sources]
     readers = [(s.uri, read_source(s, batch_size=min(batch_size, 1024))) for s in sources]  # fail before work
     run = IngestRun(lake_uri, batch_size)
@@ -156,4 +177,4 @@ def ingest(sources: list[SourceConfig | str], lake_uri: str, max_pixels: int, ma
         for uri, batches in readers:
             for records in tqdm(batches, desc=f"ingest {uri}", unit="batch"):
                 run.accept(examine(records, run.has, run.bad, check, threads.map))
-    return run.finish()
+    return run.finish(listed_out)

@@ -57,7 +57,7 @@ def _examine_units(batch: dict, plans: list, known: frozenset, bad: frozenset, m
 
 
 def ray_ingest(sources: list[SourceConfig | str], lake_uri: str, max_pixels: int, max_side: int = 2048,
-               batch_size: int = 4096) -> tuple[schemas.Manifest, dict[str, int]]:
+               batch_size: int = 4096, listed_out: str | None = None) -> tuple[schemas.Manifest, dict[str, int]]:
     sources = [as_source(s) for s in sources]
     plans = [(s, plan(s)) for s in sources]  # fail before work
     ray = _ray()
@@ -69,7 +69,7 @@ def ray_ingest(sources: list[SourceConfig | str], lake_uri: str, max_pixels: int
                        max_side=max_side))
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         run.accept(batch.to_pylist())
-    return run.finish()
+    return run.finish(listed_out)
 
 
 class _EmbedActor:

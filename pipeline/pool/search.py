@@ -25,9 +25,12 @@ class Hit:
 
 
 class PoolSearch:
-    def __init__(self, vectors_manifest: schemas.Manifest, clip_dir: str | None, nprobes: int = 24, model_id: str = ""):
-        """``clip_dir`` None: vector queries only (``model_id`` then selects whose vectors to search)."""
+    def __init__(self, vectors_manifest: schemas.Manifest, clip_dir: str | None, nprobes: int = 24, model_id: str = "",
+                 allowed: frozenset[str] | None = None):
+        """``clip_dir`` None: vector queries only (``model_id`` then selects whose vectors to search).
+        ``allowed``: the only ids a query may return (the listed sources' rows); None: every row."""
         self.table = lake.open_pinned(vectors_manifest)
+        self.allowed = allowed
         self.version = vectors_manifest.version
         self.nprobes = nprobes
         self.indexed = lake.has_vector_index(self.table)
@@ -57,15 +60,21 @@ class PoolSearch:
 
     def by_vector(self, vector: np.ndarray, k: int, image_type: str | None = None, min_side: int | None = None,
                   exclude: set[str] | frozenset[str] = frozenset()) -> list[Hit]:
-        """Top-k by cosine; over-fetches by ``len(exclude)`` so exclusions never shorten the answer."""
-        query = self.table.search(vector.astype(np.float32)).metric("cosine")
-        if self.indexed:
-            query = query.nprobes(self.probes(image_type))
-        rows = (query.where(self._where(image_type, min_side), prefilter=True)
-                .select(["image_id", "image_type", "_distance"]).limit(k + len(exclude)).to_arrow())
-        hits = [Hit(i, 1.0 - d, t) for i, d, t in zip(rows["image_id"].to_pylist(), rows["_distance"].to_pylist(),
-                                                    rows["image_type"].to_pylist()) if i not in exclude]
-        return hits[:k]
+        """Top-k by cosine; over-fetches by ``len(exclude)``, and further while rows outside ``allowed`` crowd
+        the answer, so neither ever shortens it."""
+        limit = k + len(exclude)
+        while True:
+            query = self.table.search(vector.astype(np.float32)).metric("cosine")
+            if self.indexed:
+                query = query.nprobes(self.probes(image_type))
+            rows = (query.where(self._where(image_type, min_side), prefilter=True)
+                    .select(["image_id", "image_type", "_distance"]).limit(limit).to_arrow())
+            hits = [Hit(i, 1.0 - d, t) for i, d, t in zip(rows["image_id"].to_pylist(),
+                                                        rows["_distance"].to_pylist(), rows["image_type"].to_pylist())
+                    if i not in exclude and (self.allowed is None or i in self.allowed)]
+            if len(hits) >= k or rows.num_rows < limit:
+                return hits[:k]
+            limit *= 4
 
     def by_text(self, query: str, k: int, **filters) -> list[Hit]:
         return self.by_vector(clip.embed_texts(self.model, self.tokenizer, [query])[0], k, **filters)

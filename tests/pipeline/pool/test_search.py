@@ -7,7 +7,7 @@ from pipeline.config import DEFAULT_TYPE_PROMPTS, ClipConfig, EmbedConfig, Searc
 from pipeline.images import decode_rgb
 from pipeline.models import clip
 from pipeline.pool.embed import embed_pool
-from pipeline.pool.ingest import ingest
+from pipeline.pool.ingest import ingest, read_listed
 from pipeline.pool.search import PoolSearch
 
 pytestmark = pytest.mark.slow  # trains a tiny CLIP
@@ -80,3 +80,35 @@ def test_index_increment_and_pinned_reads(tiny_world, tmp_path):
     hits = now.by_image(decode_rgb(new_row["image"]), k=3)
     assert new_row["image_id"] in {h.image_id for h in hits}
     assert lake.open_pinned(first_vecs).count_rows() == first_vecs.rows  # the old version is still readable
+
+
+def test_a_round_sees_only_the_listed_sources_rows(tiny_world, tmp_path):
+    """A source dropped from pool.sources stays in the incremental lake, but the ingest run lists only the
+    sources params name, and search never returns the dropped source's images, with k hits all the same."""
+    out, _, _ = tiny_world
+    corpus = pq.read_table(out / "clip.parquet").to_pydict()
+    clip.train_clip(corpus["image"], corpus["caption"], ClipConfig(embed_dim=16, width=32, layers=1, steps=3,
+                                                                   batch_size=16), seed=0, out=tmp_path / "clip")
+    pool = pq.read_table(out / "pool.parquet")
+    half = pool.num_rows // 2
+    pq.write_table(pool.slice(0, half), tmp_path / "kept.parquet")
+    pq.write_table(pool.slice(half), tmp_path / "dropped.parquet")
+    lake_uri = str(tmp_path / "lake")
+    both, _ = ingest([str(tmp_path / "kept.parquet"), str(tmp_path / "dropped.parquet")], lake_uri, 10**7,
+                     listed_out=tmp_path / "both.parquet")
+    assert read_listed(tmp_path / "both.parquet", both) is None  # every row listed: nothing to restrict
+    manifest, counts = ingest([str(tmp_path / "kept.parquet")], lake_uri, 10**7, listed_out=tmp_path / "listed.parquet")
+    allowed = read_listed(tmp_path / "listed.parquet", manifest)
+    assert manifest.rows == both.rows and counts["listed"] == len(allowed) < manifest.rows
+    dropped = set(lake.open_pinned(manifest).to_arrow()["image_id"].to_pylist()) - allowed
+    assert dropped
+
+    vectors, _ = embed_pool(manifest, str(tmp_path / "clip"), dict(DEFAULT_TYPE_PROMPTS), EmbedConfig(),
+                            SearchConfig())
+    everything = PoolSearch(vectors, str(tmp_path / "clip"))
+    listed = PoolSearch(vectors, str(tmp_path / "clip"), allowed=allowed)
+    image = decode_rgb(lake.fetch_rows(lake.open_pinned(manifest), [sorted(dropped)[0]], ["image_id", "image"])
+                       .to_pylist()[0]["image"])
+    assert everything.by_image(image, k=1)[0].image_id in dropped  # the dropped image itself, unrestricted
+    hits = listed.by_image(image, k=10)
+    assert len(hits) == 10 and all(h.image_id in allowed for h in hits)
