@@ -44,17 +44,22 @@ def test_clip_train_embed_and_search(tiny_world, tmp_path):
     assert typed and all(h.image_type == tag for h in typed)
 
 
-def test_index_increment_and_pinned_reads(tiny_world, tmp_path):
-    """Above the threshold the vectors get an IVF_FLAT index that later increments are folded into, and a
-    reader pinned to an earlier version keeps seeing the pool as it was while it grows."""
-    out, _, _ = tiny_world
+def clip_and_halves(out, tmp_path, names: tuple[str, str]) -> int:
+    """A 3-step CLIP in tmp_path/clip, and the world pool split in two parquet sources; returns the first's size."""
     corpus = pq.read_table(out / "clip.parquet").to_pydict()
     clip.train_clip(corpus["image"], corpus["caption"], ClipConfig(embed_dim=16, width=32, layers=1, steps=3,
                                                                    batch_size=16), seed=0, out=tmp_path / "clip")
     pool = pq.read_table(out / "pool.parquet")
     half = pool.num_rows // 2
-    pq.write_table(pool.slice(0, half), tmp_path / "first.parquet")
-    pq.write_table(pool.slice(half), tmp_path / "second.parquet")
+    pq.write_table(pool.slice(0, half), tmp_path / f"{names[0]}.parquet")
+    pq.write_table(pool.slice(half), tmp_path / f"{names[1]}.parquet")
+    return half
+
+
+def test_index_increment_and_pinned_reads(tiny_world, tmp_path):
+    """Above the threshold the vectors get an IVF_FLAT index that later increments are folded into, and a
+    reader pinned to an earlier version keeps seeing the pool as it was while it grows."""
+    half = clip_and_halves(tiny_world[0], tmp_path, ("first", "second"))
     lake_uri, prompts = str(tmp_path / "lake"), dict(DEFAULT_TYPE_PROMPTS)
     search_cfg = SearchConfig(index_threshold=half // 2, partitions=4, nprobes=4)
     first_pool, _ = ingest([str(tmp_path / "first.parquet")], lake_uri, 10**7)
@@ -85,14 +90,7 @@ def test_index_increment_and_pinned_reads(tiny_world, tmp_path):
 def test_a_round_sees_only_the_listed_sources_rows(tiny_world, tmp_path):
     """A source dropped from pool.sources stays in the incremental lake, but the ingest run lists only the
     sources params name, and search never returns the dropped source's images, with k hits all the same."""
-    out, _, _ = tiny_world
-    corpus = pq.read_table(out / "clip.parquet").to_pydict()
-    clip.train_clip(corpus["image"], corpus["caption"], ClipConfig(embed_dim=16, width=32, layers=1, steps=3,
-                                                                   batch_size=16), seed=0, out=tmp_path / "clip")
-    pool = pq.read_table(out / "pool.parquet")
-    half = pool.num_rows // 2
-    pq.write_table(pool.slice(0, half), tmp_path / "kept.parquet")
-    pq.write_table(pool.slice(half), tmp_path / "dropped.parquet")
+    clip_and_halves(tiny_world[0], tmp_path, ("kept", "dropped"))
     lake_uri = str(tmp_path / "lake")
     both, _ = ingest([str(tmp_path / "kept.parquet"), str(tmp_path / "dropped.parquet")], lake_uri, 10**7,
                      listed_out=tmp_path / "both.parquet")
