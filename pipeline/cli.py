@@ -1,4 +1,5 @@
-"""`dpe`: small helpers around the DVC pipeline. The pipeline itself runs with `dvc repro`."""
+"""`dpe`: the spiral from the command line (advance, status, compare, samples) and params helpers (check,
+overlay). The pipeline itself is DVC's: `dpe advance` runs `dvc repro`; status, compare and samples only read."""
 
 from __future__ import annotations
 
