@@ -43,6 +43,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.bootstrap.skills import WEAK_BELOW  # noqa: E402
+from pipeline.compare import accuracy_of  # noqa: E402
 from pipeline.evidence import Interval, interval, paired, samples_to_reach  # noqa: E402
 from pipeline.experiments import exp_commit, get_at  # noqa: E402
 
@@ -80,10 +81,6 @@ def weak_categories(bootstrap: dict) -> list[str]:
     prefix = "vlm.probe_accuracy."
     return sorted(k[len(prefix):] for k, v in bootstrap.items()
                   if k.startswith(prefix) and k != prefix + "overall" and v <= WEAK_BELOW)
-
-
-def accuracy_of(metrics: dict) -> dict[str, float]:
-    return {k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith("accuracy.")}
 
 
 def read_json(path: Path) -> dict:

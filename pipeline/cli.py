@@ -130,6 +130,8 @@ def _status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from pipeline.compare import accuracy_of
+
     try:
         params = load_params(args.params)
     except ParamsError as err:
@@ -145,8 +147,7 @@ def _status(args: argparse.Namespace) -> int:
         table.add_column(column)
     for name, prev in [("r0", "")] + [(n, r.prev) for n, r in params.rounds.items()]:
         metrics = Path(args.metrics.format(round=name))
-        accuracy = ({k.split(".", 1)[1]: v for k, v in json.loads(metrics.read_text()).items()
-                     if k.startswith("accuracy.")} if metrics.exists() else {})
+        accuracy = accuracy_of(json.loads(metrics.read_text())) if metrics.exists() else {}
         categories = {k: v for k, v in accuracy.items() if k != "overall"}
         weakest = min(categories, key=categories.get) if categories else None
         table.add_row(name, prev, f"{accuracy['overall']:.3f}" if "overall" in accuracy else "not run",

@@ -32,6 +32,15 @@ class Score:
         return wilson(self.correct, self.n)
 
 
+def accuracy_of(metrics: dict) -> dict[str, float]:
+    """Per-category accuracy from an evaluate stage's metrics (``accuracy.<category>`` keys).
+
+    >>> accuracy_of({"accuracy.text": 0.5, "accuracy.overall": 0.6, "items": 10})
+    {'text': 0.5, 'overall': 0.6}
+    """
+    return {k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith("accuracy.")}
+
+
 def graded(results: pa.Table) -> dict[str, tuple[str, bool]]:
     """item id -> (category, correct)."""
     return {i: (c, bool(ok)) for i, c, ok in zip(results.column("item_id").to_pylist(),

@@ -34,25 +34,23 @@ def exp_commit(name: str, baseline: str = "", repo: str | Path = ".") -> str:
     return rev.stdout.strip()
 
 
-def _fs(rev: str, repo: str | Path):
+def _fs_with(rev: str, path: str, repo: str | Path):
+    """The repository's files as in commit ``rev``, once ``path`` is known to be among them."""
     from dvc.api import DVCFileSystem
 
-    return DVCFileSystem(str(repo), rev=rev)
+    fs = DVCFileSystem(str(repo), rev=rev)
+    if not fs.exists(path):
+        raise ExperimentError(f"{path} is not in commit {rev[:8]} (its stage did not run there)")
+    return fs
 
 
 def read_parquet_at(rev: str, path: str, repo: str | Path = ".") -> pa.Table:
     """A parquet artifact (git-tracked or a DVC out) as it was in commit ``rev``."""
-    fs = _fs(rev, repo)
-    if not fs.exists(path):
-        raise ExperimentError(f"{path} is not in commit {rev[:8]} (its stage did not run there)")
-    with fs.open(path, "rb") as fh:
+    with _fs_with(rev, path, repo).open(path, "rb") as fh:
         return pq.read_table(io.BytesIO(fh.read()))
 
 
 def get_at(rev: str, path: str, dest: str | Path, repo: str | Path = ".") -> Path:
     """Copy a file or folder artifact as it was in commit ``rev`` to ``dest``."""
-    fs = _fs(rev, repo)
-    if not fs.exists(path):
-        raise ExperimentError(f"{path} is not in commit {rev[:8]} (its stage did not run there)")
-    fs.get(path, str(dest), recursive=True)
+    _fs_with(rev, path, repo).get(path, str(dest), recursive=True)
     return Path(dest)
