@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.bootstrap.skills import WEAK_BELOW  # noqa: E402
 from pipeline.compare import accuracy_of  # noqa: E402
 from pipeline.evidence import Interval, interval, paired, samples_to_reach  # noqa: E402
-from pipeline.experiments import exp_commit, get_at  # noqa: E402
+from pipeline.experiments import exp_commit, get_at, restore_workspace  # noqa: E402
 
 log = logging.getLogger("data_efficiency")
 ARMS = ["dpe_step", "softmax_error", "dro", "uniform", "static"]
@@ -114,13 +114,6 @@ def r0_md5() -> str:
     lock = yaml.safe_load(Path("dvc.lock").read_text())
     outs = lock["stages"]["bootstrap_vlm"]["outs"]
     return next(o["md5"] for o in outs if o["path"].endswith("rounds/r0/model"))
-
-
-def restore_workspace() -> None:
-    """HEAD's params, lock, metrics and cached outs: what the next run (and the next series' check) starts from."""
-    subprocess.run(["git", "checkout", "HEAD", "--", "params.yaml", "dvc.lock", "metrics"], check=True)  # autostage
-    subprocess.run(["git", "clean", "-fdq", "--", "metrics"], check=True)  # the metrics of appended rounds
-    subprocess.run(["dvc", "checkout", "--quiet"], check=False)
 
 
 def run_key(r0: str, sets: list[str]) -> str:

@@ -197,6 +197,53 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+AUDIT_EXAMPLE = """example:
+  dpe audit                          # every round's audit stage, against the control arm params name
+  dpe audit --run-control            # first run the control arm (audit.control: dvc exp run -n uniform ...)
+  dpe audit --ablate --round r1      # one experiment per cell r1 trained on, retrained without it
+  dpe audit --ablate --round r1 --cells text/document size/shapes
+
+Experiments run in the workspace, which is restored to HEAD after each: commit params.yaml, dvc.lock and
+metrics first. Writes data/rounds/<round>/audit/ (cells.parquet, lineage.parquet, summary.md),
+metrics/<round>/audit.json and, with --ablate, metrics/<round>/ablation.json.
+
+exit status: 0 done; 1 dvc repro or an experiment failed (its log is named); 2 bad input (invalid params, an
+unknown round, no control arm named, uncommitted workspace)."""
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pipeline.audit import commands
+
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return commands.audit(params, args, Console(width=args.width))
+
+
+REPORT_EXAMPLE = """example:
+  dpe report --out report.html                   # the run in the workspace, against audit.control
+  dpe report --out report.html --arms uniform softmax   # more arms in the accuracy plots
+
+One self-contained HTML file (plots inline as SVG, images as data URIs): it opens offline.
+
+exit status: 0 written; 2 bad input (invalid params, no evaluated round)."""
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipeline.audit import commands
+
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return commands.report(params, args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dpe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +285,27 @@ def main(argv: list[str] | None = None) -> int:
     comp.add_argument("--results", default=RESULTS, help="path of the graded results, {round} filled in")
     comp.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
     comp.set_defaults(func=_compare)
+    audit = sub.add_parser("audit", help="which data fixed which weakness: audit stages, control arm, ablations",
+                           epilog=AUDIT_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit.add_argument("--round", action="append", help="a round (repeatable; default every round)")
+    audit.add_argument("--run-control", action="store_true", help="run the control arm's experiment if missing")
+    audit.add_argument("--ablate", action="store_true", help="run the ablation experiments of --round")
+    audit.add_argument("--cells", nargs="+", help="only these cells' ablations (default: every cell trained on)")
+    audit.add_argument("--force", action="store_true", help="rerun experiments that already exist")
+    audit.add_argument("--params", default="params.yaml")
+    audit.add_argument("--logs", default="data/audit/logs", help="where the experiments' logs go")
+    audit.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
+    audit.set_defaults(func=_audit)
+    report = sub.add_parser("report", help="one static HTML file of the run: accuracy, mixture, samples, ablation",
+                            epilog=REPORT_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    report.add_argument("--arms", nargs="*", default=None, help="experiments drawn beside the run "
+                        "(default: audit.control)")
+    report.add_argument("--gallery", type=int, default=24, help="generated samples shown per round")
+    report.add_argument("--params", default="params.yaml")
+    report.add_argument("--rounds-dir", default="data/rounds")
+    report.add_argument("--metrics-dir", default="metrics")
+    report.set_defaults(func=_report)
     args = parser.parse_args(argv)
     return args.func(args)
 

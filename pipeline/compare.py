@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipeline.diagnosis.diagnose import wilson
-from pipeline.evidence import Interval, interval
+from pipeline.evidence import Interval, interval, wilson
 
 OVERALL = "overall"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -393,6 +393,9 @@ class TrainConfig(Section):
     vllm: Literal["off", "colocate", "server"] = Field("off", description="GRPO rollouts through trl's vLLM")
     vllm_server: str | None = Field(None, description="vllm: server, the trl vllm-serve URL")
     vllm_gpu_memory: float = Field(0.3, gt=0, le=1, description="vllm: colocate, its share of GPU memory")
+    ablate: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "round -> cells (category/image_type) whose kept samples that round's training leaves out: the audit's "
+        "ablation experiments set it (dpe audit --ablate); {} in a normal run"))
 
     @field_validator("lora", mode="before")
     @classmethod
@@ -456,6 +459,17 @@ class EvaluationConfig(ItemSetConfig):
     source: str = "data/world/eval.parquet"
 
 
+class AuditConfig(Section):
+    """What each round's audit compares against (stage: audit; dpe audit)."""
+
+    control: str | None = Field("uniform", description=(
+        "the DVC experiment whose rounds are the control arm (null: none); dpe audit --run-control runs it"))
+    control_set: dict[str, Any] = Field(default_factory=lambda: {"mixture.strategy": "uniform"}, description=(
+        "the `dvc exp run -S key=value` overrides that make the control arm from this params file"))
+    ablate_min_kept: int = Field(1, ge=1, description=(
+        "dpe audit --ablate: a cell with at least this many kept samples gets its own ablation experiment"))
+
+
 class RoundConfig(Section):
     prev: str
 
@@ -483,6 +497,7 @@ class Params(Section):
     train: TrainConfig = TrainConfig()
     probe: ProbeConfig = ProbeConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    audit: AuditConfig = AuditConfig()
     rounds: dict[str, RoundConfig] = Field(
         default_factory=lambda: {"r1": RoundConfig(prev="r0"), "r2": RoundConfig(prev="r1")})
 
@@ -505,6 +520,13 @@ class Params(Section):
                     f"(known: {sorted(known)})"
                 )
             known.add(name)
+        return self
+
+    @model_validator(mode="after")
+    def _ablate_names_rounds(self) -> "Params":
+        unknown = sorted(set(self.train.ablate) - set(self.rounds))
+        if unknown:
+            raise ValueError(f"train.ablate names {unknown}, which are not in rounds ({sorted(self.rounds)})")
         return self
 
     def seed_of(self, round_name: str) -> int:

@@ -80,6 +80,20 @@ def paired(treated: dict, control: dict) -> Interval:
     return interval([treated[k] - control[k] for k in keys])
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for k successes in n trials.
+
+    >>> [round(x, 3) for x in wilson(0, 4)]
+    [0.0, 0.49]
+    """
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def samples_to_reach(curve: list[tuple[float, float]], level: float) -> float | None:
     """The cumulative sample count at which a curve of (samples, accuracy) points, in order, first reaches
     ``level``, interpolating linearly between points; None when it never does.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,6 +35,20 @@ def exp_commit(name: str, baseline: str = "", repo: str | Path = ".") -> str:
     return rev.stdout.strip()
 
 
+def restore_workspace(repo: str | Path = ".") -> None:
+    """HEAD's params, lock, metrics and cached outs: what `dvc exp run` in the workspace leaves behind, undone,
+    so the next run (and the user) start from the committed state."""
+    subprocess.run(["git", "checkout", "HEAD", "--", "params.yaml", "dvc.lock", "metrics"], cwd=repo, check=True)
+    subprocess.run(["git", "clean", "-fdq", "--", "metrics"], cwd=repo, check=True)  # metrics of added rounds
+    subprocess.run([sys.executable, "-m", "dvc", "checkout", "--quiet"], cwd=repo, check=False)
+
+
+def workspace_is_committed(repo: str | Path = ".") -> bool:
+    """Experiments run in the workspace and are undone with restore_workspace: only safe on a committed one."""
+    return subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml", "dvc.lock", "dvc.yaml",
+                           "metrics"], cwd=repo).returncode == 0
+
+
 def _fs_with(rev: str, path: str, repo: str | Path):
     """The repository's files as in commit ``rev``, once ``path`` is known to be among them."""
     from dvc.api import DVCFileSystem
@@ -48,6 +63,12 @@ def read_parquet_at(rev: str, path: str, repo: str | Path = ".") -> pa.Table:
     """A parquet artifact (git-tracked or a DVC out) as it was in commit ``rev``."""
     with _fs_with(rev, path, repo).open(path, "rb") as fh:
         return pq.read_table(io.BytesIO(fh.read()))
+
+
+def read_text_at(rev: str, path: str, repo: str | Path = ".") -> str:
+    """A text artifact (a metrics file, params.yaml) as it was in commit ``rev``."""
+    with _fs_with(rev, path, repo).open(path, "rb") as fh:
+        return fh.read().decode()
 
 
 def get_at(rev: str, path: str, dest: str | Path, repo: str | Path = ".") -> Path:

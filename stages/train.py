@@ -7,7 +7,7 @@ import sys
 from pipeline import schemas
 from pipeline.runtime import start, write_metrics
 from pipeline.training.curves import write_curves
-from pipeline.training.round import launch, launched, train_round
+from pipeline.training.round import launch, launched, leave_out, train_round
 
 FLAGS = ("--round", "--trainset", "--model", "--out", "--state", "--curves", "--metrics")
 
@@ -19,9 +19,13 @@ def main(argv=None):
     if params.train.processes > 1 and not launched():
         sys.exit(launch(argv, args, params, seed))
     rows = schemas.read_table(args.trainset, schemas.TRAINSET).to_pylist()
-    result = train_round(rows, args.trainset, args.model, args.out, args.state, params, seed)
+    ablated = params.train.ablate.get(args.round, [])
+    kept = leave_out(rows, ablated)
+    result = train_round(kept, args.trainset, args.model, args.out, args.state, params, seed)
     if result is not None:
         stats, history = result
+        if ablated:
+            stats |= {"ablated": len(rows) - len(kept), "ablated_cells": ",".join(ablated)}
         write_curves(args.curves, history)
         write_metrics(args.metrics, stats)
 

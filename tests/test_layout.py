@@ -26,6 +26,7 @@ STAGE_HOME = {
     "filter": "pipeline/training/filter.py",
     "train": "pipeline/training/train.py",
     "evaluate": "pipeline/diagnosis/evaluate.py",
+    "audit": "pipeline/audit/cells.py",
 }
 PATH_IN_TEXT = re.compile(r"\b((?:pipeline|stages|tests|benchmarks)/[\w/]+\.py)\b")
 

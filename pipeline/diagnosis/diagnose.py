@@ -8,26 +8,11 @@ steer a whole round. Grading itself is ``pipeline.results.grade``.
 
 from __future__ import annotations
 
-import math
-
 import polars as pl
 
 from pipeline import results as res
+from pipeline.evidence import wilson
 from pipeline.schemas import Cell, Diagnosis, ErrorCell, Example
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval for k successes in n trials.
-
-    >>> [round(x, 3) for x in wilson(0, 4)]
-    [0.0, 0.49]
-    """
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def shrink(k: int, n: int, prior_mean: float, strength: float) -> float:

@@ -26,7 +26,8 @@ from pipeline.images import Checked, image_id, normalise
 from pipeline.pool.sources import Record, read_source
 
 log = logging.getLogger(__name__)
-LISTED = pa.schema([("image_id", pa.string())])  # the pool rows of the sources params list (ingest's listed.parquet)
+# the pool rows of the sources params list, each with the first (in sort order) source URI it was listed under
+LISTED = pa.schema([("image_id", pa.string()), ("source", pa.string())])  # ingest's listed.parquet
 
 
 def as_source(src: SourceConfig | str) -> SourceConfig:
@@ -84,7 +85,7 @@ class IngestRun:
         self.pending: dict[str, dict] = {}
         self.rejected: list[dict] = []
         self.counts: Counter[str] = Counter()
-        self.listed: set[str] = set()  # every pool id met in the listed sources this run, new or known
+        self.listed: dict[str, str] = {}  # every pool id met in the listed sources this run, new or known -> source
 
     def has(self, iid: str) -> bool:
         return iid in self.known or iid in self.pending
@@ -94,7 +95,7 @@ class IngestRun:
             self.counts["seen"] += 1
             iid, source = out["image_id"], out["source"]
             if out["status"] not in ("known_bad", "rejected"):
-                self.listed.add(iid)
+                self.listed[iid] = min(source, self.listed.get(iid, source))
             if out["status"] == "known_bad":
                 self.counts["known_bad"] += 1
             elif out["status"] == "rejected":
@@ -148,8 +149,8 @@ class IngestRun:
         return manifest, counts
 
 
-def write_listed(path: str | Path, ids: set[str]) -> None:
-    schemas.write_parquet(path, [{"image_id": i} for i in sorted(ids)], LISTED)
+def write_listed(path: str | Path, listed: dict[str, str]) -> None:
+    schemas.write_parquet(path, [{"image_id": i, "source": listed[i]} for i in sorted(listed)], LISTED)
 
 
 def read_listed(path: str | Path, manifest: schemas.Manifest) -> frozenset[str] | None:

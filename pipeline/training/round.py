@@ -42,6 +42,17 @@ def run_id(trainset: str, model_dir: str, params, round_seed: int) -> str:
                               max_new_tokens=params.answer.max_new_tokens, dtype=params.model.dtype)
 
 
+def leave_out(rows: list[dict], cells: list[str]) -> list[dict]:
+    """The training rows without those of ``cells`` (a cell, category/image_type, or a whole category): an
+    ablation trains the round as it was, minus one cell's data.
+
+    >>> [r["cell"] for r in leave_out([{"cell": "text/document"}, {"cell": "size/shapes"}], ["text"])]
+    ['size/shapes']
+    """
+    dropped = set(cells)
+    return [r for r in rows if r["cell"] not in dropped and r["cell"].split("/")[0] not in dropped]
+
+
 def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 

@@ -1,0 +1,132 @@
+"""The audit's table: per weakness cell and per category, what the round made for it and what changed.
+
+For each cell (category/image_type) and each category: the quota, attempts, accepted, kept and trained
+samples (with their ids), the evaluation accuracy before and after the round (Wilson 95% intervals), the
+change paired over the items (95% interval), the same change in the control arm, the difference between the
+two paired over the items, and a verdict the intervals support. Pure polars over the round's artifacts.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from pipeline.evidence import Interval, interval, wilson
+
+FIXED, IMPROVED, UNCHANGED, REGRESSED = "fixed", "improved", "unchanged", "regressed"
+
+CELLS = pa.schema([
+    ("round", pa.string()), ("level", pa.string()), ("key", pa.string()), ("category", pa.string()),
+    ("quota", pa.int64()), ("attempts", pa.int64()), ("accepted", pa.int64()), ("kept", pa.int64()),
+    ("trained", pa.int64()), ("trained_ids", pa.list_(pa.string())), ("items", pa.int64()),
+    ("before", pa.float64()), ("before_low", pa.float64()), ("before_high", pa.float64()),
+    ("after", pa.float64()), ("after_low", pa.float64()), ("after_high", pa.float64()),
+    ("change", pa.float64()), ("change_low", pa.float64()), ("change_high", pa.float64()),
+    # the control arm's own change over the same items, and this round's change minus it (null: no control)
+    ("control_change", pa.float64()), ("control_change_low", pa.float64()), ("control_change_high", pa.float64()),
+    ("vs_control", pa.float64()), ("vs_control_low", pa.float64()), ("vs_control_high", pa.float64()),
+    ("verdict", pa.string()),
+])
+
+
+def verdict(change: Interval | None, vs_control: Interval | None) -> str:
+    """What the intervals support. fixed: the cell improved and by more than the control arm's (untargeted)
+    data of the same size improved it; improved: it improved, but no control shows the targeting did it;
+    regressed: it got worse; unchanged: the interval holds zero.
+
+    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96))
+    'fixed'
+    >>> verdict(Interval(0.1, 0.02, 0.18, 96), None), verdict(Interval(-0.1, -0.2, -0.01, 96), None)
+    ('improved', 'regressed')
+    >>> verdict(Interval(0.05, -0.02, 0.12, 96), Interval(0.2, 0.1, 0.3, 96))
+    'unchanged'
+    """
+    if change is None or not change.excludes_zero():
+        return UNCHANGED
+    if change.high < 0:
+        return REGRESSED
+    return FIXED if vs_control is not None and vs_control.low > 0 else IMPROVED
+
+
+def _graded(results: pa.Table, name: str) -> pl.DataFrame:
+    frame = pl.from_arrow(results.select(["item_id", "category", "image_type", "correct"]))
+    return frame.select("item_id", "category", pl.concat_str("category", pl.lit("/"), "image_type").alias("cell"),
+                        pl.col("correct").cast(pl.Int64).alias(name))
+
+
+def paired_items(before: pa.Table, after: pa.Table, control_before: pa.Table | None = None,
+                 control_after: pa.Table | None = None) -> pl.DataFrame:
+    """One row per evaluation item graded by every run given: item_id, category, cell, before, after (0/1) and,
+    with a control, control_before and control_after."""
+    items = _graded(before, "before").join(_graded(after, "after").select("item_id", "after"), on="item_id")
+    if control_before is not None and control_after is not None:
+        for table, name in ((control_before, "control_before"), (control_after, "control_after")):
+            items = items.join(_graded(table, name).select("item_id", name), on="item_id")
+    return items
+
+
+def _interval(values: list[int]) -> Interval | None:
+    return interval(values) if len(values) > 1 else None
+
+
+def _accuracy_row(items: pl.DataFrame) -> dict:
+    n = items.height
+    row = {"items": n}
+    for name in ("before", "after"):
+        correct = int(items[name].sum()) if n else 0
+        low, high = wilson(correct, n)
+        row |= {name: correct / n if n else None, f"{name}_low": low if n else None, f"{name}_high": high if n else None}
+    change = _interval((items["after"] - items["before"]).to_list()) if n else None
+    control = vs = None
+    if "control_after" in items.columns and n:
+        control_diff = items["control_after"] - items["control_before"]
+        control = _interval(control_diff.to_list())
+        vs = _interval(((items["after"] - items["before"]) - control_diff).to_list())
+    for name, value in (("change", change), ("control_change", control), ("vs_control", vs)):
+        row |= {name: value.mean if value else None, f"{name}_low": value.low if value else None,
+                f"{name}_high": value.high if value else None}
+    return row | {"verdict": verdict(change, vs)}
+
+
+def sample_counts(quotas: dict[str, int], attempts: pa.Table, samples: pa.Table, trainset: pa.Table,
+                  ablated: list[str]) -> dict[str, dict]:
+    """cell -> quota, attempts, accepted, kept, trained (kept and not left out by train.ablate), trained_ids."""
+    tried = pl.from_arrow(attempts.select(["cell"]))["cell"].value_counts()
+    made = pl.from_arrow(samples.select(["cell"]))["cell"].value_counts()
+    kept = pl.from_arrow(trainset.select(["sample_id", "cell"]))
+    cells = set(quotas) | set(tried["cell"]) | set(made["cell"]) | set(kept["cell"])
+    out = {}
+    for cell in sorted(cells):
+        ids = sorted(kept.filter(pl.col("cell") == cell)["sample_id"].to_list())
+        left_out = cell in ablated or cell.split("/")[0] in ablated
+        out[cell] = {"quota": int(quotas.get(cell, 0)),
+                     "attempts": int(dict(tried.iter_rows()).get(cell, 0)),
+                     "accepted": int(dict(made.iter_rows()).get(cell, 0)),
+                     "kept": len(ids), "trained": 0 if left_out else len(ids),
+                     "trained_ids": [] if left_out else ids}
+    return out
+
+
+def audit_cells(round_name: str, counts: dict[str, dict], items: pl.DataFrame) -> pa.Table:
+    """The CELLS table: a row per cell (quota or evaluation items) and per category, cells first."""
+    rows = []
+    cells = sorted(set(counts) | set(items["cell"].unique().to_list()))
+    empty = {"quota": 0, "attempts": 0, "accepted": 0, "kept": 0, "trained": 0, "trained_ids": []}
+    for cell in cells:
+        rows.append({"round": round_name, "level": "cell", "key": cell, "category": cell.split("/")[0],
+                     **counts.get(cell, empty), **_accuracy_row(items.filter(pl.col("cell") == cell))})
+    for category in sorted({c.split("/")[0] for c in cells}):
+        mine = [counts[c] for c in counts if c.split("/")[0] == category]
+        summed = {k: sum(m[k] for m in mine) for k in ("quota", "attempts", "accepted", "kept", "trained")}
+        rows.append({"round": round_name, "level": "category", "key": category, "category": category, **summed,
+                     "trained_ids": sorted(i for m in mine for i in m["trained_ids"]),
+                     **_accuracy_row(items.filter(pl.col("category") == category))})
+    return pa.Table.from_pylist(rows, CELLS)
+
+
+def verdict_counts(cells: pa.Table) -> dict[str, int]:
+    """``<level>.<verdict>`` -> rows, for the stage's metrics."""
+    counts: dict[str, int] = {}
+    for level, said in zip(cells.column("level").to_pylist(), cells.column("verdict").to_pylist()):
+        counts[f"{level}.{said}"] = counts.get(f"{level}.{said}", 0) + 1
+    return dict(sorted(counts.items()))

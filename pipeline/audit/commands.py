@@ -1,0 +1,159 @@
+"""What `dpe audit` and `dpe report` do, step by step: run the control arm and the ablations as DVC experiments,
+bring the audit stages up to date with the control's current commit, and write the matrix and the report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from pipeline import schemas
+from pipeline.audit import ablation, control
+from pipeline.experiments import ExperimentError, restore_workspace, workspace_is_committed
+
+log = logging.getLogger(__name__)
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"dpe audit: {message}", file=sys.stderr)
+    return code
+
+
+def run_control(params, logs: Path, force: bool) -> int:
+    """Run the control arm's experiment unless this baseline (or, without --force, any) already has it."""
+    name = params.audit.control
+    if not force:
+        try:
+            control.resolve(name)
+            return 0
+        except ExperimentError:
+            pass
+    logs.mkdir(parents=True, exist_ok=True)
+    cmd = control.run_command(name, params.audit.control_set)
+    log.info("control arm: %s (log %s)", " ".join(cmd), logs / f"{name}.log")
+    with (logs / f"{name}.log").open("w") as out:
+        done = subprocess.run([sys.executable, "-m"] + cmd, stdout=out, stderr=subprocess.STDOUT)
+    restore_workspace()
+    return 0 if done.returncode == 0 else _fail(f"the control arm failed; its log: {logs / (name + '.log')}", 1)
+
+
+def refresh(rounds: list[str], name: str | None, metrics_dir: str = "metrics") -> int:
+    """`dvc repro` the audit stages; force those whose recorded control commit is not the control's now."""
+    try:
+        current = control.resolve(name) if name else ""
+    except ExperimentError:
+        current = ""
+    for round_name in rounds:
+        recorded = Path(metrics_dir) / round_name / "audit.json"
+        before = json.loads(recorded.read_text()).get("control.commit", "") if recorded.exists() else None
+        forced = ["-f", "-s"] if before is not None and before != current else []
+        if subprocess.run(DVC + ["repro"] + forced + [f"audit@{round_name}"]).returncode:
+            return _fail(f"dvc repro audit@{round_name} failed", 1)
+    return 0
+
+
+def print_summary(console: Console, rounds: list[str], rounds_dir: str = "data/rounds") -> None:
+    from pipeline.audit.cells import CELLS
+
+    for round_name in rounds:
+        cells = schemas.read_table(Path(rounds_dir) / round_name / "audit" / "cells.parquet", CELLS).to_pylist()
+        table = Table(title=f"audit of {round_name} (data/rounds/{round_name}/audit/summary.md)")
+        for column in ("category", "quota", "kept", "trained", "before → after", "change", "vs control", "verdict"):
+            table.add_column(column)
+        for r in (r for r in cells if r["level"] == "category"):
+            change = "—" if r["change"] is None else f"{r['change']:+.3f} [{r['change_low']:+.3f}, {r['change_high']:+.3f}]"
+            vs = "—" if r["vs_control"] is None else f"{r['vs_control']:+.3f} [{r['vs_control_low']:+.3f}, " \
+                f"{r['vs_control_high']:+.3f}]"
+            table.add_row(r["key"], str(r["quota"]), str(r["kept"]), str(r["trained"]),
+                          f"{r['before']:.3f} → {r['after']:.3f}", change, vs, r["verdict"])
+        console.print(table)
+
+
+def print_matrix(console: Console, matrix: dict) -> None:
+    categories = sorted({k for row in matrix["cells"].values() for k in row["categories"]} - {"overall"}) + ["overall"]
+    table = Table(title=f"{matrix['round']}: accuracy attributable to each cell's data (full − without it; "
+                  "* interval excludes zero)")
+    table.add_column("cell (kept)")
+    for category in categories:
+        table.add_column(category, justify="right")
+    for cell, row in matrix["cells"].items():
+        values = [row["categories"].get(c) for c in categories]
+        table.add_row(f"{cell} ({row['samples']})", *("—" if v is None else f"{v['effect']:+.3f}"
+                                                      + ("*" if v["excludes_zero"] else "") for v in values))
+    console.print(table)
+
+
+def ablate(round_name: str, params, cells_wanted: list[str] | None, logs: Path, force: bool, console: Console,
+           rounds_dir: str = "data/rounds") -> dict | int:
+    """The round's ablation matrix, or an exit status when something failed."""
+    trainset = schemas.read_table(Path(rounds_dir) / round_name / "trainset.parquet", schemas.TRAINSET)
+    cells = ablation.ablation_cells(trainset, params.audit.ablate_min_kept)
+    if cells_wanted:
+        unknown = sorted(set(cells_wanted) - set(cells))
+        if unknown:
+            return _fail(f"{round_name} trained on no sample of {unknown} (it did: {sorted(cells)})")
+        cells = {c: n for c, n in cells.items() if c in cells_wanted}
+    commits = {}
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"ablations of {round_name}", total=len(cells))
+        for cell in cells:
+            try:
+                commits[cell] = ablation.run_ablation(round_name, cell, logs, force)
+            except RuntimeError as err:
+                return _fail(str(err), 1)
+            progress.advance(task)
+    full = schemas.read_table(Path(rounds_dir) / round_name / "evaluation.parquet", schemas.RESULTS)
+    return ablation.ablation_matrix(round_name, cells, commits, full)
+
+
+def audit(params, args, console: Console) -> int:
+    rounds = args.round or list(params.rounds)
+    unknown = [r for r in rounds if r not in params.rounds]
+    if unknown:
+        return _fail(f"no round {unknown} in {args.params} (rounds: {list(params.rounds)})")
+    if args.ablate and not args.round:
+        return _fail("--ablate needs --round (each cell of a round costs one retraining)")
+    if (args.run_control or args.ablate) and not workspace_is_committed():
+        return _fail("params.yaml, dvc.yaml, dvc.lock or metrics differ from HEAD: commit them first (experiments "
+                     "run in the workspace, which is restored to HEAD after each)")
+    if args.run_control:
+        if not params.audit.control:
+            return _fail("audit.control is null: name the control experiment in params.yaml")
+        code = run_control(params, Path(args.logs), args.force)
+        if code:
+            return code
+    matrices = []
+    for round_name in rounds if args.ablate else []:  # before refresh: each experiment restores the workspace
+        matrix = ablate(round_name, params, args.cells, Path(args.logs), args.force, console)
+        if isinstance(matrix, int):
+            return matrix
+        matrices.append(matrix)
+    code = refresh(rounds, params.audit.control)
+    if code:
+        return code
+    print_summary(console, rounds)
+    for matrix in matrices:
+        schemas.write_json(Path("metrics") / matrix["round"] / "ablation.json", matrix)
+        print_matrix(console, matrix)
+    return 0
+
+
+def report(params, args) -> int:
+    from pipeline.audit.report import write_report
+
+    try:
+        path = write_report(params, Path(args.out), args.arms if args.arms is not None else
+                            [a for a in [params.audit.control] if a], args.gallery, Path(args.rounds_dir),
+                            Path(args.metrics_dir))
+    except FileNotFoundError as err:
+        print(f"dpe report: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB); it opens offline in any browser")
+    return 0

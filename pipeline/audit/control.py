@@ -1,0 +1,69 @@
+"""The control arm of an audit: the rounds of the DVC experiment `audit.control` names (by default the
+`uniform` mixture: untargeted data of the same size), read from the DVC cache at the experiment's commit.
+
+An audit without its control still says what changed; it cannot say the targeting did it (no verdict
+`fixed`), and its status says how to get one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import yaml
+
+from pipeline.experiments import ExperimentError, exp_commit, read_parquet_at
+
+FOUND, NONE, MISSING, SELF, INCOMPLETE = "found", "none", "missing", "self", "incomplete"
+
+
+@dataclass(frozen=True)
+class ControlArm:
+    name: str | None
+    status: str  # found | none (audit.control is null) | missing | self (this run is the arm) | incomplete
+    message: str
+    commit: str | None = None
+    before: pa.Table | None = None
+    after: pa.Table | None = None
+
+
+def run_command(name: str, overrides: dict) -> list[str]:
+    """The `dvc exp run` that makes the control arm."""
+    return ["dvc", "exp", "run", "-n", name] + [a for k, v in overrides.items() for a in ("-S", f"{k}={v}")]
+
+
+def _params_at(commit: str, repo: str | Path) -> dict:
+    shown = subprocess.run(["git", "show", f"{commit}:params.yaml"], cwd=repo, capture_output=True, text=True)
+    return (yaml.safe_load(shown.stdout) or {}) if not shown.returncode else {}
+
+
+def resolve(name: str | None, repo: str | Path = ".") -> str:
+    """The control's commit, preferring the experiment of the current baseline (HEAD) over older ones."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    try:
+        return exp_commit(name, head, repo=repo)
+    except ExperimentError:
+        return exp_commit(name, repo=repo)
+
+
+def find_control(name: str | None, overrides: dict, before: str, after: str, params: dict,
+                 repo: str | Path = ".") -> ControlArm:
+    """The arm's graded results at ``before`` and ``after`` (repository paths), or why there are none.
+    ``params`` is this run's params.yaml as loaded: an experiment with the same params is this run itself."""
+    if not name:
+        return ControlArm(None, NONE, "no control arm (audit.control is null)")
+    hint = f"run `dpe audit --run-control` ({' '.join(run_command(name, overrides))})"
+    try:
+        commit = resolve(name, repo)
+    except ExperimentError as err:
+        return ControlArm(name, MISSING, f"no control arm: {err}; {hint}")
+    theirs = {k: v for k, v in _params_at(commit, repo).items() if k != "audit"}
+    if theirs == {k: v for k, v in params.items() if k != "audit"}:
+        return ControlArm(name, SELF, f"this run is the control arm {name!r} itself", commit)
+    try:
+        tables = [read_parquet_at(commit, path, repo) for path in (before, after)]
+    except ExperimentError as err:
+        return ControlArm(name, INCOMPLETE, f"control arm {name!r} lacks this round: {err}; {hint}", commit)
+    return ControlArm(name, FOUND, f"control arm {name!r} at {commit[:8]}", commit, *tables)

@@ -1,0 +1,45 @@
+"""The audit's short Markdown summary: one table per level, the control arm's status and what a verdict means."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+LEGEND = ("Verdicts (95% intervals, paired over the evaluation items): **fixed**: improved, and by more than the "
+          "control arm's untargeted data improved it; **improved**: improved, no control shows the targeting did "
+          "it; **regressed**: got worse; **unchanged**: the interval holds zero.")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _diff(row: dict, name: str) -> str:
+    if row[name] is None:
+        return "—"
+    return f"{row[name]:+.3f} [{row[f'{name}_low']:+.3f}, {row[f'{name}_high']:+.3f}]"
+
+
+def _table(rows: list[dict]) -> list[str]:
+    lines = ["| | quota | attempts | accepted | kept | trained | before | after | change | control change "
+             "| vs control | verdict |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['key']} | {r['quota']} | {r['attempts']} | {r['accepted']} | {r['kept']} | {r['trained']} "
+                     f"| {_pct(r['before'])} | {_pct(r['after'])} | {_diff(r, 'change')} "
+                     f"| {_diff(r, 'control_change')} | {_diff(r, 'vs_control')} | {r['verdict']} |")
+    return lines
+
+
+def summary(round_name: str, prev: str, cells: pa.Table, control_message: str, samples: int) -> str:
+    rows = cells.to_pylist()
+    categories = [r for r in rows if r["level"] == "category"]
+    moved = [r for r in rows if r["level"] == "cell" and r["verdict"] != "unchanged"]
+    verdicts = {}
+    for r in categories:
+        verdicts.setdefault(r["verdict"], []).append(r["key"])
+    said = "; ".join(f"{v}: {', '.join(ks)}" for v, ks in sorted(verdicts.items()))
+    lines = [f"# Audit of round {round_name} (from {prev})", "",
+             f"{samples} generated samples, {sum(r['trained'] for r in categories)} trained on. Categories: {said}.",
+             f"Control: {control_message}.", "", "## Categories", ""] + _table(categories)
+    lines += ["", "## Cells that moved", ""] + (_table(moved) if moved else ["No cell's change excludes zero."])
+    chance = f"With {len(rows)} rows about {0.05 * len(rows):.1f} can exclude zero by chance alone (5% each)."
+    return "\n".join(lines + ["", LEGEND, chance, ""])

@@ -1,0 +1,50 @@
+"""DVC stage `audit@round`: which data the round made for which weakness and what changed, against a control arm.
+
+Writes the cells table (per cell and category: quota, attempts, accepted, kept and trained samples with their
+ids, evaluation accuracy before and after with 95% intervals, the control arm's change, the paired difference,
+a verdict), every sample's lineage, a Markdown summary and metrics. The control arm is the DVC experiment
+`audit.control` names; `dpe audit` reruns this stage when that experiment's commit changes.
+"""
+
+import pyarrow.parquet as pq
+import yaml
+
+from pipeline import schemas
+from pipeline.audit.cells import CELLS, audit_cells, paired_items, sample_counts, verdict_counts
+from pipeline.audit.control import FOUND, find_control
+from pipeline.audit.summary import summary
+from pipeline.lineage import lineage
+from pipeline.runtime import start, write_metrics
+
+FLAGS = ("--round", "--prev", "--mixture", "--attempts", "--samples", "--rollouts", "--trainset", "--listed",
+         "--before", "--after", "--cells", "--lineage", "--summary", "--metrics")
+
+
+def main(argv=None):
+    args, params = start(__doc__, argv, required=FLAGS)
+    ablated = params.train.ablate.get(args.round, [])
+    samples = schemas.read_table(args.samples, schemas.SAMPLES)
+    attempts = schemas.read_table(args.attempts, schemas.ATTEMPTS)
+    trainset = schemas.read_table(args.trainset, schemas.TRAINSET)
+    before = schemas.read_table(args.before, schemas.RESULTS)
+    after = schemas.read_table(args.after, schemas.RESULTS)
+    with open(args.params) as fh:
+        raw = yaml.safe_load(fh)
+    control = find_control(params.audit.control, params.audit.control_set, args.before, args.after, raw)
+    items = paired_items(before, after, control.before, control.after)
+    counts = sample_counts(schemas.read_json(args.mixture, schemas.Mixture).quotas, attempts, samples, trainset,
+                           ablated)
+    cells = audit_cells(args.round, counts, items)
+    schemas.write_parquet(args.cells, cells, CELLS)
+    frame = lineage(samples, schemas.read_table(args.rollouts, schemas.ROLLOUTS), trainset, args.round, attempts,
+                    pq.read_table(args.listed, columns=["image_id", "source"]), ablated)
+    frame.write_parquet(args.lineage)
+    with open(args.summary, "w") as fh:
+        fh.write(summary(args.round, args.prev, cells, control.message, samples.num_rows))
+    write_metrics(args.metrics, {"samples": samples.num_rows, "trained": frame["trained_in"].is_not_null().sum(),
+                                 "control": {"status": control.status, "commit": control.commit or ""},
+                                 "verdicts": verdict_counts(cells), "with_control": control.status == FOUND})
+
+
+if __name__ == "__main__":
+    main()
