@@ -1,8 +1,8 @@
 """The lake: plain functions over lancedb tables, and the manifests that pin a table version.
 
 Each stage that changes a table writes a manifest (table URI, Lance version, tag, row count) as its
-DVC out. Readers open the table *at that version*, so a round reads the pool as it was even after
-the pool grows, and the tag keeps that version safe from cleanup.
+DVC out. Readers open the table *at that version* (by its tag), so a round reads the pool as it was even
+after the pool grows, and the tag keeps that version safe from cleanup.
 """
 
 from __future__ import annotations
@@ -117,10 +117,19 @@ def pin(table, lake: str, stage: str) -> Manifest:
     return Manifest(lake=lake, table=table.name, version=version, tag=tag, rows=table.count_rows())
 
 
+class LakeMissing(LookupError):
+    """The lake does not hold a pinned version (a fresh clone: the lake is not a DVC out)."""
+
+
 def open_pinned(manifest: Manifest):
-    """The table exactly as the manifest saw it."""
-    table = connect(manifest.lake).open_table(manifest.table)
-    table.checkout(manifest.version)
+    """The table exactly as the manifest saw it, opened by the pin's tag: the tag is the pin, so a lake rebuilt
+    from the same sources (pipeline/pool/restore.py) is read at the version that holds the same rows."""
+    try:
+        table = connect(manifest.lake).open_table(manifest.table)
+        table.checkout(manifest.tag)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        raise LakeMissing(f"{manifest.lake}/{manifest.table} does not hold the pinned version {manifest.tag} "
+                          f"({err}); a stage that reads it rebuilds it from pool.sources when it can") from None
     return table
 
 

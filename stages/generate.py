@@ -9,7 +9,8 @@ from pipeline.generation.agents import make_backend
 from pipeline.generation.dedup import Seen
 from pipeline.generation.generate import Budget, Context, failure_images, generate
 from pipeline.generation.journal import Journal, run_key
-from pipeline.pool.ingest import read_listed
+from pipeline.pool.ingest import listed_ids
+from pipeline.pool.restore import ensure_pinned
 from pipeline.pool.search import PoolSearch
 from pipeline.structured import EndpointRefused
 from pipeline.runtime import file_hash, start, write_metrics
@@ -22,11 +23,12 @@ def main(argv=None):
     cfg = params.generate
     quotas = schemas.read_json(args.mixture, schemas.Mixture).quotas
     diagnosis = schemas.read_json(args.diagnosis, schemas.Diagnosis)
-    pool_manifest = schemas.Manifest.read(args.pool)
-    allowed = read_listed(args.listed, pool_manifest) if args.listed else None
+    pool_manifest, vectors = schemas.Manifest.read(args.pool), schemas.Manifest.read(args.vectors)
+    listed = listed_ids(args.listed) if args.listed else None
+    ensure_pinned(params, pool_manifest, listed, vectors, args.clip)  # a fresh clone has manifests, not the lake
+    allowed = None if listed is None or len(listed) == pool_manifest.rows else listed
     ctx = Context(backend=make_backend(params),
-                  search=PoolSearch(schemas.Manifest.read(args.vectors), args.clip, params.search.nprobes,
-                                    allowed=allowed),
+                  search=PoolSearch(vectors, args.clip, params.search.nprobes, allowed=allowed),
                   pool_manifest=pool_manifest, brief=Path(args.brief).read_text(),
                   diagnosis_hash=file_hash(args.diagnosis), round_name=args.round,
                   seed=params.seed_of(args.round), top_k=cfg.top_k,
@@ -34,7 +36,7 @@ def main(argv=None):
                   failure_images=failure_images(diagnosis, args.probe, params.probe), image_queries=cfg.image_queries,
                   seen=Seen.from_table(schemas.read_table(args.seen_before, schemas.SEEN), cfg.dedup))
     key = run_key(args.round, file_hash(args.mixture), file_hash(args.diagnosis), file_hash(args.brief),
-                  ctx.pool_manifest.model_dump_json(), schemas.Manifest.read(args.vectors).model_dump_json(),
+                  ctx.pool_manifest.model_dump_json(), vectors.model_dump_json(),
                   ctx.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(ctx.seed),
                   file_hash(args.seen_before), file_hash(args.probe), file_hash(args.listed) if args.listed else "")
     journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every)

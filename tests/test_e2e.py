@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def test_micro_round_through_dvc(micro_repo):
     repo, params, log = micro_repo
     params = copy.deepcopy(params)
     for stage in ("world", "bootstrap_clip", "bootstrap_vlm", "bootstrap_report", "ingest", "embed", "diagnose@r1",
-                  "mixture@r1", "generate@r1", "filter@r1", "train@r1", "evaluate@r1"):
+                  "mixture@r1", "generate@r1", "filter@r1", "train@r1", "evaluate@r1", "audit@r1"):
         assert f"Running stage '{stage}'" in log
 
     bootstrap = json.loads((repo / "metrics/r0/bootstrap.json").read_text())
@@ -149,7 +150,7 @@ def test_micro_round_through_dvc(micro_repo):
     params["rounds"]["r2"] = {"prev": "r1"}
     set_params(repo, params)
     assert stages_to_run(repo) == {f"{s}@r2" for s in ("diagnose", "mixture", "generate", "filter", "train",
-                                                        "evaluate")}
+                                                        "evaluate", "audit")}
     set_params(repo, micro_repo[1])
 
     # `dvc exp run` retrains in the workspace; once the workspace is back at HEAD nothing is stale (the trainer's
@@ -161,6 +162,99 @@ def test_micro_round_through_dvc(micro_repo):
     run(["git", "checkout", "--", "."], repo)
     run(["dvc", "checkout"], repo)
     assert stages_to_run(repo) == set()
+
+
+@pytest.mark.slow
+def test_audit_with_its_control_arm_and_ablations_then_the_report_in_a_browser(micro_repo, tmp_path):
+    """dpe audit --run-control --ablate on the committed micro run: the uniform arm and one experiment per cell
+    r1 trained on, the audit against that arm, the ablation matrix; then dpe report opens cleanly in Chromium."""
+    import pyarrow.parquet as pq
+
+    from pipeline.experiments import read_text_at
+    from tests.browser import check_page, screenshot
+
+    repo, params, _ = micro_repo
+    dpe = [sys.executable, "-m", "pipeline.cli"]
+    set_params(repo, merge(params, {"seed": 3}))
+    done = subprocess.run(dpe + ["audit", "--run-control"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2 and "commit them first" in done.stderr  # experiments never eat local changes
+    set_params(repo, params)
+    assert subprocess.run(dpe + ["audit", "--ablate"], cwd=repo, capture_output=True).returncode == 2  # no --round
+
+    out = run(dpe + ["audit", "--run-control", "--ablate", "--round", "r1", "--width", "200"], repo)
+    assert "audit of r1" in out and "accuracy attributable to each cell" in out
+    refs = run(["git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps"], repo).split()
+    exps = {ref.split("/")[-1]: sha for ref, sha in zip(refs[::2], refs[1::2])}
+    audited = json.loads((repo / "metrics/r1/audit.json").read_text())
+    assert audited["control.status"] == "found" and audited["control.commit"] == exps["uniform"]
+    cells = pq.read_table(repo / "data/rounds/r1/audit/cells.parquet").to_pylist()
+    overall_items = sum(r["items"] for r in cells if r["level"] == "category")
+    assert overall_items == len(CELLS) and all(r["control_change"] is not None for r in cells if r["items"] > 1)
+    trainset = pq.read_table(repo / "data/rounds/r1/trainset.parquet").to_pylist()
+    assert sorted(i for r in cells if r["level"] == "cell" for i in r["trained_ids"]) == sorted(
+        r["sample_id"] for r in trainset)
+    chain = pl.read_parquet(repo / "data/rounds/r1/audit/lineage.parquet")
+    assert chain["source_uri"].null_count() == 0 and chain["source_uri"][0].startswith("world://pool/")
+    assert chain.filter(pl.col("kept"))["trained_in"].to_list() == ["r1/model"] * len(trainset)
+    assert "control arm 'uniform' at" in (repo / "data/rounds/r1/audit/summary.md").read_text()
+
+    matrix = json.loads((repo / "metrics/r1/ablation.json").read_text())
+    kept = {}
+    for r in trainset:
+        kept[r["cell"]] = kept.get(r["cell"], 0) + 1
+    assert {c: row["samples"] for c, row in matrix["cells"].items()} == kept
+    for cell, row in matrix["cells"].items():
+        assert exps[row["experiment"]] == row["commit"] and "overall" in row["categories"]
+        trained = json.loads(read_text_at(row["commit"], "metrics/r1/train.json", repo))
+        assert trained["ablated"] == kept[cell] and trained["ablated_cells"] == cell
+    assert yaml.safe_load((repo / "params.yaml").read_text())["train"]["ablate"] == {}  # workspace restored
+    assert stages_to_run(repo) == set()
+    logs = {p.name: p.stat().st_mtime for p in (repo / "data/audit/logs").iterdir()}
+    run(dpe + ["audit", "--ablate", "--round", "r1"], repo)  # resumes: every experiment is there already
+    assert {p.name: p.stat().st_mtime for p in (repo / "data/audit/logs").iterdir()} == logs
+
+    page = repo / "report.html"
+    assert "wrote" in run(dpe + ["report", "--out", str(page)], repo)
+    text = page.read_text()
+    assert "uniform" in text and "which data did what" in text and "world://pool/" in text
+    assert not re.search(r'(src|href)="(https?:)?//', text)  # nothing to fetch: it opens offline
+    seen = check_page(page, tmp_path)
+    assert seen["problems"] == [] and seen["broken"] == [] and seen["logged"] == [], seen
+    assert seen["images"] >= len(trainset) and seen["svgs"] >= 6
+    shot = screenshot(page, tmp_path / "report.png")
+    assert shot.stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_a_clone_pulls_from_a_dvc_remote_reruns_nothing_and_rebuilds_the_lake_only_when_a_stage_reads_it(
+        micro_repo, tmp_path, monkeypatch):
+    """`dvc push`, a fresh clone, `dvc pull`: `dvc repro` reruns no stage, although the clone has no lake (not a
+    DVC out). A change that reruns generate rebuilds the pinned pool and vectors from the sources first."""
+    from pipeline import lake, schemas
+
+    repo, params, _ = micro_repo
+    remote = str(tmp_path / "remote")
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "commit", "-qm", "audited"], repo)
+    run(["dvc", "remote", "add", "--local", "-d", "store", remote], repo)
+    run(["dvc", "push", "-q"], repo)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    run(["dvc", "remote", "add", "--local", "-d", "store", remote], clone)
+    run(["dvc", "pull", "-q"], clone)
+    assert not (clone / "data/lake").exists()
+    assert stages_to_run(clone) == set()
+    assert "Running stage" not in run(["dvc", "repro"], clone)
+
+    set_params(clone, merge(params, {"generate": {"top_k": 8}}))
+    log = run(["dvc", "repro", "generate@r1"], clone)
+    assert "Running stage 'generate@r1'" in log and "Running stage 'ingest'" not in log
+    assert "lacks the pinned pool" in log and "lacks the pinned vectors" in log
+    monkeypatch.chdir(clone)  # manifests name the lake relative to the repository
+    pool = schemas.Manifest.read("data/manifests/ingest.json")
+    pinned = lake.open_pinned(pool)
+    assert pinned.count_rows() == pool.rows
+    assert json.loads((clone / "metrics/r1/generate.json").read_text())["accepted"] == 8
 
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-4242"

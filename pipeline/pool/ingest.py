@@ -153,10 +153,15 @@ def write_listed(path: str | Path, listed: dict[str, str]) -> None:
     schemas.write_parquet(path, [{"image_id": i, "source": listed[i]} for i in sorted(listed)], LISTED)
 
 
+def listed_ids(path: str | Path) -> frozenset[str]:
+    """The pool ids of the sources params list (ingest's listed.parquet)."""
+    return frozenset(schemas.read_table(path, LISTED).column("image_id").to_pylist())
+
+
 def read_listed(path: str | Path, manifest: schemas.Manifest) -> frozenset[str] | None:
     """The pool ids a round may use: the listed sources' rows; None when that is every row of the pinned version
     (nothing to restrict)."""
-    ids = frozenset(schemas.read_table(path, LISTED).column("image_id").to_pylist())
+    ids = listed_ids(path)
     return None if len(ids) == manifest.rows else ids
 
 

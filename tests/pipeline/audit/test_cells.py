@@ -1,0 +1,64 @@
+"""The audit's table: counts per cell, accuracy before and after paired over items, the control, verdicts."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pipeline import schemas
+from pipeline.audit.cells import audit_cells, paired_items, sample_counts, verdict_counts
+from pipeline.audit.summary import summary
+
+
+def results(correct: dict[str, int], n: int = 40) -> pa.Table:
+    """An evaluation table: for each cell, the first ``correct[cell]`` of its ``n`` items right."""
+    rows = [{"item_id": f"{cell}-{i}", "category": cell.split("/")[0], "image_type": cell.split("/")[1],
+             "correct": i < k} for cell, k in correct.items() for i in range(n)]
+    return pa.Table.from_pylist(rows, schemas.RESULTS)
+
+
+def rows_of(table: pa.Table) -> dict[str, dict]:
+    return {r["key"]: r for r in table.to_pylist()}
+
+
+def counts() -> dict[str, dict]:
+    attempts = pa.Table.from_pylist([{"attempt_id": f"a{i}", "cell": c} for i, c in
+                                     enumerate(["text/document"] * 5 + ["size/shapes"] * 2)], schemas.ATTEMPTS)
+    samples = pa.Table.from_pylist([{"sample_id": f"s{i}", "cell": c} for i, c in
+                                    enumerate(["text/document"] * 4 + ["size/shapes"] * 2)], schemas.SAMPLES)
+    trainset = pa.Table.from_pylist([{"sample_id": s, "cell": c} for s, c in
+                                     (("s0", "text/document"), ("s2", "text/document"), ("s4", "size/shapes"))],
+                                    schemas.TRAINSET)
+    return sample_counts({"text/document": 4, "size/shapes": 2}, attempts, samples, trainset, ablated=["size"])
+
+
+def test_sample_counts_follow_a_cell_from_quota_to_training_and_respect_an_ablation():
+    got = counts()
+    assert got["text/document"] == {"quota": 4, "attempts": 5, "accepted": 4, "kept": 2, "trained": 2,
+                                    "trained_ids": ["s0", "s2"]}
+    assert got["size/shapes"]["kept"] == 1 and got["size/shapes"]["trained"] == 0  # left out by train.ablate
+
+
+def test_a_cell_is_fixed_only_when_it_beats_the_control_and_regressed_when_it_drops():
+    before = results({"text/document": 10, "size/shapes": 30, "colour/shapes": 20})
+    after = results({"text/document": 30, "size/shapes": 18, "colour/shapes": 21})
+    control_after = results({"text/document": 12, "size/shapes": 30, "colour/shapes": 20})
+    table = audit_cells("r1", counts(), paired_items(before, after, before, control_after))
+    rows = rows_of(table)
+    text = rows["text/document"]
+    assert (text["before"], text["after"], text["change"]) == (0.25, 0.75, 0.5)
+    assert text["before_low"] < 0.25 < text["before_high"] and text["change_low"] > 0
+    assert text["control_change"] == 0.05 and text["vs_control"] == 0.45 and text["verdict"] == "fixed"
+    assert rows["size/shapes"]["verdict"] == "regressed" and rows["colour/shapes"]["verdict"] == "unchanged"
+    assert rows["colour/shapes"]["quota"] == 0  # evaluated but not targeted: its side effects are audited too
+    assert rows["text"]["level"] == "category" and rows["text"]["trained_ids"] == ["s0", "s2"]
+    without = rows_of(audit_cells("r1", counts(), paired_items(before, after)))
+    assert without["text/document"]["verdict"] == "improved" and without["text/document"]["vs_control"] is None
+    assert verdict_counts(table)["cell.fixed"] == 1
+
+
+def test_the_summary_names_the_verdicts_and_the_control():
+    before, after = results({"text/document": 10}), results({"text/document": 30})
+    table = audit_cells("r1", counts(), paired_items(before, after))
+    text = summary("r1", "r0", table, "no control arm", 6)
+    assert "# Audit of round r1 (from r0)" in text and "improved: text" in text and "Control: no control arm" in text
+    assert "| text/document | 4 | 5 | 4 | 2 | 2 | 0.250 | 0.750 | +0.500" in text
