@@ -41,7 +41,7 @@ def ablation_cells(trainset: pa.Table, min_kept: int) -> dict[str, int]:
 
 def run_command(round_name: str, cell: str) -> list[str]:
     return [sys.executable, "-m", "dvc", "exp", "run", "-n", experiment_name(round_name, cell),
-            "-S", f"train.ablate={{{round_name}: ['{cell}']}}", f"train@{round_name}", f"evaluate@{round_name}"]
+            "-S", f"++train.ablate={{{round_name}: ['{cell}']}}", f"train@{round_name}", f"evaluate@{round_name}"]
 
 
 def head(repo: str | Path = ".") -> str:

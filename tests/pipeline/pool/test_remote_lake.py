@@ -1,0 +1,60 @@
+"""`pool.lake: s3://...`: the lake at a URI every clone reaches, here a real S3-compatible server (moto's server
+mode on 127.0.0.1). Ingest, embed and pinned reads go through it; a second reader sees the pinned version."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import lake
+from pipeline.config import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
+from pipeline.images import decode_rgb
+from pipeline.pool.embed import embed_pool
+from pipeline.pool.ingest import ingest
+from pipeline.pool.restore import has_pin
+from pipeline.pool.search import PoolSearch
+from tests.pipeline.pool.test_search import clip_and_halves
+from tests.servers import free_port
+
+pytestmark = pytest.mark.slow  # a server, a tiny CLIP
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """An empty bucket `lake` on a moto server; credentials and endpoint in the environment, as a user sets them."""
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT": endpoint,
+                       "AWS_ALLOW_HTTP": "true"}.items():
+        monkeypatch.setenv(key, value)
+    try:
+        import boto3
+
+        for _ in range(100):
+            try:
+                boto3.client("s3").create_bucket(Bucket="lake")
+                break
+            except Exception:  # not listening yet
+                time.sleep(0.1)
+        yield "s3://lake/dpe"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_ingest_embed_and_search_through_an_s3_lake(tiny_world, tmp_path, s3):
+    clip_and_halves(tiny_world[0], tmp_path, ("first", "second"))
+    pool, counts = ingest([str(tmp_path / "first.parquet")], s3, 10**7, listed_out=tmp_path / "listed.parquet")
+    assert pool.lake == s3 and counts["added"] == pool.rows > 0
+    vectors, _ = embed_pool(pool, str(tmp_path / "clip"), dict(DEFAULT_TYPE_PROMPTS), EmbedConfig(), SearchConfig())
+    grown, _ = ingest([str(tmp_path / "first.parquet"), str(tmp_path / "second.parquet")], s3, 10**7)
+    assert grown.rows > pool.rows and has_pin(pool) and has_pin(vectors)  # nothing to rebuild: clones share it
+    assert lake.open_pinned(pool).count_rows() == pool.rows  # a reader of the old pin sees the old version
+    row = lake.open_pinned(pool).search().select(["image_id", "image"]).limit(1).to_arrow().to_pylist()[0]
+    hits = PoolSearch(vectors, str(tmp_path / "clip")).by_image(decode_rgb(row["image"]), k=3)
+    assert row["image_id"] in {h.image_id for h in hits}
