@@ -393,6 +393,9 @@ class TrainConfig(Section):
     vllm: Literal["off", "colocate", "server"] = Field("off", description="GRPO rollouts through trl's vLLM")
     vllm_server: str | None = Field(None, description="vllm: server, the trl vllm-serve URL")
     vllm_gpu_memory: float = Field(0.3, gt=0, le=1, description="vllm: colocate, its share of GPU memory")
+    reseed: int = Field(0, ge=0, description=(
+        "added to the round's seed for GRPO alone: the audit's noise runs retrain a round on the same data with "
+        "other seeds, to measure what retraining alone changes; 0 in a normal run"))
     ablate: dict[str, list[str]] = Field(default_factory=dict, description=(
         "round -> cells (category/image_type) whose kept samples that round's training leaves out: the audit's "
         "ablation experiments set it (dpe audit --ablate); {} in a normal run"))
@@ -468,6 +471,9 @@ class AuditConfig(Section):
         "the `dvc exp run -S key=value` overrides that make the control arm from this params file"))
     ablate_min_kept: int = Field(1, ge=1, description=(
         "dpe audit --ablate: a cell with at least this many kept samples gets its own ablation experiment"))
+    noise_runs: int = Field(2, ge=0, description=(
+        "dpe audit --ablate: retrainings of the full round with other GRPO seeds (train.reseed), the noise an "
+        "ablation's effect must exceed to count"))
 
 
 class RoundConfig(Section):

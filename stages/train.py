@@ -15,7 +15,7 @@ FLAGS = ("--round", "--trainset", "--model", "--out", "--state", "--curves", "--
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args, params = start(__doc__, argv, required=FLAGS)
-    seed = params.seed_of(args.round)
+    seed = params.seed_of(args.round) + params.train.reseed
     if params.train.processes > 1 and not launched():
         sys.exit(launch(argv, args, params, seed))
     rows = schemas.read_table(args.trainset, schemas.TRAINSET).to_pylist()

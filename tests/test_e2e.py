@@ -207,6 +207,10 @@ def test_audit_with_its_control_arm_and_ablations_then_the_report_in_a_browser(m
         assert exps[row["experiment"]] == row["commit"] and "overall" in row["categories"]
         trained = json.loads(read_text_at(row["commit"], "metrics/r1/train.json", repo))
         assert trained["ablated"] == kept[cell] and trained["ablated_cells"] == cell
+    noise = matrix["noise"]
+    assert len(noise["runs"]) == 2 and set(noise["runs"]) <= set(exps.values()) and "overall" in noise["largest_change"]
+    assert all(v["significant"] <= v["excludes_zero"] for row in matrix["cells"].values()
+               for v in row["categories"].values())
     assert yaml.safe_load((repo / "params.yaml").read_text())["train"]["ablate"] == {}  # workspace restored
     assert stages_to_run(repo) == set()
     logs = {p.name: p.stat().st_mtime for p in (repo / "data/audit/logs").iterdir()}

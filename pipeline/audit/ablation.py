@@ -3,6 +3,10 @@ without the cell's samples (train.ablate; everything else identical), and the ce
 accuracy changes attributable to each cell's data (full round minus ablated round, paired over the
 evaluation items).
 
+Retraining alone moves accuracy too (other batches, other rollouts), so `audit.noise_runs` more experiments
+retrain the full round with other GRPO seeds (train.reseed); an effect counts (``significant``) only when its
+interval over the items excludes zero and it is larger than any change those retrainings made.
+
 The experiments run one after another in the workspace (`dvc exp run -n ablate-<round>-<cell> -S
 train.ablate=... train@<round> evaluate@<round>`), which is restored after each; an experiment that already
 exists for this baseline is read, not rerun, so an interrupted `dpe audit --ablate` resumes.
@@ -39,9 +43,17 @@ def ablation_cells(trainset: pa.Table, min_kept: int) -> dict[str, int]:
     return {c: n for c, n in sorted(counts.items()) if n >= min_kept}
 
 
-def run_command(round_name: str, cell: str) -> list[str]:
-    return [sys.executable, "-m", "dvc", "exp", "run", "-n", experiment_name(round_name, cell),
-            "-S", f"++train.ablate={{{round_name}: ['{cell}']}}", f"train@{round_name}", f"evaluate@{round_name}"]
+def ablation_sets(round_name: str, cell: str) -> list[str]:
+    return [f"++train.ablate={{{round_name}: ['{cell}']}}"]
+
+
+def noise_name(round_name: str, k: int) -> str:
+    return f"reseed-{round_name}-{k}"
+
+
+def run_command(name: str, sets: list[str], round_name: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", "exp", "run", "-n", name, *(a for s in sets for a in ("-S", s)),
+            f"train@{round_name}", f"evaluate@{round_name}"]
 
 
 def head(repo: str | Path = ".") -> str:
@@ -49,9 +61,9 @@ def head(repo: str | Path = ".") -> str:
                           check=True).stdout.strip()
 
 
-def run_ablation(round_name: str, cell: str, log_dir: Path, force: bool = False, repo: str | Path = ".") -> str:
-    """The commit of the round retrained without ``cell``: an existing experiment of this baseline, or a new run."""
-    name = experiment_name(round_name, cell)
+def run_experiment(name: str, sets: list[str], round_name: str, log_dir: Path, force: bool = False,
+                   repo: str | Path = ".") -> str:
+    """The commit of experiment ``name`` (the round retrained with ``sets``): this baseline's, or a new run."""
     if not force:
         try:
             return exp_commit(name, head(repo), repo=repo)
@@ -59,32 +71,51 @@ def run_ablation(round_name: str, cell: str, log_dir: Path, force: bool = False,
             pass
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{name}.log").open("w") as out:
-        done = subprocess.run(run_command(round_name, cell), cwd=repo, stdout=out, stderr=subprocess.STDOUT)
+        done = subprocess.run(run_command(name, sets, round_name), cwd=repo, stdout=out, stderr=subprocess.STDOUT)
     restore_workspace(repo)
     if done.returncode:
         raise RuntimeError(f"{name} failed (exit {done.returncode}); its log: {log_dir / (name + '.log')}")
     return exp_commit(name, head(repo), repo=repo)
 
 
-def attribution(full: dict, ablated: dict) -> dict[str, dict]:
+def attribution(full: dict, ablated: dict, noise: dict[str, float] | None = None) -> dict[str, dict]:
     """category (and overall) -> the full round's accuracy minus the ablated round's, paired over items: what
-    the left-out cell's data did to each category (positive: it helped)."""
+    the left-out cell's data did to each category (positive: it helped). ``significant``: the items' interval
+    excludes zero and the effect is larger than any change retraining alone made (``noise``, per category)."""
     out = {}
     for category in sorted({c for c, _ in full.values()}) + ["overall"]:
         diff = paired_difference(full, ablated, category)
         if diff is not None:
+            beyond = abs(diff.mean) > (noise or {}).get(category, 0.0)
             out[category] = {"effect": diff.mean, "low": diff.low, "high": diff.high, "items": diff.n,
-                             "excludes_zero": diff.excludes_zero()}
+                             "excludes_zero": diff.excludes_zero(), "significant": diff.excludes_zero() and beyond}
     return out
 
 
-def ablation_matrix(round_name: str, cells: dict[str, int], commits: dict[str, str], full: pa.Table,
-                    repo: str | Path = ".") -> dict:
+def retraining_noise(full: dict, reseeded: list[dict]) -> dict[str, float]:
+    """category -> the largest |full − reseeded| accuracy change among retrainings on the same data.
+
+    >>> full = {"a": ("x", True), "b": ("x", False)}
+    >>> retraining_noise(full, [{"a": ("x", True), "b": ("x", True)}, {"a": ("x", True), "b": ("x", False)}])
+    {'x': 0.5, 'overall': 0.5}
+    """
+    out: dict[str, float] = {}
+    for run in reseeded:
+        for category, row in attribution(full, run).items():
+            out[category] = max(out.get(category, 0.0), abs(row["effect"]))
+    return out
+
+
+def ablation_matrix(round_name: str, cells: dict[str, int], commits: dict[str, str], noise_commits: list[str],
+                    full: pa.Table, repo: str | Path = ".") -> dict:
     """The artifact `dpe audit --ablate` writes (metrics/<round>/ablation.json)."""
     reference = graded(full)
+    results = RESULTS.format(round=round_name)
+    noise = retraining_noise(reference, [graded(read_parquet_at(c, results, repo)) for c in noise_commits])
     rows = {}
     for cell, commit in commits.items():
-        ablated = graded(read_parquet_at(commit, RESULTS.format(round=round_name), repo))
+        ablated = graded(read_parquet_at(commit, results, repo))
         rows[cell] = {"experiment": experiment_name(round_name, cell), "commit": commit, "samples": cells[cell],
-                      "categories": attribution(reference, ablated)}
-    return {"round": round_name, "baseline": head(repo), "cells": rows}
+                      "categories": attribution(reference, ablated, noise)}
+    return {"round": round_name, "baseline": head(repo), "cells": rows,
+            "noise": {"runs": noise_commits, "largest_change": noise}}

@@ -78,15 +78,18 @@ def print_summary(console: Console, rounds: list[str], rounds_dir: str = "data/r
 
 def print_matrix(console: Console, matrix: dict) -> None:
     categories = sorted({k for row in matrix["cells"].values() for k in row["categories"]} - {"overall"}) + ["overall"]
-    table = Table(title=f"{matrix['round']}: accuracy attributable to each cell's data (full − without it; "
-                  "* interval excludes zero)")
+    table = Table(title=f"{matrix['round']}: accuracy attributable to each cell's data (full − without it; * its "
+                  "interval excludes zero and it beats retraining noise)")
     table.add_column("cell (kept)")
     for category in categories:
         table.add_column(category, justify="right")
     for cell, row in matrix["cells"].items():
         values = [row["categories"].get(c) for c in categories]
         table.add_row(f"{cell} ({row['samples']})", *("—" if v is None else f"{v['effect']:+.3f}"
-                                                      + ("*" if v["excludes_zero"] else "") for v in values))
+                                                      + ("*" if v["significant"] else "") for v in values))
+    noise = matrix["noise"]["largest_change"]
+    table.add_row(f"retraining noise ({len(matrix['noise']['runs'])} runs)",
+                  *("—" if c not in noise else f"±{noise[c]:.3f}" for c in categories))
     console.print(table)
 
 
@@ -100,17 +103,22 @@ def ablate(round_name: str, params, cells_wanted: list[str] | None, logs: Path, 
         if unknown:
             return _fail(f"{round_name} trained on no sample of {unknown} (it did: {sorted(cells)})")
         cells = {c: n for c, n in cells.items() if c in cells_wanted}
+    runs = {cell: (ablation.experiment_name(round_name, cell), ablation.ablation_sets(round_name, cell))
+            for cell in cells}
+    runs |= {f"noise {k}": (ablation.noise_name(round_name, k), [f"train.reseed={k}"])
+             for k in range(1, params.audit.noise_runs + 1)}
     commits = {}
     with Progress(console=console) as progress:
-        task = progress.add_task(f"ablations of {round_name}", total=len(cells))
-        for cell in cells:
+        task = progress.add_task(f"ablations of {round_name}", total=len(runs))
+        for key, (name, sets) in runs.items():
             try:
-                commits[cell] = ablation.run_ablation(round_name, cell, logs, force)
+                commits[key] = ablation.run_experiment(name, sets, round_name, logs, force)
             except RuntimeError as err:
                 return _fail(str(err), 1)
             progress.advance(task)
     full = schemas.read_table(Path(rounds_dir) / round_name / "evaluation.parquet", schemas.RESULTS)
-    return ablation.ablation_matrix(round_name, cells, commits, full)
+    return ablation.ablation_matrix(round_name, cells, {c: commits[c] for c in cells},
+                                    [commits[k] for k in runs if k.startswith("noise ")], full)
 
 
 def audit(params, args, console: Console) -> int:

@@ -135,13 +135,17 @@ def ablation_section(round_name: str, metrics_dir: Path) -> str:
     cells = list(matrix["cells"])
     categories = sorted({k for row in matrix["cells"].values() for k in row["categories"]} - {"overall"}) + ["overall"]
     values = [[matrix["cells"][c]["categories"].get(k, {}).get("effect") for k in categories] for c in cells]
-    marked = [[bool(matrix["cells"][c]["categories"].get(k, {}).get("excludes_zero")) for k in categories]
+    marked = [[bool(matrix["cells"][c]["categories"].get(k, {}).get("significant")) for k in categories]
               for c in cells]
+    noise = matrix.get("noise", {}).get("largest_change", {})
+    runs = len(matrix.get("noise", {}).get("runs", []))
     labels = [f"{c} ({matrix['cells'][c]['samples']})" for c in cells]
     return (f"<h3>{round_name}: which data did what</h3>" + plots.heatmap(
         labels, categories, values, marked, f"{round_name}: accuracy attributable to each cell's samples")
         + "<p class='muted'>Each row is one DVC experiment retraining the round without that cell's kept samples "
-        "(count in brackets); * its 95% interval, paired over the evaluation items, excludes zero.</p>")
+        "(count in brackets); * its 95% interval, paired over the evaluation items, excludes zero and the effect is "
+        f"larger than retraining the full round with other seeds changed that category ({runs} runs; largest "
+        "changes: " + ", ".join(f"{k} ±{v:.3f}" for k, v in noise.items()) + ").</p>")
 
 
 def usage_rows(rounds: list[str], metrics_dir: Path) -> list[list]:
