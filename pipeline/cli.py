@@ -68,11 +68,17 @@ def _samples(args: argparse.Namespace) -> int:
     from pipeline import schemas
     from pipeline.lineage import lineage
 
+    import pyarrow.parquet as pq
+
     folder = Path(args.rounds_dir) / args.round
+    listed = Path(args.listed)
     try:
         frame = lineage(schemas.read_table(folder / "samples.lance", schemas.SAMPLES),
                         schemas.read_table(folder / "rollouts.parquet", schemas.ROLLOUTS),
-                        schemas.read_table(folder / "trainset.parquet", schemas.TRAINSET), args.round)
+                        schemas.read_table(folder / "trainset.parquet", schemas.TRAINSET), args.round,
+                        schemas.read_table(folder / "attempts.lance", schemas.ATTEMPTS)
+                        if (folder / "attempts.lance").exists() else None,
+                        pq.read_table(listed, columns=["image_id", "source"]) if listed.exists() else None)
     except schemas.SchemaError as err:
         print(f"dpe samples: {err}", file=sys.stderr)
         return 2
@@ -86,13 +92,14 @@ def _samples(args: argparse.Namespace) -> int:
         return 0 if frame.height else 1
     table = Table(title=f"{args.round}: {frame.height} sample(s)" + (f" of {args.cell}" if args.cell else "")
                   + (f", first {shown.height}" if shown.height < frame.height else ""))
-    for column in ("sample", "cell", "question → answer", "pool image @ version", "edits", "made by", "pass rate",
-                   "trained in"):
+    for column in ("sample", "cell", "question → answer", "source → pool image @ version", "edits", "made by",
+                   "pass rate", "trained in"):
         table.add_column(column)
     for row in shown.iter_rows(named=True):
         made_by = ", ".join(sorted(set(json.loads(row["role_models"] or "{}").values()))) or row["backend"]
         table.add_row(row["sample_id"][:12], row["cell"], f"{row['question']} → {row['answer']}",
-                      f"{(row['source_image_id'] or '')[:12]} @ v{row['pool_version']}", row["edit_ops"] or "none",
+                      f"{row['source_uri'] or '?'} → {(row['source_image_id'] or '')[:12]} @ v{row['pool_version']}",
+                      row["edit_ops"] or "none",
                       made_by, "—" if row["pass_rate"] is None else f"{row['pass_rate']:.2f}",
                       (row["trained_in"] or "not kept") + (" (filled)" if row["filled"] else ""))
     Console(width=args.width).print(table)
@@ -270,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     samples.add_argument("--limit", type=int, default=20)
     samples.add_argument("--json", action="store_true", help="every lineage field, as JSON")
     samples.add_argument("--rounds-dir", default="data/rounds")
+    samples.add_argument("--listed", default="data/manifests/listed.parquet", help="the ingest's listed ids "
+                         "(their source URIs)")
     samples.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
     samples.set_defaults(func=_samples)
     status = sub.add_parser("status", help="rounds, headline metrics and stale stages",
