@@ -29,7 +29,9 @@ RESULTS = "data/rounds/{round}/evaluation.parquet"
 
 
 def experiment_name(round_name: str, cell: str) -> str:
-    """>>> experiment_name("r1", "text/document")
+    """The experiment that retrains ``round_name`` without ``cell``.
+
+    >>> experiment_name("r1", "text/document")
     'ablate-r1-text-document'
     """
     return f"ablate-{round_name}-{cell.replace('/', '-')}"
