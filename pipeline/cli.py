@@ -23,11 +23,18 @@ COMPARE_EXAMPLE = """example:
 exit status: 0 printed; 2 an experiment, commit or round that is not there (the message says which)."""
 
 
-def _check(args: argparse.Namespace) -> int:
+def _params(args: argparse.Namespace):
+    """The validated params file, or None after printing what is wrong with it (the caller exits 2)."""
     try:
-        params = load_params(args.params)
+        return load_params(args.params)
     except ParamsError as err:
         print(err, file=sys.stderr)
+        return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    params = _params(args)
+    if params is None:
         return 2
     chain = ", ".join(f"{name} (from {r.prev})" for name, r in params.rounds.items())
     print(f"{args.params} is valid: seed {params.seed}, mixture {params.mixture.strategy} "
@@ -139,10 +146,8 @@ def _status(args: argparse.Namespace) -> int:
 
     from pipeline.compare import accuracy_of
 
-    try:
-        params = load_params(args.params)
-    except ParamsError as err:
-        print(err, file=sys.stderr)
+    params = _params(args)
+    if params is None:
         return 2
     done = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], capture_output=True, text=True)
     if done.returncode:
@@ -223,10 +228,8 @@ def _audit(args: argparse.Namespace) -> int:
 
     from pipeline.audit import commands
 
-    try:
-        params = load_params(args.params)
-    except ParamsError as err:
-        print(err, file=sys.stderr)
+    params = _params(args)
+    if params is None:
         return 2
     return commands.audit(params, args, Console(width=args.width))
 
@@ -243,12 +246,20 @@ exit status: 0 written; 2 bad input (invalid params, no evaluated round)."""
 def _report(args: argparse.Namespace) -> int:
     from pipeline.audit import commands
 
-    try:
-        params = load_params(args.params)
-    except ParamsError as err:
-        print(err, file=sys.stderr)
+    params = _params(args)
+    if params is None:
         return 2
     return commands.report(params, args)
+
+
+def _subcommand(sub, name: str, func, summary: str, example: str, width: bool = False) -> argparse.ArgumentParser:
+    """A subcommand with its example and exit statuses under --help, reading --params."""
+    parser = sub.add_parser(name, help=summary, epilog=example, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    parser.add_argument("--params", default="params.yaml")
+    if width:
+        parser.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,14 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     overlay.add_argument("--params", default="params.yaml")
     overlay.add_argument("--out", default=None, help="where to write the result (default: --params itself)")
     overlay.set_defaults(func=_overlay)
-    advance = sub.add_parser("advance", help="append rounds to params.yaml and run dvc repro",
-                             epilog=ADVANCE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    advance = _subcommand(sub, "advance", _advance, "append rounds to params.yaml and run dvc repro", ADVANCE_EXAMPLE)
     advance.add_argument("--rounds", type=int, default=1, help="how many rounds to add (default 1)")
-    advance.add_argument("--params", default="params.yaml")
     advance.add_argument("--no-repro", action="store_true", help="only write params.yaml")
-    advance.set_defaults(func=_advance)
-    samples = sub.add_parser("samples", help="a round's generated samples with their lineage",
-                             epilog=SAMPLES_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    samples = _subcommand(sub, "samples", _samples, "a round's generated samples with their lineage", SAMPLES_EXAMPLE,
+                          width=True)
     samples.add_argument("--round", required=True)
     samples.add_argument("--cell", help="a cell (category/image_type) or a whole category")
     samples.add_argument("--kept", action="store_true", help="only the samples the round trained on")
@@ -279,42 +287,30 @@ def main(argv: list[str] | None = None) -> int:
     samples.add_argument("--rounds-dir", default="data/rounds")
     samples.add_argument("--listed", default="data/manifests/listed.parquet", help="the ingest's listed ids "
                          "(their source URIs)")
-    samples.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
-    samples.set_defaults(func=_samples)
-    status = sub.add_parser("status", help="rounds, headline metrics and stale stages",
-                            epilog=STATUS_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    status.add_argument("--params", default="params.yaml")
+    status = _subcommand(sub, "status", _status, "rounds, headline metrics and stale stages", STATUS_EXAMPLE,
+                         width=True)
     status.add_argument("--metrics", default="metrics/{round}/evaluate.json", help="{round} filled in")
-    status.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
-    status.set_defaults(func=_status)
-    comp = sub.add_parser("compare", help="per-category results of DVC experiments side by side, with intervals",
-                          epilog=COMPARE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    comp = _subcommand(sub, "compare", _compare, "per-category results of DVC experiments side by side, with "
+                       "intervals", COMPARE_EXAMPLE, width=True)
     comp.add_argument("experiments", nargs="+", help="experiment names or git revisions; the first is the reference")
     comp.add_argument("--round", help="default: the last round in the first one's params.yaml")
     comp.add_argument("--results", default=RESULTS, help="path of the graded results, {round} filled in")
-    comp.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
-    comp.set_defaults(func=_compare)
-    audit = sub.add_parser("audit", help="which data fixed which weakness: audit stages, control arm, ablations",
-                           epilog=AUDIT_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit = _subcommand(sub, "audit", _audit, "which data fixed which weakness: audit stages, control arm, "
+                        "ablations", AUDIT_EXAMPLE, width=True)
     audit.add_argument("--round", action="append", help="a round (repeatable; default every round)")
     audit.add_argument("--run-control", action="store_true", help="run the control arm's experiment if missing")
     audit.add_argument("--ablate", action="store_true", help="run the ablation experiments of --round")
     audit.add_argument("--cells", nargs="+", help="only these cells' ablations (default: every cell trained on)")
     audit.add_argument("--force", action="store_true", help="rerun experiments that already exist")
-    audit.add_argument("--params", default="params.yaml")
     audit.add_argument("--logs", default="data/audit/logs", help="where the experiments' logs go")
-    audit.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
-    audit.set_defaults(func=_audit)
-    report = sub.add_parser("report", help="one static HTML file of the run: accuracy, mixture, samples, ablation",
-                            epilog=REPORT_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    report = _subcommand(sub, "report", _report, "one static HTML file of the run: accuracy, mixture, samples, "
+                         "ablation", REPORT_EXAMPLE)
     report.add_argument("--out", required=True, help="the HTML file to write")
     report.add_argument("--arms", nargs="*", default=None, help="experiments drawn beside the run "
                         "(default: audit.control)")
     report.add_argument("--gallery", type=int, default=24, help="generated samples shown per round")
-    report.add_argument("--params", default="params.yaml")
     report.add_argument("--rounds-dir", default="data/rounds")
     report.add_argument("--metrics-dir", default="metrics")
-    report.set_defaults(func=_report)
     args = parser.parse_args(argv)
     return args.func(args)
 
