@@ -16,6 +16,13 @@ class ExperimentError(LookupError):
     """An experiment or artifact that is not there; the message says what to run instead."""
 
 
+def exp_commits(name: str, repo: str | Path = ".") -> list[str]:
+    """The commits of every experiment called ``name``, on any baseline."""
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"], cwd=repo,
+                          capture_output=True, text=True, check=True).stdout.split()
+    return [sha for sha, ref in zip(refs[::2], refs[1::2]) if ref.rsplit("/", 1)[-1] == name]
+
+
 def exp_commit(name: str, baseline: str = "", repo: str | Path = ".") -> str:
     """The commit of experiment ``name`` (DVC keeps it under refs/exps/<baseline>/<name>), of ``baseline``
     when given (a commit prefix); a plain git revision (HEAD, a branch, a commit) resolves to itself."""

@@ -214,7 +214,9 @@ def test_audit_with_its_control_arm_and_ablations_then_the_report_in_a_browser(m
     assert yaml.safe_load((repo / "params.yaml").read_text())["train"]["ablate"] == {}  # workspace restored
     assert stages_to_run(repo) == set()
     logs = {p.name: p.stat().st_mtime for p in (repo / "data/audit/logs").iterdir()}
-    run(dpe + ["audit", "--ablate", "--round", "r1"], repo)  # resumes: every experiment is there already
+    run(["git", "add", "-A"], repo)  # the refreshed audit and the matrix, committed as a user would
+    run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "commit", "-qm", "audited"], repo)
+    run(dpe + ["audit", "--ablate", "--round", "r1"], repo)  # same inputs, another commit: no experiment reruns
     assert {p.name: p.stat().st_mtime for p in (repo / "data/audit/logs").iterdir()} == logs
 
     page = repo / "report.html"

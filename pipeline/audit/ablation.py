@@ -9,7 +9,8 @@ interval over the items excludes zero and it is larger than any change those ret
 
 The experiments run one after another in the workspace (`dvc exp run -n ablate-<round>-<cell> -S
 train.ablate=... train@<round> evaluate@<round>`), which is restored after each; an experiment that already
-exists for this baseline is read, not rerun, so an interrupted `dpe audit --ablate` resumes.
+exists and started from the same inputs (dvc.lock's deps and params of the round's train and evaluate stages)
+is read, not rerun, so an interrupted `dpe audit --ablate` resumes, and so does one after an unrelated commit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline.compare import graded, paired_difference
-from pipeline.experiments import ExperimentError, exp_commit, read_parquet_at, restore_workspace
+from pipeline.experiments import (ExperimentError, exp_commit, exp_commits, read_parquet_at, read_text_at,
+                                  restore_workspace)
 
 log = logging.getLogger(__name__)
 RESULTS = "data/rounds/{round}/evaluation.parquet"
@@ -63,14 +65,45 @@ def head(repo: str | Path = ".") -> str:
                           check=True).stdout.strip()
 
 
+IGNORED = ("ablate", "reseed")  # the train params an ablation or noise run sets: not inputs it must share
+
+
+def stage_inputs(lock: dict, round_name: str) -> dict:
+    """What an ablation's train and evaluate stages start from, per dvc.lock: their deps' hashes (the round's
+    trainset, the previous model, the code) and params, less what the experiment itself sets."""
+    out = {}
+    for stage in (f"train@{round_name}", f"evaluate@{round_name}"):
+        entry = lock.get("stages", {}).get(stage, {})
+        params = dict(entry.get("params", {}).get("params.yaml", {}))
+        if isinstance(params.get("train"), dict):
+            params["train"] = {k: v for k, v in params["train"].items() if k not in IGNORED}
+        out[stage] = {"deps": {d["path"]: d.get("md5") for d in entry.get("deps", [])
+                               if d["path"] != f"data/rounds/{round_name}/model"}, "params": params}
+    return out
+
+
+def reusable(name: str, round_name: str, repo: str | Path = ".") -> str | None:
+    """An experiment ``name`` (any baseline) whose round started from exactly the inputs the workspace's does."""
+    import yaml
+
+    here = stage_inputs(yaml.safe_load((Path(repo) / "dvc.lock").read_text()), round_name)
+    for commit in exp_commits(name, repo):
+        try:
+            theirs = stage_inputs(yaml.safe_load(read_text_at(commit, "dvc.lock", repo)), round_name)
+        except ExperimentError:
+            continue
+        if theirs == here:
+            return commit
+    return None
+
+
 def run_experiment(name: str, sets: list[str], round_name: str, log_dir: Path, force: bool = False,
                    repo: str | Path = ".") -> str:
-    """The commit of experiment ``name`` (the round retrained with ``sets``): this baseline's, or a new run."""
-    if not force:
-        try:
-            return exp_commit(name, head(repo), repo=repo)
-        except ExperimentError:
-            pass
+    """The commit of experiment ``name`` (the round retrained with ``sets``): one that started from the same
+    inputs (resuming an interrupted audit, or after a commit that changed nothing the round reads), or a new run."""
+    found = None if force else reusable(name, round_name, repo)
+    if found:
+        return found
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{name}.log").open("w") as out:
         done = subprocess.run(run_command(name, sets, round_name), cwd=repo, stdout=out, stderr=subprocess.STDOUT)

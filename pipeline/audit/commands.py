@@ -130,7 +130,8 @@ def audit(params, args, console: Console) -> int:
         return _fail("--ablate needs --round (each cell of a round costs one retraining)")
     if (args.run_control or args.ablate) and not workspace_is_committed():
         return _fail("params.yaml, dvc.yaml, dvc.lock or metrics differ from HEAD: commit them first (experiments "
-                     "run in the workspace, which is restored to HEAD after each)")
+                     "run in the workspace, which is restored to HEAD after each; after an interrupted run, "
+                     "`git checkout HEAD -- params.yaml dvc.lock metrics && dvc checkout` restores it)")
     if args.run_control:
         if not params.audit.control:
             return _fail("audit.control is null: name the control experiment in params.yaml")
