@@ -226,7 +226,7 @@ def test_audit_with_its_control_arm_and_ablations_then_the_report_in_a_browser(m
     assert not re.search(r'(src|href)="(https?:)?//', text)  # nothing to fetch: it opens offline
     seen = check_page(page, tmp_path)
     assert seen["problems"] == [] and seen["broken"] == [] and seen["logged"] == [], seen
-    assert seen["images"] >= len(trainset) and seen["svgs"] >= 6
+    assert seen["images"] >= len(trainset) and seen["svgs"] >= 5  # accuracy, mixture, pass rates, curves, ablation
     shot = screenshot(page, tmp_path / "report.png")
     assert shot.stat().st_size > 20_000
 
