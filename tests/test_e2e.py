@@ -46,6 +46,12 @@ def run(cmd: list[str], cwd: Path) -> str:
     return proc.stdout + proc.stderr
 
 
+def commit(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "commit", "-qm", message, "--allow-empty"],
+        repo)
+
+
 def stages_to_run(cwd: Path) -> set[str]:
     out = run(["dvc", "status", "--json"], cwd)
     return set(json.loads(out[out.index("{"):]) if "{" in out else {})
@@ -155,8 +161,7 @@ def test_micro_round_through_dvc(micro_repo):
 
     # `dvc exp run` retrains in the workspace; once the workspace is back at HEAD nothing is stale (the trainer's
     # resume state, which the experiment rewrote, is scratch and not an out)
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "commit", "-qm", "baseline"], repo)
+    commit(repo, "baseline")
     run(["dvc", "exp", "run", "-S", "train.max_steps=1", "train@r1"], repo)
     assert json.loads((repo / "metrics/r1/train.json").read_text())["steps"] == 1
     run(["git", "checkout", "--", "."], repo)
@@ -175,6 +180,8 @@ def test_audit_with_its_control_arm_and_ablations_then_the_report_in_a_browser(m
 
     repo, params, _ = micro_repo
     dpe = [sys.executable, "-m", "pipeline.cli"]
+    set_params(repo, params)
+    commit(repo, "the run to audit")
     set_params(repo, merge(params, {"seed": 3}))
     done = subprocess.run(dpe + ["audit", "--run-control"], cwd=repo, capture_output=True, text=True)
     assert done.returncode == 2 and "commit them first" in done.stderr  # experiments never eat local changes
@@ -214,8 +221,7 @@ def test_audit_with_its_control_arm_and_ablations_then_the_report_in_a_browser(m
     assert yaml.safe_load((repo / "params.yaml").read_text())["train"]["ablate"] == {}  # workspace restored
     assert stages_to_run(repo) == set()
     logs = {p.name: p.stat().st_mtime for p in (repo / "data/audit/logs").iterdir()}
-    run(["git", "add", "-A"], repo)  # the refreshed audit and the matrix, committed as a user would
-    run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "commit", "-qm", "audited"], repo)
+    commit(repo, "audited")  # the refreshed audit and the matrix, as a user would
     run(dpe + ["audit", "--ablate", "--round", "r1"], repo)  # same inputs, another commit: no experiment reruns
     assert {p.name: p.stat().st_mtime for p in (repo / "data/audit/logs").iterdir()} == logs
 
@@ -240,8 +246,8 @@ def test_a_clone_pulls_from_a_dvc_remote_reruns_nothing_and_rebuilds_the_lake_on
 
     repo, params, _ = micro_repo
     remote = str(tmp_path / "remote")
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "commit", "-qm", "audited"], repo)
+    set_params(repo, params)
+    commit(repo, "the run to clone")
     run(["dvc", "remote", "add", "--local", "-d", "store", remote], repo)
     run(["dvc", "push", "-q"], repo)
     clone = tmp_path / "clone"
