@@ -1,11 +1,13 @@
 """Causal attribution by ablation: one DVC experiment per cell a round trained on, retraining that round
 without the cell's samples (train.ablate; everything else identical), and the cell × category matrix of
-accuracy changes attributable to each cell's data (full round minus ablated round, paired over the
-evaluation items).
+accuracy changes attributable to each cell's data (the full-data runs' mean minus the ablated round, paired
+over the evaluation items).
 
 Retraining alone moves accuracy too (other batches, other rollouts), so `audit.noise_runs` more experiments
-retrain the full round with other GRPO seeds (train.reseed); an effect counts (``significant``) only when its
-interval over the items excludes zero and it is larger than any change those retrainings made.
+retrain the full round with other GRPO seeds (train.reseed). The reference is the mean of the full-data runs
+(the round and those), not the one round, whose own luck would otherwise shift every row alike; an effect counts
+(``significant``) only when its interval over the items excludes zero and it is larger than any full-data run
+strayed from that mean.
 
 The experiments run one after another in the workspace (`dvc exp run -n ablate-<round>-<cell> -S
 train.ablate=... train@<round> evaluate@<round>`), which is restored after each; an experiment that already
@@ -22,7 +24,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.compare import graded, paired_difference
+from pipeline.compare import OVERALL, graded
+from pipeline.evidence import interval
 from pipeline.experiments import (ExperimentError, exp_commit, exp_commits, read_parquet_at, read_text_at,
                                   restore_workspace)
 
@@ -113,40 +116,54 @@ def run_experiment(name: str, sets: list[str], round_name: str, log_dir: Path, f
     return exp_commit(name, head(repo), repo=repo)
 
 
-def attribution(full: dict, ablated: dict, noise: dict[str, float] | None = None) -> dict[str, dict]:
-    """category (and overall) -> the full round's accuracy minus the ablated round's, paired over items: what
-    the left-out cell's data did to each category (positive: it helped). ``significant``: the items' interval
-    excludes zero and the effect is larger than any change retraining alone made (``noise``, per category)."""
+def mean_run(runs: list[dict]) -> dict[str, tuple[str, float]]:
+    """item -> (category, share of ``runs`` that got it right), over the items every run graded.
+
+    >>> mean_run([{"a": ("x", True)}, {"a": ("x", False)}])
+    {'a': ('x', 0.5)}
+    """
+    common = set(runs[0]).intersection(*runs[1:])
+    return {i: (runs[0][i][0], sum(r[i][1] for r in runs) / len(runs)) for i in sorted(common)}
+
+
+def attribution(reference: dict, ablated: dict, noise: dict[str, float] | None = None) -> dict[str, dict]:
+    """category (and overall) -> the full-data runs' mean accuracy minus the ablated round's, paired over items:
+    what the left-out cell's data did to each category (positive: it helped). ``significant``: the items'
+    interval excludes zero and the effect is larger than any full-data run strayed from that mean (``noise``)."""
     out = {}
-    for category in sorted({c for c, _ in full.values()}) + ["overall"]:
-        diff = paired_difference(full, ablated, category)
-        if diff is not None:
-            beyond = abs(diff.mean) > (noise or {}).get(category, 0.0)
-            out[category] = {"effect": diff.mean, "low": diff.low, "high": diff.high, "items": diff.n,
-                             "excludes_zero": diff.excludes_zero(), "significant": diff.excludes_zero() and beyond}
+    for category in sorted({c for c, _ in reference.values()}) + ["overall"]:
+        common = [i for i in reference if i in ablated and category in (OVERALL, reference[i][0])]
+        if len(common) < 2:
+            continue
+        diff = interval([reference[i][1] - ablated[i][1] for i in common])
+        beyond = abs(diff.mean) > (noise or {}).get(category, 0.0)
+        out[category] = {"effect": diff.mean, "low": diff.low, "high": diff.high, "items": diff.n,
+                         "excludes_zero": diff.excludes_zero(), "significant": diff.excludes_zero() and beyond}
     return out
 
 
-def retraining_noise(full: dict, reseeded: list[dict]) -> dict[str, float]:
-    """category -> the largest |full − reseeded| accuracy change among retrainings on the same data.
+def retraining_noise(runs: list[dict]) -> dict[str, float]:
+    """category -> the largest distance of one full-data run's accuracy from the runs' mean: how far one
+    retraining strays by its seed alone (0 with a single run: no noise measured).
 
-    >>> full = {"a": ("x", True), "b": ("x", False)}
-    >>> retraining_noise(full, [{"a": ("x", True), "b": ("x", True)}, {"a": ("x", True), "b": ("x", False)}])
-    {'x': 0.5, 'overall': 0.5}
+    >>> runs = [{"a": ("x", True), "b": ("x", False)}, {"a": ("x", True), "b": ("x", True)}]
+    >>> retraining_noise(runs)
+    {'x': 0.25, 'overall': 0.25}
     """
+    reference = mean_run(runs)
     out: dict[str, float] = {}
-    for run in reseeded:
-        for category, row in attribution(full, run).items():
-            out[category] = max(out.get(category, 0.0), abs(row["effect"]))
+    for run in runs if len(runs) > 1 else []:
+        for category, row in attribution(reference, run).items():
+            out[category] = round(max(out.get(category, 0.0), abs(row["effect"])), 6)
     return out
 
 
 def ablation_matrix(round_name: str, cells: dict[str, int], commits: dict[str, str], noise_commits: list[str],
                     full: pa.Table, repo: str | Path = ".") -> dict:
     """The artifact `dpe audit --ablate` writes (metrics/<round>/ablation.json)."""
-    reference = graded(full)
     results = RESULTS.format(round=round_name)
-    noise = retraining_noise(reference, [graded(read_parquet_at(c, results, repo)) for c in noise_commits])
+    runs = [graded(full)] + [graded(read_parquet_at(c, results, repo)) for c in noise_commits]
+    reference, noise = mean_run(runs), retraining_noise(runs)
     rows = {}
     for cell, commit in commits.items():
         ablated = graded(read_parquet_at(commit, results, repo))

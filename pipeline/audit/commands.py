@@ -78,8 +78,8 @@ def print_summary(console: Console, rounds: list[str], rounds_dir: str = "data/r
 
 def print_matrix(console: Console, matrix: dict) -> None:
     categories = sorted({k for row in matrix["cells"].values() for k in row["categories"]} - {"overall"}) + ["overall"]
-    table = Table(title=f"{matrix['round']}: accuracy attributable to each cell's data (full − without it; * its "
-                  "interval excludes zero and it beats retraining noise)")
+    table = Table(title=f"{matrix['round']}: accuracy attributable to each cell's data (full-data mean − without it; "
+                  "* its interval excludes zero and it beats retraining noise)")
     table.add_column("cell (kept)")
     for category in categories:
         table.add_column(category, justify="right")

@@ -101,6 +101,6 @@ def heatmap(cells: list[str], categories: list[str], values: list[list[float | N
         for j, v in enumerate(row):
             if v is not None:
                 ax.text(j, i, f"{v:+.2f}" + ("*" if marked[i][j] else ""), ha="center", va="center", fontsize=7)
-    fig.colorbar(image, ax=ax, label="accuracy: full round − round without the cell")
+    fig.colorbar(image, ax=ax, label="accuracy: full-data runs − round without the cell")
     ax.set_title(title)
     return svg(fig)

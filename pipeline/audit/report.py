@@ -143,8 +143,9 @@ def ablation_section(round_name: str, metrics_dir: Path) -> str:
     return (f"<h3>{round_name}: which data did what</h3>" + plots.heatmap(
         labels, categories, values, marked, f"{round_name}: accuracy attributable to each cell's samples")
         + "<p class='muted'>Each row is one DVC experiment retraining the round without that cell's kept samples "
-        "(count in brackets); * its 95% interval, paired over the evaluation items, excludes zero and the effect is "
-        f"larger than retraining the full round with other seeds changed that category ({runs} runs; largest "
+        "(count in brackets), against the mean of the full-data runs; * its 95% interval, paired over the evaluation "
+        "items, excludes zero and the effect is larger than any full-data retraining with another seed strayed "
+        f"from that mean ({runs} runs; largest "
         "changes: " + ", ".join(f"{k} ±{v:.3f}" for k, v in noise.items()) + ").</p>")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from pipeline.audit.ablation import attribution, retraining_noise, stage_inputs
+from pipeline.audit.ablation import attribution, mean_run, retraining_noise, stage_inputs
 
 
 def lock(trainset_md5: str, ablate: dict, reseed: int = 0) -> dict:
@@ -25,10 +25,16 @@ def test_an_experiment_is_reused_only_when_it_started_from_the_same_inputs():
     assert stage_inputs(other, "r1") != here
 
 
+def run(right: int) -> dict:
+    """60 text items, the first ``right`` of them answered correctly."""
+    return {f"i{k}": ("text", k < right) for k in range(60)}
+
+
 def test_an_effect_counts_only_beyond_the_items_noise_and_the_retraining_noise():
-    full = {f"i{k}": ("text", k < 30) for k in range(60)}
-    ablated = {f"i{k}": ("text", k < 15) for k in range(60)}
-    quiet = attribution(full, ablated, {"text": 0.05, "overall": 0.05})
+    steady = [run(30), run(31), run(29)]  # three full-data runs a seed apart
+    quiet = attribution(mean_run(steady), run(15), retraining_noise(steady))
     assert quiet["text"]["effect"] == 0.25 and quiet["text"]["excludes_zero"] and quiet["text"]["significant"]
-    noisy = attribution(full, ablated, retraining_noise(full, [{f"i{k}": ("text", k < 10) for k in range(60)}]))
-    assert noisy["text"]["excludes_zero"] and not noisy["text"]["significant"]  # retraining alone moved it more
+    shaky = [run(30), run(50), run(10)]  # retraining alone moves text by a third
+    noisy = attribution(mean_run(shaky), run(15), retraining_noise(shaky))
+    assert noisy["text"]["excludes_zero"] and not noisy["text"]["significant"]
+    assert retraining_noise([run(30)]) == {}  # one run measures no noise
