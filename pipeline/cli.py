@@ -23,6 +23,18 @@ COMPARE_EXAMPLE = """example:
 exit status: 0 printed; 2 an experiment, commit or round that is not there (the message says which)."""
 
 
+CHECK_EXAMPLE = """example:
+  dpe check                      # params.yaml
+  dpe check my_params.yaml && dvc repro
+
+exit status: 0 valid; 2 invalid (the message names each bad key, its value and what is allowed)."""
+OVERLAY_EXAMPLE = """example:
+  dpe overlay own_pool                          # a bundled overlay onto params.yaml
+  dpe overlay my_gpu.yaml --out params.gpu.yaml # your own, written elsewhere
+
+exit status: 0 merged; 2 the overlay or the result is invalid (nothing written)."""
+
+
 def _params(args: argparse.Namespace):
     """The validated params file, or None after printing what is wrong with it (the caller exits 2)."""
     try:
@@ -265,11 +277,13 @@ def _subcommand(sub, name: str, func, summary: str, example: str, width: bool = 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dpe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="validate params.yaml without running anything")
+    check = sub.add_parser("check", help="validate params.yaml without running anything", epilog=CHECK_EXAMPLE,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("params", nargs="?", default="params.yaml")
     check.set_defaults(func=_check)
     overlay = sub.add_parser("overlay", help="merge a partial params file onto params.yaml (validated first); "
-                             f"bundled: {', '.join(bundled())}")
+                             f"bundled: {', '.join(bundled())}", epilog=OVERLAY_EXAMPLE,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
     overlay.add_argument("overlay", help="a file, or the name of a bundled overlay")
     overlay.add_argument("--params", default="params.yaml")
     overlay.add_argument("--out", default=None, help="where to write the result (default: --params itself)")

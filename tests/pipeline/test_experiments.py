@@ -99,12 +99,6 @@ def test_dpe_compare_names_what_is_missing_and_exits_2(repo, monkeypatch, capsys
     assert "r7" in capsys.readouterr().err
 
 
-def test_dpe_compare_help_has_an_example():
-    with pytest.raises(SystemExit) as done:
-        cli.main(["compare", "--help"])
-    assert done.value.code == 0
-
-
 def test_dpe_status_shows_rounds_and_says_by_exit_status_whether_anything_is_stale(tmp_path, monkeypatch, capsys):
     path, _ = graded_repo(tmp_path)
     monkeypatch.chdir(path)
