@@ -50,7 +50,9 @@ def leave_out(rows: list[dict], cells: list[str]) -> list[dict]:
     ['size/shapes']
     """
     dropped = set(cells)
-    return [r for r in rows if r["cell"] not in dropped and r["cell"].split("/")[0] not in dropped]
+    if not dropped:
+        return rows
+    return [r for r in rows if not {r["cell"], (r["cell"] or "").split("/")[0]} & dropped]
 
 
 def rank() -> int:
