@@ -144,6 +144,13 @@ class SourceConfig(Section):
     path_column: str = "path"    # ... or of file paths (relative ones resolve against the table's folder)
     uri_column: str = "uri"      # optional: where each row came from (default: <source>#<row>)
 
+    @field_validator("glob")
+    @classmethod
+    def _glob_stays_inside(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("/") or ".." in value.replace("\\", "/").split("/")):
+            raise ValueError(f"glob {value!r} reaches outside the folder; give a pattern below it, e.g. '**/*.jpg'")
+        return value
+
 
 class PoolConfig(Section):
     """Where the unlabeled image pool comes from and where the lake lives."""

@@ -9,6 +9,7 @@ the same (object stores need their fsspec package, e.g. ``s3fs``). A reader yiel
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 from dataclasses import dataclass
 from typing import Iterator
@@ -60,6 +61,31 @@ def detect_kind(src: SourceConfig) -> str:
         raise SourceError(f"pool.sources: {src.uri!r} does not exist; fix the path or remove the source")
     raise SourceError(f"pool.sources: cannot tell what {src.uri!r} is (suffix {suffix or 'none'}); "
                       "set its kind to folder, parquet, arrow or lance")
+
+
+def _is_local(fs) -> bool:
+    return "file" in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol)
+
+
+def inside(fs, path: str, root: str) -> bool:
+    """Whether ``path`` is within the folder ``root`` once ``..`` and (locally) symlinks are resolved: a source
+    reads its own files, never what a hostile name or link points at.
+
+    >>> import fsspec
+    >>> memory = fsspec.filesystem("memory")
+    >>> inside(memory, "/pool/a/b.png", "/pool"), inside(memory, "/pool/../etc/passwd", "/pool")
+    (True, False)
+    """
+    if _is_local(fs):
+        path, root = os.path.realpath(path), os.path.realpath(root)
+        return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+    path, root = posixpath.normpath(path), posixpath.normpath(root)
+    return path.startswith(root.rstrip("/") + "/")
+
+
+def _refused(fs, path: str, name: str | None, root: str) -> Record:
+    return Record(name or _unstrip(fs, path), None,
+                  f"refused: resolves outside {root} (a '..' or a symbolic link out of the source)")
 
 
 def _file_record(fs, path: str, name: str | None = None) -> Record:
@@ -182,7 +208,9 @@ def _table_records(src: SourceConfig, unit: Unit, batch_size: int) -> Iterator[l
                 records.append(Record(name, None, f"empty path in column {unit.value!r}"))
             else:
                 pfs, ppath = _fs(v) if "://" in v else (fs, v if posixpath.isabs(v) else posixpath.join(base, v))
-                records.append(_file_record(pfs, ppath, uri))
+                local = "://" not in v
+                records.append(_file_record(pfs, ppath, uri) if not local or inside(pfs, ppath, base)
+                               else _refused(pfs, ppath, uri, base))
         row += len(values)
         yield records
 
@@ -192,9 +220,10 @@ def read_unit(src: SourceConfig, unit: Unit, batch_size: int = 1024) -> Iterator
     if unit.kind != "folder":
         yield from _table_records(src, unit, batch_size)
         return
-    fs, _ = _fs(src.uri)
+    fs, root = _fs(src.uri)
     for start in range(0, len(unit.paths), batch_size):
-        yield [_file_record(fs, path) for path in unit.paths[start:start + batch_size]]
+        yield [_file_record(fs, path) if inside(fs, path, root) else _refused(fs, path, None, root)
+               for path in unit.paths[start:start + batch_size]]
 
 
 def read_source(src: SourceConfig, batch_size: int = 1024) -> Iterator[list[Record]]:

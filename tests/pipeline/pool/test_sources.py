@@ -119,3 +119,27 @@ def test_same_image_from_two_sources_is_one_row_with_both(tmp_path):
     assert len(rows) == 1 and counts["added"] == 0 and counts["sources_added"] == 1
     assert rows[next(iter(rows))] == sorted(["from-a", str(tmp_path / "imgs" / "same.png")])
     assert pool_rows(first)[next(iter(rows))] == ["from-a"]  # the pinned version still says what it said
+
+
+def test_a_source_never_reads_outside_its_folder(tmp_path):
+    """Symbolic links out of a folder source, and path-column entries that climb out of the table's folder, are
+    refused and quarantined with the reason; a glob that climbs out is a params error before any work."""
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(png((6, 6, 6)))
+    root = tmp_path / "pool"
+    root.mkdir()
+    (root / "ok.png").write_bytes(png((1, 1, 1)))
+    (root / "link.png").symlink_to(outside / "secret.png")
+    (root / "linked_dir").symlink_to(outside, target_is_directory=True)
+    pq.write_table(pa.table({"path": ["ok.png", "../private/secret.png", str(outside / "secret.png")]}),
+                   root / "list.parquet")
+    manifest, counts = ingest([str(root), str(root / "list.parquet")], str(tmp_path / "lake"), 10**6)
+    assert manifest.rows == 1 and counts["quarantined.unreadable"] == 3  # ok.png, from both sources, is one row
+    assert {s.rsplit("/", 1)[1] for v in pool_rows(manifest).values() for s in v} == {"ok.png"}
+    quarantine = lake.connect(str(tmp_path / "lake")).open_table(lake.QUARANTINE).to_arrow().to_pylist()
+    refused = {q["source"] for q in quarantine if q["detail"].startswith("refused")}
+    assert any(s.endswith("link.png") for s in refused)  # (fs.find does not descend into linked_dir at all)
+    assert sum("private/secret.png" in s for s in refused) == 2  # the table's two paths out of its folder
+    with pytest.raises(ValueError, match="reaches outside the folder"):
+        SourceConfig(uri=str(root), glob="../private/*.png")
