@@ -563,7 +563,37 @@ def _describe(err: ValidationError, raw: dict) -> str:
     return "invalid params.yaml:\n" + "\n".join(lines)
 
 
+SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|secret_key|access_key|password|passwd|token|bearer)$", re.I)
+SECRET_VALUE = re.compile(r"^(sk-|sk_live_|rk_live_|AKIA|ASIA|ghp_|github_pat_|hf_|xox[abp]-|AIza)[A-Za-z0-9_\-]{8,}")
+
+
+def secrets_in(tree, prefix: str = "") -> list[str]:
+    """Dotted keys of ``tree`` that hold what looks like a credential: a key named like one (``api_key``,
+    ``token``, ``password``; not ``*_env``, which names a variable) with a text value, or a value shaped like a
+    known key format (``sk-...``, ``AKIA...``, ``hf_...``).
+
+    >>> secrets_in({"generate": {"openai": {"api_key_env": "OPENAI_API_KEY", "api_key": "x"}},
+    ...             "pool": {"sources": ["s3://b/k?token=1", "sk-abcdefghijklmnop"]}})
+    ['generate.openai.api_key', 'pool.sources.1']
+    """
+    found = []
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else []
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if isinstance(value, (dict, list)):
+            found += secrets_in(value, f"{name}.")
+        elif isinstance(value, str) and value and (SECRET_KEY.search(str(key)) or SECRET_VALUE.match(value)):
+            found.append(name)
+    return found
+
+
 def parse_params(raw: dict) -> Params:
+    leaked = secrets_in(raw or {})
+    if leaked:  # the value is never echoed: this message reaches logs
+        raise ParamsError(f"invalid params.yaml: {', '.join(leaked)} hold what looks like a credential. Keys never go "
+                          "in params (they would land in dvc.lock, git history and logs): put the key in an "
+                          "environment variable and name that variable in the section's *_env setting "
+                          "(e.g. generate.openai.api_key_env: OPENAI_API_KEY)")
     try:
         return Params.model_validate(raw or {})
     except ValidationError as err:

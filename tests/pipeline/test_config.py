@@ -121,3 +121,14 @@ def test_cli_check(tmp_path, capsys):
     (tmp_path / "p.yaml").write_text("mixture:\n  strategy: magic\n")
     assert main(["check", str(tmp_path / "p.yaml")]) == 2
     assert "mixture.strategy" in capsys.readouterr().err
+
+
+def test_a_key_in_params_is_refused_without_echoing_it():
+    secret = "sk-DO-NOT-ECHO-1234567890"
+    for raw in ({"generate": {"openai": {"api_key": secret}}},
+                {"generate": {"openai": {"roles": {"writer": {"model": "m", "api_key": "plain"}}}}},
+                {"audit": {"control_set": {"generate.openai.base_url": secret}}}):
+        with pytest.raises(ParamsError) as err:
+            parse_params(raw)
+        assert "environment variable" in str(err.value) and secret not in str(err.value) and "plain" not in str(err.value)
+    assert parse_params({"generate": {"openai": {"api_key_env": "MY_KEY"}}}).generate.openai.api_key_env == "MY_KEY"
