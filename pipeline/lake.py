@@ -70,18 +70,38 @@ def open_or_create(lake: str, name: str, schema: pa.Schema):
             raise ValueError(f"lake table {lake}/{name}.lance lacks columns {missing} (written by an older "
                              f"version of this project); move it away and rerun `dvc repro` to rebuild it")
         return table
-    return db.create_table(name, schema=schema)
+    try:
+        return db.create_table(name, schema=schema)
+    except ValueError as err:  # another writer created it between the listing and here
+        if "already exists" not in str(err):
+            raise
+        return open_or_create(lake, name, schema)
+
+
+def writer_lock(table):
+    """One writer at a time per local table: Lance commits two concurrent merge_inserts of the same new key
+    as two rows (measured: two ingests of overlapping sources duplicated every shared image), so writers of a
+    local lake queue on a lock file beside the table. Object stores have no such lock: run one writer per table."""
+    from contextlib import nullcontext
+
+    from filelock import FileLock
+
+    uri = table.to_lance().uri
+    if "://" in uri and not uri.startswith("file://"):
+        return nullcontext()
+    return FileLock(uri.removeprefix("file://").rstrip("/") + ".lock")
 
 
 def merge(table, rows: pa.Table, key: str | list[str], update: bool = False) -> int:
     """Insert rows whose ``key`` (a column or several) is new (and replace existing ones if ``update``); returns rows written."""
     if rows.num_rows == 0:
         return 0
-    table.checkout_latest()  # a stale handle would duplicate rows
-    builder = table.merge_insert(key).when_not_matched_insert_all()
-    if update:
-        builder = builder.when_matched_update_all()
-    result = builder.execute(rows)
+    with writer_lock(table):
+        table.checkout_latest()  # a stale handle would duplicate rows
+        builder = table.merge_insert(key).when_not_matched_insert_all()
+        if update:
+            builder = builder.when_matched_update_all()
+        result = builder.execute(rows)
     return result.num_inserted_rows + result.num_updated_rows
 
 

@@ -11,7 +11,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-SLOW_TIMEOUT = 900  # seconds; every other test gets pyproject's timeout
+SLOW_TIMEOUT = int(os.environ.get("DPE_SLOW_TIMEOUT", "900"))  # seconds; the rest get pyproject's timeout
 
 
 def pytest_configure(config):

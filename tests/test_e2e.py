@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -167,6 +168,39 @@ def test_micro_round_through_dvc(micro_repo):
     run(["git", "checkout", "--", "."], repo)
     run(["dvc", "checkout"], repo)
     assert stages_to_run(repo) == set()
+
+
+CRASH_STAGES = ["ingest", "embed", "diagnose@r1", "generate@r1", "filter@r1", "train@r1", "evaluate@r1"]
+
+
+@pytest.mark.slow
+def test_killed_at_a_random_moment_every_stage_recovers_to_the_same_artifacts(micro_repo):
+    """SIGKILL each stage mid-run (its lake table removed first for ingest and embed, so they write afresh), then
+    `dvc repro`: it must finish, leave `dvc status` clean and every out as an uninterrupted run leaves it.
+    DPE_CRASH_TRIALS=20 is the slow mode (DPE_CRASH_REPORT=file.json keeps every trial)."""
+    from tests import crash
+
+    repo, params, _ = micro_repo
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DPE_THREADS": "1",
+                        "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "DVC_NO_ANALYTICS": "1"}
+    before = {"ingest": crash.drop_lake_tables("pool.lance", "quarantine.lance"),
+              "embed": crash.drop_lake_tables("pool_vectors_*.lance")}
+    rng = random.Random(int(os.environ.get("DPE_CRASH_SEED", "0")))
+    trials = int(os.environ.get("DPE_CRASH_TRIALS", "1"))
+    assert stages_to_run(repo) == set()
+    reference = crash.fingerprint(repo)
+    results = []
+    for stage in CRASH_STAGES:
+        seconds = crash.timed_force(stage, repo, env)
+        assert crash.differences(reference, crash.fingerprint(repo)) == {}, f"{stage} is not deterministic"
+        for _ in range(trials):
+            result = crash.trial(stage, repo, env, seconds, rng, before.get(stage))
+            result["differences"] = crash.differences(reference, crash.fingerprint(repo))
+            results.append(result)
+    crash.write_report(os.environ.get("DPE_CRASH_REPORT"), results)
+    bad = [r for r in results if not (r["recovered"] and r["clean"] and not r["differences"])]
+    assert not bad, json.dumps(bad, indent=1, default=str)
+    assert sum(r["killed"] for r in results) >= len(CRASH_STAGES) // 2  # most kills land while a stage runs
 
 
 @pytest.mark.slow

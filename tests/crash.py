@@ -1,0 +1,131 @@
+"""The crash-safety harness: SIGKILL a stage at a random moment, `dvc repro` again, and compare what the repository
+then holds with an uninterrupted run.
+
+``fingerprint`` reduces every out in dvc.lock (and the lake tables the manifests pin) to what must not depend on
+when a run was killed: each table's row count and ids, each JSON out's hash (a manifest's table, tag-independent
+rows and ids instead: a rerun may pin another version number holding the same rows), each other file's hash,
+and for a model folder whether it loads. ``trial`` runs one kill and recovery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ID_COLUMNS = ("sample_id", "attempt_id", "item_id", "image_id")
+
+
+def _table_print(table) -> dict:
+    names = table.schema.names
+    key = next((c for c in ID_COLUMNS if c in names), names[0])
+    ids = sorted(str(v) for v in table.column(key).to_pylist())
+    return {"rows": table.num_rows, "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]}
+
+
+def _out_print(repo: Path, path: str):
+    from pipeline import lake, schemas
+
+    full = repo / path
+    if not full.exists():
+        return "missing"
+    if full.suffix == ".lance":
+        return _table_print(lake.open_path(full).to_arrow())
+    if full.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return _table_print(pq.read_table(full))
+    if full.suffix == ".json" and "manifests" in full.parts:
+        manifest = schemas.Manifest.read(full)
+        cwd = os.getcwd()
+        os.chdir(repo)  # manifests name the lake relative to the repository
+        try:
+            return {"table": manifest.table, **_table_print(lake.open_pinned(manifest).to_arrow())}
+        finally:
+            os.chdir(cwd)
+    if full.is_dir():
+        from pipeline.models.checkpoint import load
+
+        try:
+            load(full, "float32", device="cpu")
+            return "loads"
+        except Exception as err:  # noqa: BLE001 - any failure to load is the finding
+            return f"does not load: {type(err).__name__}"
+    return hashlib.sha256(full.read_bytes()).hexdigest()[:16]
+
+
+def fingerprint(repo: Path) -> dict[str, object]:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    paths = sorted({o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])})
+    return {p: _out_print(repo, p) for p in paths if not p.startswith("metrics/")}
+
+
+def run(cmd: list[str], repo: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
+
+
+def timed_force(stage: str, repo: Path, env: dict) -> float:
+    """Seconds an uninterrupted forced run of ``stage`` takes (and the state it leaves is the reference's)."""
+    began = time.perf_counter()
+    done = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", stage], repo, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return time.perf_counter() - began
+
+
+def trial(stage: str, repo: Path, env: dict, seconds: float, rng: random.Random, before=None) -> dict:
+    """Force ``stage`` (after ``before(repo)``, e.g. removing a lake table), SIGKILL it at a random moment
+    within ``seconds``, then `dvc repro` to the end; returns what happened."""
+    if before:
+        before(repo)
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", stage], cwd=repo, env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    at = rng.uniform(0.3 * seconds, 0.95 * seconds)  # DVC and the imports take the first part: skip most of it
+    time.sleep(at)
+    killed = proc.poll() is None
+    if killed:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    again = run([sys.executable, "-m", "dvc", "repro"], repo, env)
+    status = run([sys.executable, "-m", "dvc", "status"], repo, env)
+    return {"stage": stage, "killed_at": round(at, 2), "killed": killed, "recovered": again.returncode == 0,
+            "error": again.stderr[-2000:] if again.returncode else "", "clean": "up to date" in status.stdout}
+
+
+def drop_lake_tables(*patterns: str):
+    """A ``before`` for trials that must write tables afresh (ingest, embed): remove them from the lake."""
+    def before(repo: Path) -> None:
+        for pattern in patterns:
+            for table in (repo / "data/lake").glob(pattern):
+                shutil.rmtree(table)
+    return before
+
+
+def differences(reference: dict, now: dict) -> dict:
+    return {k: (reference.get(k), now.get(k)) for k in sorted(set(reference) | set(now))
+            if reference.get(k) != now.get(k)}
+
+
+def summary(results: list[dict]) -> dict:
+    """Per stage: trials, how many were killed while running (the rest had finished), recovered, clean, same."""
+    out: dict[str, dict] = {}
+    for r in results:
+        row = out.setdefault(r["stage"], {"trials": 0, "killed": 0, "recovered": 0, "clean": 0, "same": 0})
+        row["trials"] += 1
+        for key in ("killed", "recovered", "clean"):
+            row[key] += bool(r[key])
+        row["same"] += not r["differences"]
+    return out
+
+
+def write_report(path: str | None, results: list[dict]) -> None:
+    if path:
+        Path(path).write_text(json.dumps({"summary": summary(results), "trials": results}, indent=1, default=str))
