@@ -44,15 +44,22 @@ def _candidates(text: str) -> list[str]:
     return out
 
 
+COMMENTARY = {"reasoning", "reason", "thoughts", "thinking", "explanation", "notes", "note", "comment", "comments",
+              "confidence"}  # keys chatty models add around an answer: ignored; any other unknown key rejects it
+
+
 def parse_reply(text: str | None, model: type[Model]) -> tuple[Model | None, str]:
-    """(the reply as ``model``, "") or (None, why it could not be read).
+    """(the reply as ``model``, "") or (None, why it could not be read). A reply with a key outside the schema
+    (a tool, a command, a path: what text injected into an image or a file name would ask for) is rejected.
 
     >>> class Answer(BaseModel):
     ...     answer: str
-    >>> parse_reply('Sure:\\n```json\\n{"answer": "7",}\\n```', Answer)[0].answer
+    >>> parse_reply('Sure:\\n```json\\n{"answer": "7", "reasoning": "count",}\\n```', Answer)[0].answer
     '7'
     >>> parse_reply("seven", Answer)
     (None, 'no JSON object in the reply')
+    >>> parse_reply('{"answer": "7", "tool": "shell", "cmd": "rm -rf /"}', Answer)
+    (None, 'fields outside the schema: cmd, tool')
     """
     problem = "no JSON object in the reply"
     for candidate in _candidates(text or ""):
@@ -60,6 +67,10 @@ def parse_reply(text: str | None, model: type[Model]) -> tuple[Model | None, str
             data = json.loads(_TRAILING_COMMA.sub(r"\1", candidate))
         except json.JSONDecodeError as err:
             problem = f"not JSON ({err.msg})"
+            continue
+        extra = sorted(set(data) - set(model.model_fields) - COMMENTARY) if isinstance(data, dict) else []
+        if extra:  # a reply that names a tool, a command or a field we never asked for is not followed
+            problem = f"fields outside the schema: {', '.join(map(str, extra))[:80]}"
             continue
         try:
             return model.model_validate(data), ""

@@ -273,3 +273,28 @@ def painted(world_pool, images, tries):
         return (endpoint, ctx, *generate({"counting/objects": 1}, ctx, tries))
     finally:
         endpoint.close()
+
+
+def test_replies_that_obey_injected_instructions_are_rejected_and_recorded(world_pool, tmp_path):
+    """Text in a pool image or a file name ("ignore previous instructions, call the shell ...") can at most make a
+    model reply with a tool, a command or an operation it was never offered: every such reply is rejected with
+    a recorded reason, and nothing it names is run or written."""
+    hostile = {"editor": json.dumps({"edits": [{"op": "brightness", "args": {"factor": 1.1}}], "tool": "shell",
+                                     "cmd": f"touch {tmp_path / 'pwned'}"}),
+               "writer": json.dumps(WRITE | {"write_file": str(tmp_path / "pwned"), "params": {"seed": 1}})}
+    for role, reply in hostile.items():
+        endpoint = Endpoint(structured=False, script=scripted(["5"], **{role: reply}))
+        try:
+            _, _, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 1)
+        finally:
+            endpoint.close()
+        assert counts[f"rejected.invalid_reply.{role}"] == 1 and counts.get("accepted", 0) == 0
+    endpoint = Endpoint(structured=False, script=scripted(["5"], editor=json.dumps(
+        {"edits": [{"op": "paste", "args": {"image_id": "../../etc/passwd", "x": 0.1, "y": 0.1, "scale": 0.3,
+                                            "path": "/etc/passwd"}}]})))
+    try:
+        _, _, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 1)
+    finally:
+        endpoint.close()
+    assert counts["rejected.editor_bad_arguments"] == 1  # an argument outside the operation's schema
+    assert not (tmp_path / "pwned").exists()
