@@ -353,7 +353,7 @@ def test_a_round_on_a_folder_of_photos_through_the_openai_backend(micro_repo, mo
         assert filtered["samples"] == len(samples) and (repo / "data/rounds/r1/model/config.json").exists()
         run([sys.executable, "-m", "pipeline.cli", "report", "--out", "report.html"], repo)
         leaks = [str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file() and FAKE_KEY.encode() in p.read_bytes()]
-        assert leaks == []  # no Lance row, parquet, metrics file, dvc.lock, params file, cache object or report
+        assert leaks == []  # no Lance row, parquet, metrics file, dvc.lock, params file, DVC cache object or report
         assert FAKE_KEY not in log
 
         own["generate"]["openai"]["model"] = "mute"  # agents that write nothing usable
