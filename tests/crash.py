@@ -63,7 +63,28 @@ def _out_print(repo: Path, path: str):
     return hashlib.sha256(full.read_bytes()).hexdigest()[:16]
 
 
+def as_a_reader_finds_it(repo: Path) -> None:
+    """The lake as the next stage that reads it sees it: a pin the lake lost (a table dropped before a trial, and
+    ingest killed before it wrote: its out is unchanged, so `dvc repro` does not rerun it) is rebuilt from the
+    sources and checked against the pinned ids, as embed and generate do (pipeline/pool/restore.py)."""
+    from pipeline import schemas
+    from pipeline.config import load_params
+    from pipeline.pool.ingest import listed_ids
+    from pipeline.pool.restore import ensure_pinned
+
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        manifests = Path("data/manifests")
+        ensure_pinned(load_params("params.yaml"), schemas.Manifest.read(manifests / "ingest.json"),
+                      listed_ids(manifests / "listed.parquet"), schemas.Manifest.read(manifests / "embed.json"),
+                      "data/models/clip")
+    finally:
+        os.chdir(cwd)
+
+
 def fingerprint(repo: Path) -> dict[str, object]:
+    as_a_reader_finds_it(repo)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     paths = sorted({o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])})
     return {p: _out_print(repo, p) for p in paths if not p.startswith("metrics/")}

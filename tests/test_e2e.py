@@ -197,7 +197,7 @@ def test_killed_at_a_random_moment_every_stage_recovers_to_the_same_artifacts(mi
             result = crash.trial(stage, repo, env, seconds, rng, before.get(stage))
             result["differences"] = crash.differences(reference, crash.fingerprint(repo))
             results.append(result)
-    crash.write_report(os.environ.get("DPE_CRASH_REPORT"), results)
+            crash.write_report(os.environ.get("DPE_CRASH_REPORT"), results)  # as it goes: the slow mode is long
     bad = [r for r in results if not (r["recovered"] and r["clean"] and not r["differences"])]
     assert not bad, json.dumps(bad, indent=1, default=str)
     assert sum(r["killed"] for r in results) >= len(CRASH_STAGES) // 2  # most kills land while a stage runs
