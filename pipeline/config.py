@@ -159,6 +159,7 @@ class PoolConfig(Section):
                                         min_length=1)
     lake: str = "data/lake"
     max_pixels: int = Field(16_000_000, ge=1, description="larger images are quarantined (decompression bombs)")
+    max_bytes: int = Field(50_000_000, ge=1, description="larger files are quarantined before they are decoded")
     max_side: int = Field(2048, ge=16, description="longer sides are downscaled to this when ingesting")
     batch_size: int = Field(4096, ge=1, description="rows per Lance commit")
     engine: Literal["local", "ray"] = "local"  # ray: ingest and embed in Ray Data workers (extra [ray])

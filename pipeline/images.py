@@ -100,10 +100,13 @@ def _encode(img: Image.Image, source_format: str) -> tuple[bytes, str]:
     return buf.getvalue(), "JPEG"
 
 
-def normalise(data: bytes | None, max_pixels: int, max_side: int = 1 << 30) -> Checked:
-    """Check ``data`` and return it normalised (or the reason it is unusable). Never raises on bad bytes."""
+def normalise(data: bytes | None, max_pixels: int, max_side: int = 1 << 30, max_bytes: int = 0) -> Checked:
+    """Check ``data`` and return it normalised (or the reason it is unusable). Never raises on bad bytes; a file
+    over ``max_bytes`` (0: no cap) is refused before it is decoded."""
     if not data:
         return Checked(reason="empty", detail="zero bytes")
+    if max_bytes and len(data) > max_bytes:
+        return Checked(reason="too_many_bytes", detail=f"{len(data)} bytes > pool.max_bytes={max_bytes}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -12,7 +12,7 @@ def main(argv=None):
     else:
         from pipeline.pool.ingest import ingest as ingest_with
     manifest, counts = ingest_with(cfg.sources, cfg.lake, cfg.max_pixels, cfg.max_side, cfg.batch_size,
-                                   listed_out=args.listed)
+                                   listed_out=args.listed, max_bytes=cfg.max_bytes)
     manifest.write(args.manifest)
     write_metrics(args.metrics, counts)
 

@@ -173,12 +173,12 @@ def quarantine_counts(lake_uri: str) -> dict[str, int]:
 
 
 def ingest(sources: list[SourceConfig | str], lake_uri: str, max_pixels: int, max_side: int = 2048,
-           batch_size: int = 4096, workers: int = 2, listed_out: str | Path | None = None
+           batch_size: int = 4096, workers: int = 2, listed_out: str | Path | None = None, max_bytes: int = 0
            ) -> tuple[schemas.Manifest, dict[str, int]]:
     sources = [as_source(s) for s in sources]
     readers = [(s.uri, read_source(s, batch_size=min(batch_size, 1024))) for s in sources]  # fail before work
     run = IngestRun(lake_uri, batch_size)
-    check = partial(normalise, max_pixels=max_pixels, max_side=max_side)
+    check = partial(normalise, max_pixels=max_pixels, max_side=max_side, max_bytes=max_bytes)
     with ThreadPoolExecutor(workers) as threads:  # PIL decodes with the GIL released
         for uri, batches in readers:
             for records in tqdm(batches, desc=f"ingest {uri}", unit="batch"):

@@ -47,7 +47,7 @@ def rebuild_pool(params, pinned: schemas.Manifest, listed: set[str]) -> None:
                 "none. Rebuilding it from pool.sources, then checking it holds the pinned images", pinned.lake,
                 pinned.tag, pinned.rows)
     rebuilt, _ = ingest(params.pool.sources, pinned.lake, params.pool.max_pixels, params.pool.max_side,
-                        params.pool.batch_size)
+                        params.pool.batch_size, max_bytes=params.pool.max_bytes)
     table = lake.open_pinned(rebuilt)
     missing = listed - _ids(table)
     if missing:

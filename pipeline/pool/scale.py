@@ -46,8 +46,8 @@ def _ray():
 
 
 def _examine_units(batch: dict, plans: list, known: frozenset, bad: frozenset, max_pixels: int,
-                   max_side: int) -> pa.Table:
-    check = partial(normalise, max_pixels=max_pixels, max_side=max_side)
+                   max_side: int, max_bytes: int = 0) -> pa.Table:
+    check = partial(normalise, max_pixels=max_pixels, max_side=max_side, max_bytes=max_bytes)
     outcomes = []
     for s, u in zip(batch["source"], batch["unit"]):
         src, units = plans[int(s)]
@@ -57,7 +57,8 @@ def _examine_units(batch: dict, plans: list, known: frozenset, bad: frozenset, m
 
 
 def ray_ingest(sources: list[SourceConfig | str], lake_uri: str, max_pixels: int, max_side: int = 2048,
-               batch_size: int = 4096, listed_out: str | None = None) -> tuple[schemas.Manifest, dict[str, int]]:
+               batch_size: int = 4096, listed_out: str | None = None, max_bytes: int = 0
+               ) -> tuple[schemas.Manifest, dict[str, int]]:
     sources = [as_source(s) for s in sources]
     plans = [(s, plan(s)) for s in sources]  # fail before work
     ray = _ray()
@@ -66,7 +67,7 @@ def ray_ingest(sources: list[SourceConfig | str], lake_uri: str, max_pixels: int
     ds = ray.data.from_items(items).map_batches(
         _examine_units, batch_size=1, batch_format="numpy",
         fn_kwargs=dict(plans=plans, known=frozenset(run.known), bad=frozenset(run.bad), max_pixels=max_pixels,
-                       max_side=max_side))
+                       max_side=max_side, max_bytes=max_bytes))
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         run.accept(batch.to_pylist())
     return run.finish(listed_out)

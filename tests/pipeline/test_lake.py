@@ -39,6 +39,16 @@ def test_ingest_dedups_quarantines_and_is_incremental(tmp_path):
     assert counts2["added"] == 0 and again.rows == 5
 
 
+def test_a_file_over_max_bytes_is_quarantined_before_it_is_decoded(tmp_path):
+    big, small = png((1, 2, 3), size=(64, 64)), png((3, 2, 1), size=(8, 8))
+    write_source(tmp_path / "a.parquet", [big, small])
+    manifest, counts = ingest([str(tmp_path / "a.parquet")], str(tmp_path / "lake"), 10**6,
+                              max_bytes=len(small) + 1)
+    assert manifest.rows == 1 and counts["quarantined.too_many_bytes"] == 1
+    (row,) = lake.connect(str(tmp_path / "lake")).open_table(lake.QUARANTINE).to_arrow().to_pylist()
+    assert row["reason"] == "too_many_bytes" and str(len(big)) in row["detail"]
+
+
 def test_pinned_version_survives_growth(tmp_path):
     lake_uri = str(tmp_path / "lake")
     write_source(tmp_path / "a.parquet", [png((i, 9, 9)) for i in range(3)])
