@@ -325,6 +325,8 @@ class GenerateConfig(Section):
     checkpoint_every: int = Field(16, ge=1, description="attempts per append to the journal (a killed run resumes)")
     budget_calls: int = Field(0, ge=0, description="per-round cap on agent calls (0: none)")
     budget_tokens: int = Field(0, ge=0, description="per-round cap on prompt + completion tokens (0: none)")
+    budget_prompt_tokens_per_call: int = Field(0, ge=0, description=(
+        "a call whose prompt took more tokens stops the round cleanly (0: none)"))
     prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="model -> (prompt, completion) price per million tokens, for metrics")
     edits: list[str] = Field(default_factory=lambda: list(DEFAULT_EDITS), min_length=1,

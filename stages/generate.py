@@ -40,7 +40,7 @@ def main(argv=None):
                   ctx.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(ctx.seed),
                   file_hash(args.seen_before), file_hash(args.probe), file_hash(args.listed) if args.listed else "")
     journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every)
-    budget = Budget(cfg.budget_calls, cfg.budget_tokens, dict(cfg.prices))
+    budget = Budget(cfg.budget_calls, cfg.budget_tokens, dict(cfg.prices), cfg.budget_prompt_tokens_per_call)
     try:
         _, _, counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal, budget, cfg.concurrency)
     except EndpointRefused as err:

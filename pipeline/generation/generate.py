@@ -204,13 +204,16 @@ class Budget:
     calls: int = 0
     tokens: int = 0
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    prompt_tokens_per_call: int = 0  # a call whose prompt took more stops the round (an image or text gone huge)
 
     def reached(self, counts: Counter) -> str:
-        """Which cap the counts have reached ("calls" or "tokens"), or ""."""
+        """Which cap the counts have reached ("calls", "tokens" or "prompt_tokens_per_call"), or ""."""
         if self.calls and total_calls(counts) >= self.calls:
             return "calls"
         if self.tokens and counts["tokens.prompt"] + counts["tokens.completion"] >= self.tokens:
             return "tokens"
+        if self.prompt_tokens_per_call and counts["largest_prompt_tokens"] > self.prompt_tokens_per_call:
+            return "prompt_tokens_per_call"
         return ""
 
     def cost(self, calls: list[dict]) -> float:
@@ -228,6 +231,8 @@ def _count(counts: Counter, row: dict, calls: list[dict], budget: Budget) -> Non
         for kind in ("prompt", "completion"):
             counts[f"tokens.{kind}"] += call[f"{kind}_tokens"]
             counts[f"tokens.{call['role']}.{kind}"] += call[f"{kind}_tokens"]
+        if call["prompt_tokens"] > counts["largest_prompt_tokens"]:
+            counts["largest_prompt_tokens"] = call["prompt_tokens"]
     if budget.prices:
         counts["cost"] += budget.cost(calls)
     if row["reason"]:

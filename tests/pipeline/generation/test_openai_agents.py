@@ -298,3 +298,15 @@ def test_replies_that_obey_injected_instructions_are_rejected_and_recorded(world
         endpoint.close()
     assert counts["rejected.editor_bad_arguments"] == 1  # an argument outside the operation's schema
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_call_over_the_prompt_token_cap_stops_the_round_and_keeps_what_was_made(world_pool):
+    endpoint = Endpoint(script=scripted(["5"]))  # the endpoint counts 50 prompt tokens per call
+    try:
+        samples, attempts, counts = generate({"counting/objects": 3}, context(world_pool, endpoint), 1,
+                                             budget=Budget(prompt_tokens_per_call=40))
+    finally:
+        endpoint.close()
+    assert counts["stopped.prompt_tokens_per_call"] == 1 and counts["largest_prompt_tokens"] == 50
+    assert len(attempts) == counts["attempts"] == 1 and counts["accepted"] == len(samples) == 1  # kept, counted
+    assert counts["unfilled"] == 2
