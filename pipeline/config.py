@@ -472,6 +472,16 @@ class EvaluationConfig(ItemSetConfig):
     source: str = "data/world/eval.parquet"
 
 
+def left_out(ablated: list[str], cell: str | None) -> bool:
+    """Whether train.ablate's ``ablated`` names ``cell``, by itself or by its category: the one rule the training,
+    the audit's counts and the lineage all follow.
+
+    >>> left_out(["text"], "text/document"), left_out(["size/shapes"], "size/objects"), left_out([], None)
+    (True, False, False)
+    """
+    return bool(ablated) and (cell in ablated or (cell or "").split("/")[0] in ablated)
+
+
 class AuditConfig(Section):
     """What each round's audit compares against (stage: audit; dpe audit)."""
 

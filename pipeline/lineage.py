@@ -13,6 +13,8 @@ import json
 import polars as pl
 import pyarrow as pa
 
+from pipeline.config import left_out
+
 COLUMNS = ["sample_id", "cell", "question", "answer", "source_uri", "source_image_id", "pool_version",
            "retrieval_query", "retrieval_score", "edit_ops", "backend", "role_models", "agent_calls", "tokens",
            "pass_rate", "kept", "filled", "trained_in"]
@@ -57,9 +59,8 @@ def lineage(samples: pa.Table, rollouts: pa.Table, trainset: pa.Table, round_nam
     sources = (pl.from_arrow(listed.select(["image_id", "source"])).rename({"image_id": "source_image_id",
                                                                               "source": "source_uri"})
                if listed is not None else pl.DataFrame(schema={"source_image_id": pl.String, "source_uri": pl.String}))
-    left_out = set(ablated)
-    trained = pl.col("kept") & ~pl.col("cell").is_in(list(left_out)) & \
-        ~pl.col("cell").str.split("/").list.first().is_in(list(left_out))
+    gone = pl.col("cell").map_elements(lambda cell: left_out(list(ablated), cell), return_dtype=pl.Boolean)
+    trained = pl.col("kept") & ~gone.fill_null(False)
     return (frame.join(rates, on="sample_id", how="left").join(kept, on="sample_id", how="left")
             .join(calls, on="attempt_id", how="left").join(sources, on="source_image_id", how="left")
             .with_columns(pl.col("kept").fill_null(False), pl.col("filled").fill_null(False),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
+from pipeline.config import left_out
 from pipeline.evidence import Interval, interval, wilson
 
 FIXED, IMPROVED, UNCHANGED, REGRESSED = "fixed", "improved", "unchanged", "regressed"
@@ -98,12 +99,12 @@ def sample_counts(quotas: dict[str, int], attempts: pa.Table, samples: pa.Table,
     out = {}
     for cell in sorted(cells):
         ids = sorted(kept.filter(pl.col("cell") == cell)["sample_id"].to_list())
-        left_out = cell in ablated or cell.split("/")[0] in ablated
+        gone = left_out(ablated, cell)
         out[cell] = {"quota": int(quotas.get(cell, 0)),
                      "attempts": int(dict(tried.iter_rows()).get(cell, 0)),
                      "accepted": int(dict(made.iter_rows()).get(cell, 0)),
-                     "kept": len(ids), "trained": 0 if left_out else len(ids),
-                     "trained_ids": [] if left_out else ids}
+                     "kept": len(ids), "trained": 0 if gone else len(ids),
+                     "trained_ids": [] if gone else ids}
     return out
 
 

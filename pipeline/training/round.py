@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.config import left_out
 from pipeline.models.bases import weight_index_hash
 from pipeline.models.checkpoint import load
 from pipeline.training import resume
@@ -49,10 +50,7 @@ def leave_out(rows: list[dict], cells: list[str]) -> list[dict]:
     >>> [r["cell"] for r in leave_out([{"cell": "text/document"}, {"cell": "size/shapes"}], ["text"])]
     ['size/shapes']
     """
-    dropped = set(cells)
-    if not dropped:
-        return rows
-    return [r for r in rows if not {r["cell"], (r["cell"] or "").split("/")[0]} & dropped]
+    return [r for r in rows if not left_out(cells, r["cell"])]
 
 
 def rank() -> int:
