@@ -50,6 +50,16 @@ def restore_workspace(repo: str | Path = ".") -> None:
     subprocess.run([sys.executable, "-m", "dvc", "checkout", "--quiet"], cwd=repo, check=False)
 
 
+def run_in_workspace(cmd: list[str], log: Path, repo: str | Path = ".") -> int:
+    """Run a `dvc exp run` command in the workspace with its output in ``log``, then restore the workspace;
+    returns the command's exit status."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        done = subprocess.run(cmd, cwd=repo, stdout=out, stderr=subprocess.STDOUT)
+    restore_workspace(repo)
+    return done.returncode
+
+
 def workspace_is_committed(repo: str | Path = ".") -> bool:
     """Experiments run in the workspace and are undone with restore_workspace: only safe on a committed one."""
     return subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml", "dvc.lock", "dvc.yaml",

@@ -27,7 +27,7 @@ import pyarrow as pa
 from pipeline.compare import OVERALL, graded
 from pipeline.evidence import interval
 from pipeline.experiments import (ExperimentError, exp_commit, exp_commits, read_parquet_at, read_text_at,
-                                  restore_workspace)
+                                  run_in_workspace)
 
 log = logging.getLogger(__name__)
 RESULTS = "data/rounds/{round}/evaluation.parquet"
@@ -107,12 +107,9 @@ def run_experiment(name: str, sets: list[str], round_name: str, log_dir: Path, f
     found = None if force else reusable(name, round_name, repo)
     if found:
         return found
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / f"{name}.log").open("w") as out:
-        done = subprocess.run(run_command(name, sets, round_name), cwd=repo, stdout=out, stderr=subprocess.STDOUT)
-    restore_workspace(repo)
-    if done.returncode:
-        raise RuntimeError(f"{name} failed (exit {done.returncode}); its log: {log_dir / (name + '.log')}")
+    code = run_in_workspace(run_command(name, sets, round_name), log_dir / f"{name}.log", repo)
+    if code:
+        raise RuntimeError(f"{name} failed (exit {code}); its log: {log_dir / (name + '.log')}")
     return exp_commit(name, head(repo), repo=repo)
 
 

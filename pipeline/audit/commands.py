@@ -15,7 +15,7 @@ from rich.table import Table
 
 from pipeline import schemas
 from pipeline.audit import ablation, control
-from pipeline.experiments import ExperimentError, restore_workspace, workspace_is_committed
+from pipeline.experiments import ExperimentError, run_in_workspace, workspace_is_committed
 
 log = logging.getLogger(__name__)
 DVC = [sys.executable, "-m", "dvc"]
@@ -35,13 +35,10 @@ def run_control(params, logs: Path, force: bool) -> int:
             return 0
         except ExperimentError:
             pass
-    logs.mkdir(parents=True, exist_ok=True)
     cmd = control.run_command(name, params.audit.control_set)
     log.info("control arm: %s (log %s)", " ".join(cmd), logs / f"{name}.log")
-    with (logs / f"{name}.log").open("w") as out:
-        done = subprocess.run([sys.executable, "-m"] + cmd, stdout=out, stderr=subprocess.STDOUT)
-    restore_workspace()
-    return 0 if done.returncode == 0 else _fail(f"the control arm failed; its log: {logs / (name + '.log')}", 1)
+    code = run_in_workspace([sys.executable, "-m"] + cmd, logs / f"{name}.log")
+    return 0 if code == 0 else _fail(f"the control arm failed; its log: {logs / (name + '.log')}", 1)
 
 
 def refresh(rounds: list[str], name: str | None, metrics_dir: str = "metrics") -> int:
@@ -61,6 +58,7 @@ def refresh(rounds: list[str], name: str | None, metrics_dir: str = "metrics") -
 
 def print_summary(console: Console, rounds: list[str], rounds_dir: str = "data/rounds") -> None:
     from pipeline.audit.cells import CELLS
+    from pipeline.audit.summary import interval_text
 
     for round_name in rounds:
         cells = schemas.read_table(Path(rounds_dir) / round_name / "audit" / "cells.parquet", CELLS).to_pylist()
@@ -68,11 +66,9 @@ def print_summary(console: Console, rounds: list[str], rounds_dir: str = "data/r
         for column in ("category", "quota", "kept", "trained", "before → after", "change", "vs control", "verdict"):
             table.add_column(column)
         for r in (r for r in cells if r["level"] == "category"):
-            change = "—" if r["change"] is None else f"{r['change']:+.3f} [{r['change_low']:+.3f}, {r['change_high']:+.3f}]"
-            vs = "—" if r["vs_control"] is None else f"{r['vs_control']:+.3f} [{r['vs_control_low']:+.3f}, " \
-                f"{r['vs_control_high']:+.3f}]"
             table.add_row(r["key"], str(r["quota"]), str(r["kept"]), str(r["trained"]),
-                          f"{r['before']:.3f} → {r['after']:.3f}", change, vs, r["verdict"])
+                          f"{r['before']:.3f} → {r['after']:.3f}", interval_text(r, "change"),
+                          interval_text(r, "vs_control"), r["verdict"])
         console.print(table)
 
 

@@ -18,6 +18,7 @@ import polars as pl
 from pipeline import schemas
 from pipeline.audit import plots
 from pipeline.audit.cells import CELLS
+from pipeline.audit.summary import interval_text
 from pipeline.compare import accuracy_of
 from pipeline.experiments import ExperimentError, read_text_at
 from pipeline.lake import open_path
@@ -107,12 +108,6 @@ def _table(headers: list[str], rows: list[list], classes: list[str] | None = Non
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _interval(row: dict, name: str) -> str:
-    if row[name] is None:
-        return "—"
-    return f"{row[name]:+.3f} [{row[f'{name}_low']:+.3f}, {row[f'{name}_high']:+.3f}]"
-
-
 def audit_section(round_name: str, rounds_dir: Path) -> str:
     path = rounds_dir / round_name / "audit" / "cells.parquet"
     if not path.exists():
@@ -124,7 +119,7 @@ def audit_section(round_name: str, rounds_dir: Path) -> str:
         ["category", "quota", "attempts", "accepted", "kept", "trained", "before", "after", "change",
          "control change", "vs control", "verdict"],
         [[r["key"], r["quota"], r["attempts"], r["accepted"], r["kept"], r["trained"], round(r["before"], 3),
-          round(r["after"], 3), _interval(r, "change"), _interval(r, "control_change"), _interval(r, "vs_control"),
+          round(r["after"], 3), interval_text(r, "change"), interval_text(r, "control_change"), interval_text(r, "vs_control"),
           r["verdict"]] for r in rows], [r["verdict"] for r in rows])
 
 

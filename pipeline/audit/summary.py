@@ -13,7 +13,8 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _diff(row: dict, name: str) -> str:
+def interval_text(row: dict, name: str) -> str:
+    """A cells-table row's ``name`` with its interval (``+0.052 [-0.032, +0.136]``), or a dash when absent."""
     if row[name] is None:
         return "—"
     return f"{row[name]:+.3f} [{row[f'{name}_low']:+.3f}, {row[f'{name}_high']:+.3f}]"
@@ -24,8 +25,8 @@ def _table(rows: list[dict]) -> list[str]:
              "| vs control | verdict |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['key']} | {r['quota']} | {r['attempts']} | {r['accepted']} | {r['kept']} | {r['trained']} "
-                     f"| {_pct(r['before'])} | {_pct(r['after'])} | {_diff(r, 'change')} "
-                     f"| {_diff(r, 'control_change')} | {_diff(r, 'vs_control')} | {r['verdict']} |")
+                     f"| {_pct(r['before'])} | {_pct(r['after'])} | {interval_text(r, 'change')} "
+                     f"| {interval_text(r, 'control_change')} | {interval_text(r, 'vs_control')} | {r['verdict']} |")
     return lines
 
 
