@@ -60,7 +60,26 @@ def write_path(path: str | Path, table: pa.Table) -> None:
     connect(db).create_table(name, table, mode="overwrite")
 
 
-def open_or_create(lake: str, name: str, schema: pa.Schema):
+PRIMARY_KEY = b"lance-schema:unenforced-primary-key"
+
+
+def keyed(schema: pa.Schema, key: str | list[str]) -> pa.Schema:
+    """``schema`` with ``key`` declared the table's primary key (its columns not null). Lance then records the
+    keys each merge inserts and retries a commit that races another inserting the same new keys, instead of
+    committing both as duplicate rows: what makes concurrent writers safe on an object store, where no lock
+    file can serve."""
+    names = {key} if isinstance(key, str) else set(key)
+    return pa.schema([f.with_nullable(False).with_metadata({**(f.metadata or {}), PRIMARY_KEY: b"true"})
+                      if f.name in names else f for f in schema], metadata=schema.metadata)
+
+
+def declares_key(table, key: str | list[str]) -> bool:
+    names = {key} if isinstance(key, str) else set(key)
+    return all(PRIMARY_KEY in (table.schema.field(n).metadata or {}) for n in names)
+
+
+def open_or_create(lake: str, name: str, schema: pa.Schema, key: str | list[str] | None = None):
+    """The lake table ``name``, created empty with ``schema`` (and ``key`` declared its primary key) if missing."""
     db = connect(lake)
     if name in db.list_tables().tables:
         table = db.open_table(name)
@@ -69,27 +88,35 @@ def open_or_create(lake: str, name: str, schema: pa.Schema):
         if missing:
             raise ValueError(f"lake table {lake}/{name}.lance lacks columns {missing} (written by an older "
                              f"version of this project); move it away and rerun `dvc repro` to rebuild it")
+        if key is not None and not declares_key(table, key) and _remote(table):
+            log.warning("lake table %s/%s.lance predates declared keys: two writers at once may duplicate rows "
+                        "there; run one writer at a time, or move it away and rerun to rebuild it", lake, name)
         return table
     try:
-        return db.create_table(name, schema=schema)
+        return db.create_table(name, schema=keyed(schema, key) if key is not None else schema)
     except ValueError as err:  # another writer created it between the listing and here
         if "already exists" not in str(err):
             raise
-        return open_or_create(lake, name, schema)
+        return open_or_create(lake, name, schema, key)
+
+
+def _remote(table) -> bool:
+    uri = table.to_lance().uri
+    return "://" in uri and not uri.startswith("file://")
 
 
 def writer_lock(table):
-    """One writer at a time per local table: Lance commits two concurrent merge_inserts of the same new key
-    as two rows (measured: two ingests of overlapping sources duplicated every shared image), so writers of a
-    local lake queue on a lock file beside the table. Object stores have no such lock: run one writer per table."""
+    """One writer at a time per local table, on a lock file beside it: tables of older lakes have no declared
+    key (``keyed``), and Lance commits two concurrent merge_inserts of the same new key there as two rows
+    (measured: two ingests of overlapping sources duplicated every shared image). Object stores have no lock
+    file; their tables rely on the declared key."""
     from contextlib import nullcontext
 
     from filelock import FileLock
 
-    uri = table.to_lance().uri
-    if "://" in uri and not uri.startswith("file://"):
+    if _remote(table):
         return nullcontext()
-    return FileLock(uri.removeprefix("file://").rstrip("/") + ".lock")
+    return FileLock(table.to_lance().uri.removeprefix("file://").rstrip("/") + ".lock")
 
 
 def merge(table, rows: pa.Table, key: str | list[str], update: bool = False) -> int:
@@ -101,7 +128,7 @@ def merge(table, rows: pa.Table, key: str | list[str], update: bool = False) -> 
         builder = table.merge_insert(key).when_not_matched_insert_all()
         if update:
             builder = builder.when_matched_update_all()
-        result = builder.execute(rows)
+        result = builder.execute(rows.cast(table.schema) if declares_key(table, key) else rows)
     return result.num_inserted_rows + result.num_updated_rows
 
 

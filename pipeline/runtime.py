@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import errno
 import hashlib
 import logging
 import os
+import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from pipeline import schemas
@@ -18,9 +21,9 @@ log = logging.getLogger("pipeline")
 
 
 def start(description: str, argv: list[str] | None = None, required: tuple[str, ...] = (),
-          optional: tuple[str, ...] = ()) -> tuple[argparse.Namespace, Params]:
-    """Parse the stage's path arguments (``required`` and ``optional`` flags, each one value), set up
-    logging and threads, validate params.yaml before any work.
+          optional: tuple[str, ...] = (), switches: tuple[str, ...] = ()) -> tuple[argparse.Namespace, Params]:
+    """Parse the stage's path arguments (``required`` and ``optional`` flags, each one value, and on/off
+    ``switches``), set up logging and threads, validate params.yaml before any work.
 
     An invalid params file exits with status 2 and a message naming each bad key.
     """
@@ -30,6 +33,8 @@ def start(description: str, argv: list[str] | None = None, required: tuple[str, 
         parser.add_argument(flag, required=True)
     for flag in optional:
         parser.add_argument(flag)
+    for flag in switches:
+        parser.add_argument(flag, action="store_true")
     args = parser.parse_args(argv)
     # Libraries (open_clip logs to the root logger) stay at WARNING; the pipeline's own logs at INFO.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -46,7 +51,50 @@ def start(description: str, argv: list[str] | None = None, required: tuple[str, 
     except ParamsError as err:
         log.error("%s", err)
         sys.exit(2)
+    places = [v for v in vars(args).values() if isinstance(v, str)] + [params.pool.lake]
+    sys.excepthook = partial(_uncaught, places=places)
     return args, params
+
+
+def disk_full(err: BaseException | None) -> bool:
+    """Whether ``err`` (or what caused it) is a full disk: an OSError with ENOSPC, or Lance's and Arrow's
+    wrapped versions of one."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(err) or "os error 28" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def free_space(places: list[str]) -> list[tuple[str, int, int]]:
+    """(place, free bytes, total bytes) for each device holding one of the local ``places``, fullest first."""
+    seen, out = set(), []
+    for place in places:
+        if "://" in place and not place.startswith("file://"):
+            continue
+        path = Path(place.removeprefix("file://")).absolute()
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        device = path.stat().st_dev
+        if device not in seen:
+            seen.add(device)
+            usage = shutil.disk_usage(path)
+            out.append((str(path), usage.free, usage.total))
+    return sorted(out, key=lambda p: p[1] / max(p[2], 1))
+
+
+def _uncaught(kind, err, tb, places: list[str]) -> None:
+    """A full disk ends the stage with what to do instead of a traceback (exit status 1)."""
+    if not disk_full(err):
+        sys.__excepthook__(kind, err, tb)
+        return
+    spaces = "; ".join(f"{p}: {free / 2**20:.1f} MiB free of {total / 2**20:.1f} MiB"
+                       for p, free, total in free_space(places))
+    log.error("disk full (%s). Free space where this stage reads and writes: %s. Nothing this run wrote is "
+              "pinned: Lance tables keep their pinned version and DVC records no outs. Make room on the fullest "
+              "device above and rerun (dvc repro): work already finished resumes.", err, spaces)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

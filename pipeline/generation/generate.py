@@ -30,6 +30,7 @@ from tqdm import tqdm
 from pipeline import lake
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import AgentBackend, Draft, PlanRequest, Reply
+from pipeline.generation.claims import Claims
 from pipeline.generation.dedup import Seen
 from pipeline.generation.edits import edit_outputs, replay, sample_fetch
 from pipeline.generation.journal import Journal
@@ -308,22 +309,25 @@ def _seen_entry(ctx: Context, sample: dict) -> dict:
 
 
 def _run(runs: list[CellRun], ctx: Context, journal: Journal, budget: Budget, concurrency: int,
-         counts: Counter) -> str:
+         counts: Counter, claims: Claims, threads: int) -> str:
     """The attempts, wave by wave, until every cell is done or a cap is reached (returned: "calls", "tokens"
-    or "")."""
-    with ThreadPoolExecutor(concurrency) as pool, tqdm(total=sum(r.quota for r in runs), desc="generate",
-                                                         unit="sample") as bar:
+    or ""). Attempts are claimed through ``claims``, so other workers on the round can make some of them."""
+    with ThreadPoolExecutor(threads) as pool, tqdm(total=sum(r.quota for r in runs), desc="generate",
+                                                     unit="sample") as bar:
         while wave := _wave(runs, concurrency, ctx.round_name):
             if any(row is None for *_, row in wave) and (stopped := budget.reached(counts)):
                 return stopped
             # every new attempt of the wave sees the state before the wave: the result does not depend on
-            # which thread finishes first
+            # which thread or worker finishes first
             tried = {id(run): set(run.tried) for run, *_ in wave}
-            made = pool.map(lambda w: None if w[3] is not None else attempt(ctx, w[0].cell, w[1], tried[id(w[0])],
-                                                                            w[2]), wave)
-            for (run, attempt_id, _, row), out in zip(wave, list(made)):
+            makers = [lambda run=run, attempt_id=attempt_id, lane=lane: attempt(ctx, run.cell, attempt_id,
+                                                                                tried[id(run)], lane)
+                      for run, attempt_id, lane, _ in wave]
+            made = list(pool.map(lambda w, make: None if w[3] is not None else claims.make(w[1], make), wave,
+                                 makers))
+            for (run, attempt_id, _, row), out, make in zip(wave, made, makers):
                 if row is None:
-                    row = _settle(ctx, run, attempt_id, out)
+                    row = _settle(ctx, run, attempt_id, out or claims.wait(attempt_id, make))
                     journal.record({k: v for k, v in row.items() if k != "sample"}, row["sample"])
                 _count(counts, row, json.loads(row["calls"]), budget)
                 if row["reason"]:
@@ -338,18 +342,20 @@ def _run(runs: list[CellRun], ctx: Context, journal: Journal, budget: Budget, co
 
 
 def generate(quotas: dict[str, int], ctx: Context, max_attempts_per_sample: int, journal: Journal | None = None,
-             budget: Budget | None = None, concurrency: int = 1) -> tuple[list[dict], list[dict], dict[str, int]]:
+             budget: Budget | None = None, concurrency: int = 1, claims: Claims | None = None,
+             threads: int | None = None) -> tuple[list[dict], list[dict], dict[str, int]]:
     """(samples, attempt log rows, counts): each cell tried until its quota is met or its attempts run out,
-    or the budget is spent; up to ``concurrency`` attempts in flight at once. Attempts the journal already
-    holds (a resumed run) are read back, not remade. An endpoint that refuses the round
+    or the budget is spent; waves of up to ``concurrency`` attempts, ``threads`` (default: as many) of them
+    made here at once, the rest by other workers sharing ``claims``. Attempts the journal or the claims
+    already hold (a resumed run) are read back, not remade. An endpoint that refuses the round
     (``structured.EndpointRefused``) stops it, with every attempt finished before kept in the journal."""
-    journal, budget = journal or Journal(), budget or Budget()
+    journal, budget, claims = journal or Journal(), budget or Budget(), claims or Claims()
     done = journal.done()
     runs = [CellRun(cell, quota, quota * max_attempts_per_sample, iter(done.get(cell, [])))
             for cell, quota in sorted(quotas.items())]
     counts: Counter[str] = Counter()
     try:
-        stopped = _run(runs, ctx, journal, budget, concurrency, counts)
+        stopped = _run(runs, ctx, journal, budget, concurrency, counts, claims, threads or concurrency)
     finally:
         journal.flush()
     for run in runs:

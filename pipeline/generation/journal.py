@@ -27,11 +27,13 @@ def run_key(*parts: str) -> str:
 
 
 class Journal:
-    """In memory when no paths are given (tests, library use); otherwise two Lance tables."""
+    """In memory when no paths are given (tests, library use); otherwise two Lance tables, which a
+    ``follow``ing worker (one helping the round's leader, ``claims.py``) reads but never writes."""
 
     def __init__(self, samples: str | Path | None = None, attempts: str | Path | None = None, key: str = "",
-                 every: int = 16):
+                 every: int = 16, follow: bool = False):
         self.samples_path, self.attempts_path, self.key, self.every = samples, attempts, key, every
+        self.follow = follow
         self.attempts: list[dict] = []  # every attempt of the run, read back or new, in order
         self.samples: list[dict] = []
         self.pending: tuple[list[dict], list[dict]] = ([], [])
@@ -57,6 +59,8 @@ class Journal:
             log.warning("journal %s lost accepted samples: starting afresh", self.samples_path)
             return
         self.attempts, self.samples = attempts, samples
+        if self.follow:
+            return
         lake.write_path(self.samples_path, pa.Table.from_pylist(samples, schemas.SAMPLES))  # drop strays
         self.written = True
         log.info("resuming: %d attempts and %d samples already done", len(attempts), len(samples))
@@ -80,7 +84,7 @@ class Journal:
             self.flush()
 
     def flush(self) -> None:
-        if self.samples_path is None:
+        if self.samples_path is None or self.follow:
             return
         attempts, samples = self.pending
         write = lake.append_path if self.written else lake.write_path

@@ -252,7 +252,7 @@ def plan_embedding(pool_manifest: schemas.Manifest, clip_dir: str, type_prompts:
     """The embedder, the vectors table and the offsets still to embed."""
     embedder = PoolEmbedder(pool_manifest, clip_dir, type_prompts, precision)
     vectors = lake.open_or_create(pool_manifest.lake, lake.vectors_table(embedder.dim),
-                                   schemas.vectors(embedder.dim))
+                                   schemas.vectors(embedder.dim), VECTOR_KEY)
     done = embedder.done(vectors)
     todo = missing_offsets(embedder.pool, done)
     log.info("embed: %d pool rows, %d already embedded by %s, %d to do (%s)", embedder.pool.count_rows(),

@@ -72,8 +72,8 @@ class IngestRun:
 
     def __init__(self, lake_uri: str, batch_size: int):
         self.lake = lake_uri
-        self.pool = lake.open_or_create(lake_uri, lake.POOL, schemas.POOL)
-        self.quarantine = lake.open_or_create(lake_uri, lake.QUARANTINE, schemas.QUARANTINE)
+        self.pool = lake.open_or_create(lake_uri, lake.POOL, schemas.POOL, "image_id")
+        self.quarantine = lake.open_or_create(lake_uri, lake.QUARANTINE, schemas.QUARANTINE, "source")
         self.batch_size = batch_size
         self.known: dict[str, set[str]] = {}
         for batch in self.pool.to_lance().to_batches(columns=["image_id", "sources"]):
@@ -167,7 +167,7 @@ def read_listed(path: str | Path, manifest: schemas.Manifest) -> frozenset[str] 
 
 def quarantine_counts(lake_uri: str) -> dict[str, int]:
     """Rows of the quarantine table per reason (the lake's state, not just this run's)."""
-    table = lake.open_or_create(lake_uri, lake.QUARANTINE, schemas.QUARANTINE)
+    table = lake.open_or_create(lake_uri, lake.QUARANTINE, schemas.QUARANTINE, "source")
     reasons = pl.from_arrow(table.to_lance().to_table(columns=["reason"])).group_by("reason").len().sort("reason")
     return {"quarantined.total": int(reasons["len"].sum()), **{f"quarantined.{r}": n for r, n in reasons.iter_rows()}}
 

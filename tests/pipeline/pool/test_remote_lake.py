@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline import lake
@@ -16,6 +18,7 @@ from pipeline.pool.ingest import ingest
 from pipeline.pool.restore import has_pin
 from pipeline.pool.search import PoolSearch
 from tests.pipeline.pool.test_search import clip_and_halves
+from tests.pipeline.pool.test_writers import INGEST, REPO, png
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow  # a server, a tiny CLIP
@@ -58,3 +61,20 @@ def test_ingest_embed_and_search_through_an_s3_lake(tiny_world, tmp_path, s3):
     row = lake.open_pinned(pool).search().select(["image_id", "image"]).limit(1).to_arrow().to_pylist()[0]
     hits = PoolSearch(vectors, str(tmp_path / "clip")).by_image(decode_rgb(row["image"]), k=3)
     assert row["image_id"] in {h.image_id for h in hits}
+
+
+def test_two_ingests_at_once_into_an_s3_lake_duplicate_nothing(tmp_path, s3):
+    """No lock file on an object store: the pool table's declared key (lake.keyed) makes Lance retry a merge
+    that raced another inserting the same new images."""
+    for name, span in (("a", range(0, 600)), ("b", range(300, 900))):  # 300 images in both
+        pq.write_table(pa.table({"image": [png(i) for i in span]}), tmp_path / f"{name}.parquet", row_group_size=100)
+    writers = [subprocess.Popen([sys.executable, "-c", INGEST.replace("batch_size=250", "batch_size=100"),
+                                 str(tmp_path / f"{n}.parquet"), s3, str(tmp_path / f"{n}_listed.parquet"),
+                                 str(tmp_path / f"{n}.json")], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for n in ("a", "b")]
+    for w in writers:
+        assert w.wait(300) == 0, w.stderr.read()[-2000:]
+    table = lake.connect(s3).open_table(lake.POOL)
+    assert lake.declares_key(table, "image_id")
+    ids = table.to_arrow().column("image_id").to_pylist()
+    assert len(ids) == len(set(ids)) == 900
