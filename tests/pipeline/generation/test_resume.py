@@ -69,6 +69,19 @@ def recorded(out: Path) -> int:
         return 0
 
 
+def once_recorded(proc: subprocess.Popen, out: Path, n: int = 8) -> None:
+    """Wait until the running stage has recorded ``n`` attempts in ``out`` (or ended, or 4 minutes passed)."""
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and recorded(out) < n:
+        time.sleep(0.02)
+
+
+def kill(proc: subprocess.Popen, what: str = "the stage") -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"{what} finished before it could be killed"
+
+
 def test_killed_generate_resumes_to_the_uninterrupted_result(world_pool, tmp_path):
     args = inputs(world_pool, tmp_path)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -76,12 +89,8 @@ def test_killed_generate_resumes_to_the_uninterrupted_result(world_pool, tmp_pat
 
     proc = subprocess.Popen(command(args, killed), cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None and recorded(killed) < 8:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the stage finished before it could be killed"
+    once_recorded(proc, killed)
+    kill(proc)
     partial = len(rows(killed, "attempts", schemas.ATTEMPTS))
     assert 8 <= partial < len(rows(whole, "attempts", schemas.ATTEMPTS))
 

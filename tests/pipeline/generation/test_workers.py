@@ -3,9 +3,7 @@ end with exactly one worker's result: no duplicate ids, no lost rows, even when 
 
 import json
 import re
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from pipeline import schemas
 from pipeline.generation.claims import Claims, RoundDone, folder_for, read_outcome
 from pipeline.generation.generate import Outcome
 from pipeline.schemas import Call
-from tests.pipeline.generation.test_resume import REPO, command, env, inputs, recorded, rows
+from tests.pipeline.generation.test_resume import REPO, command, env, inputs, kill, once_recorded, rows
 
 pytestmark = pytest.mark.slow  # runs the stage (and a trained CLIP) in subprocesses
 
@@ -61,12 +59,8 @@ def test_two_workers_share_a_round_and_end_with_one_workers_result(world_pool, t
 
     # a helper killed mid-round: its claims are taken over, nothing is lost
     leader, helper = start(args, killed), start(args, killed, "--follow")
-    deadline = time.time() + 240
-    while time.time() < deadline and helper.poll() is None and recorded(killed) < 8:
-        time.sleep(0.02)
-    helper.send_signal(signal.SIGKILL)
-    helper.wait()
-    assert helper.returncode == -signal.SIGKILL, "the helper finished before it could be killed"
+    once_recorded(helper, killed)
+    kill(helper, "the helper")
     log = leader.communicate(timeout=300)[0]
     assert leader.returncode == 0, log
     assert result(killed) == expected

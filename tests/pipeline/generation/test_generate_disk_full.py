@@ -2,12 +2,11 @@
 it recorded, and once there is room the rerun resumes to the uninterrupted result."""
 
 import subprocess
-import time
 
 import pytest
 
 from tests.disks import fill, small_disk
-from tests.pipeline.generation.test_resume import REPO, command, env, inputs, recorded
+from tests.pipeline.generation.test_resume import REPO, command, env, inputs, once_recorded, recorded
 from tests.pipeline.generation.test_workers import result
 
 pytestmark = pytest.mark.slow  # mounts a tmpfs and runs the stage in subprocesses
@@ -22,9 +21,7 @@ def test_generate_on_a_disk_that_fills_fails_clearly_and_resumes(world_pool, tmp
         out = small / "round"
         proc = subprocess.Popen(command(args, out), cwd=REPO, env=env(), text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None and recorded(out) < 8:
-            time.sleep(0.02)
+        once_recorded(proc, out)
         filler = fill(small)
         log = proc.communicate(timeout=300)[0]
         assert proc.returncode == 1, f"the stage did not meet the full disk:\n{log[-2000:]}"
