@@ -1,17 +1,12 @@
-"""DVC stage `generate@round`: fill the quotas with targeted samples from the pinned pool.
-
-Run by DVC it leads the round: it writes the journal and the outs. More workers on the same round (the
-same command with ``--follow``, or ``dpe work --round rN``, on machines sharing this folder) make some of
-its attempts; the result is the same whichever worker made what (pipeline/generation/claims.py)."""
+"""DVC stage `generate@round`: fill the quotas with targeted samples from the pinned pool. It leads the round
+and writes the outs; helpers (--follow, dpe work) make some attempts (pipeline/generation/claims.py)."""
 
 import logging
-import sys
 from pathlib import Path
 
 from pipeline import schemas
-from pipeline.generation import claims
 from pipeline.generation.agents import make_backend
-from pipeline.generation.claims import Claims, RoundDone
+from pipeline.generation.claims import RoundDone, join
 from pipeline.generation.dedup import Seen
 from pipeline.generation.generate import Budget, Context, failure_images, generate
 from pipeline.generation.journal import Journal, run_key
@@ -20,8 +15,6 @@ from pipeline.pool.restore import ensure_pinned
 from pipeline.pool.search import PoolSearch
 from pipeline.structured import EndpointRefused
 from pipeline.runtime import file_hash, start, write_metrics
-
-log = logging.getLogger("pipeline")
 
 
 def main(argv=None):
@@ -47,34 +40,20 @@ def main(argv=None):
                   ctx.pool_manifest.model_dump_json(), vectors.model_dump_json(),
                   ctx.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(ctx.seed),
                   file_hash(args.seen_before), file_hash(args.probe), file_hash(args.listed) if args.listed else "")
-    leader = None if args.follow else claims.lead(args.attempts)
-    if leader is None:
-        log.info("following: another worker leads round %s and writes its outs; this one helps make its attempts",
-                 args.round)
-    else:
-        claims.drop_other_runs(args.attempts, key)
-    shared = Claims(claims.folder_for(args.attempts, key))  # before the journal is read: see claims.close
-    journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every, follow=leader is None)
-    budget = Budget(cfg.budget_calls, cfg.budget_tokens, dict(cfg.prices), cfg.budget_prompt_tokens_per_call)
+    shared = join(args.attempts, key, args.follow)  # before the journal is read: see Claims.close
+    journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every, follow=not shared.leads)
     try:
-        _, _, counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal, budget, cfg.concurrency, shared,
-                                int(args.threads) if args.threads else None)
+        counts = generate(quotas, ctx, cfg.max_attempts_per_sample, journal, Budget.of(cfg), cfg.concurrency,
+                          shared, int(args.threads) if args.threads else None)[2]
     except EndpointRefused as err:
-        log.error("%s. The attempts finished so far are kept; a rerun resumes them.", err)
-        sys.exit(1)
-    except RoundDone:
-        log.info("round %s was finished by its leader; this worker made %d attempts", args.round, shared.made)
-        shared.close(finished=False)
-        return
-    if leader is None:
-        log.info("round %s: this worker made %d of its %d attempts; the leader writes the outs", args.round,
-                 shared.made, counts.get("attempts", 0))
-        shared.close(finished=False)
-        return
-    schemas.write_parquet(args.seen, ctx.seen.table(), schemas.SEEN)
-    write_metrics(args.metrics, counts)
-    log.info("round %s: this worker made %d of its %d attempts", args.round, shared.made, counts.get("attempts", 0))
-    shared.close(finished=True)
+        logging.getLogger("pipeline").error("%s. The attempts finished so far are kept; a rerun resumes them.", err)
+        raise SystemExit(1)
+    except RoundDone:  # a helper: the leader finished the round meanwhile
+        counts = None
+    if shared.leads and counts is not None:
+        schemas.write_parquet(args.seen, ctx.seen.table(), schemas.SEEN)
+        write_metrics(args.metrics, counts)
+    shared.close(counts)
 
 
 if __name__ == "__main__":

@@ -59,9 +59,11 @@ class Claims:
     """The shared folder of one round's attempts (``folder``, from ``folder_for``), or nothing at all
     (``folder`` None: one worker in memory, as in tests and library use)."""
 
-    def __init__(self, folder: str | Path | None = None, lease: float = LEASE_SECONDS):
+    def __init__(self, folder: str | Path | None = None, lease: float = LEASE_SECONDS, leader=None):
         self.folder = None if folder is None else Path(folder)
         self.lease, self.me = lease, worker_name()
+        self.leader = leader  # the leader lock, held while this worker runs (None: a helper)
+        self.leads = self.folder is None or leader is not None
         self.held: set[str] = set()
         self.made = 0  # attempts this worker made (the rest were read back from other workers)
         self._lock, self._stop = threading.Lock(), threading.Event()
@@ -151,13 +153,16 @@ class Claims:
         path = self._path(attempt_id, "outcome")
         return read_outcome(path) if path.exists() else None
 
-    def close(self, finished: bool) -> None:
-        """Stop touching claims; a leader that ``finished`` the round removes the folder, any worker
-        removes it when it holds nothing (a follower that found the round done)."""
+    def close(self, counts: dict | None) -> None:
+        """Stop touching claims. The leader, done (``counts``: the round's), removes the folder; a helper
+        removes it only when it holds nothing (it found the round done). The folder is made before the
+        journal is read, so a helper that read an unfinished journal finds the folder gone later."""
         self._stop.set()
+        log.info("this worker made %d of the round's %s attempts%s", self.made,
+                 "?" if counts is None else counts.get("attempts", 0), "" if self.leads else "; the leader writes")
         if self.folder is None:
             return
-        if finished:
+        if self.leads and counts is not None:
             shutil.rmtree(self.folder.parent, ignore_errors=True)
             return
         for folder in (self.folder, self.folder.parent):
@@ -165,6 +170,18 @@ class Claims:
                 folder.rmdir()
             except OSError:  # not empty, or gone
                 return
+
+
+def join(attempts: str | Path, key: str, follow: bool = False) -> Claims:
+    """This process's part in the round: the leader unless ``follow`` or another process holds the lock (it
+    then drops shared attempts made from other inputs), else a helper."""
+    leader = None if follow else lead(attempts)
+    if leader is None:
+        log.info("following: another worker leads %s and writes the outs; this one helps make its attempts",
+                 attempts)
+    else:
+        drop_other_runs(attempts, key)
+    return Claims(folder_for(attempts, key), leader=leader)
 
 
 def lead(attempts: str | Path):

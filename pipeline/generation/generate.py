@@ -207,6 +207,11 @@ class Budget:
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     prompt_tokens_per_call: int = 0  # a call whose prompt took more stops the round (an image or text gone huge)
 
+    @classmethod
+    def of(cls, cfg) -> Budget:
+        """The caps and prices ``generate`` params set."""
+        return cls(cfg.budget_calls, cfg.budget_tokens, dict(cfg.prices), cfg.budget_prompt_tokens_per_call)
+
     def reached(self, counts: Counter) -> str:
         """Which cap the counts have reached ("calls", "tokens" or "prompt_tokens_per_call"), or ""."""
         if self.calls and total_calls(counts) >= self.calls:

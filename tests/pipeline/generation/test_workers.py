@@ -85,7 +85,7 @@ def outcome(i: int) -> Outcome:
 
 def test_a_claim_is_made_once_and_a_dead_workers_claim_is_taken_over(tmp_path):
     folder = folder_for(tmp_path / "attempts.lance", "k")
-    a, b = Claims(folder), Claims(folder)
+    a, b = Claims(folder, leader="the lock"), Claims(folder)  # a leads, b helps
     assert a.make("r1/c/t/00000", lambda: outcome(0)).image_id == "img0"
     assert b.make("r1/c/t/00000", lambda: outcome(9)).image_id == "img0"  # published: read, not remade
     assert b.made == 0 and a.made == 1
@@ -97,7 +97,7 @@ def test_a_claim_is_made_once_and_a_dead_workers_claim_is_taken_over(tmp_path):
     assert taken.calls[0].prompt_tokens == 1 and taken.notes == ["retrieval.untagged"]
     assert read_outcome(folder / "r1__c__t__00001.outcome").image_id == "img1"
 
-    a.close(finished=True)  # the leader is done: waiting workers stop
+    a.close({"attempts": 2})  # the leader is done: waiting workers stop
     assert not folder.exists()
     with pytest.raises(RoundDone):
         b.make("r1/c/t/00002", lambda: outcome(2))
