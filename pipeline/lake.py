@@ -78,26 +78,41 @@ def declares_key(table, key: str | list[str]) -> bool:
     return all(PRIMARY_KEY in (table.schema.field(n).metadata or {}) for n in names)
 
 
-def open_or_create(lake: str, name: str, schema: pa.Schema, key: str | list[str] | None = None):
-    """The lake table ``name``, created empty with ``schema`` (and ``key`` declared its primary key) if missing."""
-    db = connect(lake)
-    if name in db.list_tables().tables:
-        table = db.open_table(name)
-        table.checkout_latest()
-        missing = [f.name for f in schema if f.name not in table.schema.names]
-        if missing:
-            raise ValueError(f"lake table {lake}/{name}.lance lacks columns {missing} (written by an older "
-                             f"version of this project); move it away and rerun `dvc repro` to rebuild it")
-        if key is not None and not declares_key(table, key) and _remote(table):
-            log.warning("lake table %s/%s.lance predates declared keys: two writers at once may duplicate rows "
-                        "there; run one writer at a time, or move it away and rerun to rebuild it", lake, name)
-        return table
-    try:
-        return db.create_table(name, schema=keyed(schema, key) if key is not None else schema)
-    except ValueError as err:  # another writer created it between the listing and here
-        if "already exists" not in str(err):
-            raise
-        return open_or_create(lake, name, schema, key)
+def open_or_create(lake: str, name: str, schema: pa.Schema, key: str | list[str] | None = None, wait: float = 30.0):
+    """The lake table ``name``, created empty with ``schema`` (and ``key`` declared its primary key) if missing.
+    Another writer may be creating it meanwhile: a table listed but not yet readable is waited for (``wait`` s)."""
+    import time
+
+    db, deadline = connect(lake), time.monotonic() + wait
+    while True:
+        if name in db.list_tables().tables:
+            try:
+                return _checked(db.open_table(name), lake, name, schema, key)
+            except ValueError as err:  # listed before its first version is committed
+                if "not found" not in str(err):
+                    raise
+        else:
+            try:
+                return db.create_table(name, schema=keyed(schema, key) if key is not None else schema)
+            except (ValueError, RuntimeError) as err:  # another writer created it between the listing and here
+                if "already exists" not in str(err) and "commit conflict" not in str(err):
+                    raise
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"lake table {lake}/{name}.lance is listed but has no readable version after "
+                               f"{wait:.0f} s (a writer that died while creating it?); move it away and rerun")
+        time.sleep(0.05)
+
+
+def _checked(table, lake: str, name: str, schema: pa.Schema, key):
+    table.checkout_latest()
+    missing = [f.name for f in schema if f.name not in table.schema.names]
+    if missing:
+        raise ValueError(f"lake table {lake}/{name}.lance lacks columns {missing} (written by an older "
+                         f"version of this project); move it away and rerun `dvc repro` to rebuild it")
+    if key is not None and not declares_key(table, key) and _remote(table):
+        log.warning("lake table %s/%s.lance predates declared keys: two writers at once may duplicate rows "
+                    "there; run one writer at a time, or move it away and rerun to rebuild it", lake, name)
+    return table
 
 
 def _remote(table) -> bool:
