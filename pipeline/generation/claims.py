@@ -85,14 +85,18 @@ class Claims:
                     pass
 
     def _take(self, attempt_id: str) -> bool:
+        """Claim the attempt: the claim, written under a private name, is linked into place, so a claim is
+        never seen empty (a worker killed between creating and writing it would leave one nobody owns)."""
+        claim, mine = self._path(attempt_id, "claim"), self._path(attempt_id, f"{self.me}.claiming")
         try:
-            fd = os.open(self._path(attempt_id, "claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            mine.write_text(self.me)
+            os.link(mine, claim)
         except FileExistsError:
             return False
         except FileNotFoundError:  # the folder is gone: the leader finished the round
             raise RoundDone() from None
-        with os.fdopen(fd, "w") as f:
-            f.write(self.me)
+        finally:
+            mine.unlink(missing_ok=True)
         with self._lock:
             self.held.add(attempt_id)
         return True
@@ -103,6 +107,8 @@ class Claims:
             owner, touched = claim.read_text(), claim.stat().st_mtime
         except FileNotFoundError:
             return True
+        if not owner:  # not written by this version: give its writer a moment
+            return time.time() - touched > 5
         return not _alive(owner) or time.time() - touched > self.lease
 
     def make(self, attempt_id: str, make: Callable):

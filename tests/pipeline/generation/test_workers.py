@@ -2,6 +2,8 @@
 end with exactly one worker's result: no duplicate ids, no lost rows, even when the helper is killed."""
 
 import json
+import os
+import time
 import re
 import subprocess
 from pathlib import Path
@@ -97,7 +99,14 @@ def test_a_claim_is_made_once_and_a_dead_workers_claim_is_taken_over(tmp_path):
     assert taken.calls[0].prompt_tokens == 1 and taken.notes == ["retrieval.untagged"]
     assert read_outcome(folder / "r1__c__t__00001.outcome").image_id == "img1"
 
-    a.close({"attempts": 2})  # the leader is done: waiting workers stop
+    empty = folder / "r1__c__t__00002.claim"  # a claim nobody wrote into, a while ago: taken over
+    empty.touch()
+    os.utime(empty, (time.time() - 60, time.time() - 60))
+    assert a.make("r1/c/t/00002", lambda: outcome(2)) is None
+    assert a.wait("r1/c/t/00002", lambda: outcome(2)).image_id == "img2"
+    assert not list(folder.glob("*.claiming"))  # private names never stay behind
+
+    a.close({"attempts": 3})  # the leader is done: waiting workers stop
     assert not folder.exists()
     with pytest.raises(RoundDone):
-        b.make("r1/c/t/00002", lambda: outcome(2))
+        b.make("r1/c/t/00003", lambda: outcome(3))
