@@ -130,6 +130,8 @@ class Claims:
             if not self.folder.exists():
                 raise RoundDone()
             if self._stale(attempt_id):
+                if (out := self.read(attempt_id)) is not None:  # published just before its worker exited
+                    return out
                 self._path(attempt_id, "claim").unlink(missing_ok=True)
                 log.info("attempt %s: its worker is gone, taking it over", attempt_id)
                 if self._take(attempt_id):
@@ -156,8 +158,10 @@ class Claims:
         return self.read(attempt_id)
 
     def read(self, attempt_id: str):
-        path = self._path(attempt_id, "outcome")
-        return read_outcome(path) if path.exists() else None
+        try:
+            return read_outcome(self._path(attempt_id, "outcome"))
+        except FileNotFoundError:  # not published yet, or the round is done (the caller checks the folder)
+            return None
 
     def close(self, counts: dict | None) -> None:
         """Stop touching claims. The leader, done (``counts``: the round's), removes the folder; a helper
@@ -168,8 +172,10 @@ class Claims:
                  "?" if counts is None else counts.get("attempts", 0), "" if self.leads else "; the leader writes")
         if self.folder is None:
             return
-        if self.leads and counts is not None:
-            shutil.rmtree(self.folder.parent, ignore_errors=True)
+        if self.leads and counts is not None:  # renamed first: helpers see it gone at once, never half-deleted
+            done = self.folder.parent.with_name(f"{self.folder.parent.name}.done.{os.getpid()}")
+            os.replace(self.folder.parent, done)
+            shutil.rmtree(done, ignore_errors=True)
             return
         for folder in (self.folder, self.folder.parent):
             try:
@@ -211,7 +217,7 @@ def folder_for(attempts: str | Path, key: str) -> Path:
 def drop_other_runs(attempts: str | Path, key: str) -> None:
     """Remove shared attempts made from other inputs (the leader, before it starts)."""
     root = Path(f"{attempts}.work")
-    for folder in root.glob("*") if root.exists() else ():
+    for folder in [*(root.glob("*") if root.exists() else ()), *root.parent.glob(f"{root.name}.done.*")]:
         if folder.name != key:
             shutil.rmtree(folder, ignore_errors=True)
 
