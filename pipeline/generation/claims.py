@@ -84,19 +84,25 @@ class Claims:
                 except FileNotFoundError:
                     pass
 
-    def _take(self, attempt_id: str) -> bool:
-        """Claim the attempt: the claim, written under a private name, is linked into place, so a claim is
-        never seen empty (a worker killed between creating and writing it would leave one nobody owns)."""
-        claim, mine = self._path(attempt_id, "claim"), self._path(attempt_id, f"{self.me}.claiming")
+    def _place(self, final: Path, write: Callable[[Path], None]) -> bool:
+        """Write ``final`` under this worker's private name and hard-link it into place, so nobody ever sees it
+        half written: True when this one landed, False when another was there first."""
+        mine = final.with_name(f"{final.name}.{self.me}")
         try:
-            mine.write_text(self.me)
-            os.link(mine, claim)
+            write(mine)
+            os.link(mine, final)
+            return True
         except FileExistsError:
             return False
         except FileNotFoundError:  # the folder is gone: the leader finished the round
             raise RoundDone() from None
         finally:
             mine.unlink(missing_ok=True)
+
+    def _take(self, attempt_id: str) -> bool:
+        """Claim the attempt (a claim is never seen empty: a worker killed while writing it leaves none)."""
+        if not self._place(self._path(attempt_id, "claim"), lambda path: path.write_text(self.me)):
+            return False
         with self._lock:
             self.held.add(attempt_id)
         return True
@@ -141,17 +147,11 @@ class Claims:
         return out
 
     def _publish(self, attempt_id: str, out):
-        """Write the outcome under a private name and link it into place: the first published wins."""
-        final, tmp = self._path(attempt_id, "outcome"), self._path(attempt_id, f"{self.me}.tmp")
+        """Publish the outcome: the first published is the one every worker reads."""
         try:
-            write_outcome(tmp, out)
-            os.link(tmp, final)
-        except FileNotFoundError:  # the folder is gone: the leader finished the round
-            raise RoundDone() from None
-        except FileExistsError:
-            log.info("attempt %s was published by another worker first: using theirs", attempt_id)
+            if not self._place(self._path(attempt_id, "outcome"), lambda path: write_outcome(path, out)):
+                log.info("attempt %s was published by another worker first: using theirs", attempt_id)
         finally:
-            tmp.unlink(missing_ok=True)
             with self._lock:
                 self.held.discard(attempt_id)
                 self.made += 1
