@@ -115,9 +115,13 @@ def _checked(table, lake: str, name: str, schema: pa.Schema, key):
     return table
 
 
-def _remote(table) -> bool:
-    uri = table.to_lance().uri
+def is_remote(uri: str) -> bool:
+    """Whether ``uri`` names an object store (s3://, gs://, ...) rather than a local path or file:// URI."""
     return "://" in uri and not uri.startswith("file://")
+
+
+def _remote(table) -> bool:
+    return is_remote(table.to_lance().uri)
 
 
 def writer_lock(table):

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from pipeline import schemas
+from pipeline.lake import is_remote
 from pipeline.config import Params, ParamsError, load_params
 
 log = logging.getLogger("pipeline")
@@ -72,7 +73,7 @@ def free_space(places: list[str]) -> list[tuple[str, int, int]]:
     """(place, free bytes, total bytes) for each device holding one of the local ``places``, fullest first."""
     seen, out = set(), []
     for place in places:
-        if "://" in place and not place.startswith("file://"):
+        if is_remote(place):
             continue
         path = Path(place.removeprefix("file://")).absolute()
         while not path.exists() and path != path.parent:
