@@ -70,7 +70,11 @@ def disk_full(err: BaseException | None) -> bool:
 
 
 def free_space(places: list[str]) -> list[tuple[str, int, int]]:
-    """(place, free bytes, total bytes) for each device holding one of the local ``places``, fullest first."""
+    """(place, free bytes, total bytes) for each device holding one of the local ``places``, least room first.
+
+    Ordered by free bytes, not by the free fraction: a write fails on the device with no room left, and a big
+    disk that is 97% used can still hold far more than a small one that is nearly empty (CI's /tmp is such a disk).
+    """
     seen, out = set(), []
     for place in places:
         if is_remote(place):
@@ -83,7 +87,7 @@ def free_space(places: list[str]) -> list[tuple[str, int, int]]:
             seen.add(device)
             usage = shutil.disk_usage(path)
             out.append((str(path), usage.free, usage.total))
-    return sorted(out, key=lambda p: p[1] / max(p[2], 1))
+    return sorted(out, key=lambda p: p[1])
 
 
 def _uncaught(kind, err, tb, places: list[str]) -> None:
