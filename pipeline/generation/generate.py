@@ -132,8 +132,11 @@ def retrieve(ctx: Context, plan, cell: str, skip: set[str], rng: random.Random, 
     return hits[lane:][:ctx.top_k] or hits[:ctx.top_k]
 
 
-def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str], lane: int = 0) -> Outcome:
-    """Plan, retrieve (skipping ``tried`` and used images), select, edit, write and validate one sample."""
+def attempt(ctx: Context, cell: str, attempt_id: str, skip: set[str], lane: int = 0) -> Outcome:
+    """Plan, retrieve (never the images in ``skip``), select, edit, write and validate one sample.
+
+    ``skip`` is given, not read from ``ctx.used``, so an attempt depends only on the state its wave began
+    with, even when it is made (a dead worker's, taken over) after earlier attempts of the wave settled."""
     rng = random.Random(f"{ctx.seed}:{attempt_id}")
     calls: list[Call] = []
     notes: list[str] = []
@@ -141,7 +144,7 @@ def attempt(ctx: Context, cell: str, attempt_id: str, tried: set[str], lane: int
     if planned.value is None:
         return _fail(planned, calls, notes)
     plan, calls = planned.value, calls + planned.calls
-    hits = retrieve(ctx, plan, cell, ctx.used | tried, rng, notes, lane)
+    hits = retrieve(ctx, plan, cell, skip, rng, notes, lane)
     if not hits:
         return Outcome(None, "no_retrieval", "", calls, notes)
     selected = ctx.backend.select(plan, hits, ctx.load, rng)
@@ -324,9 +327,9 @@ def _run(runs: list[CellRun], ctx: Context, journal: Journal, budget: Budget, co
                 return stopped
             # every new attempt of the wave sees the state before the wave: the result does not depend on
             # which thread or worker finishes first
-            tried = {id(run): set(run.tried) for run, *_ in wave}
+            skip = {id(run): ctx.used | run.tried for run, *_ in wave}
             makers = [lambda run=run, attempt_id=attempt_id, lane=lane: attempt(ctx, run.cell, attempt_id,
-                                                                                tried[id(run)], lane)
+                                                                                skip[id(run)], lane)
                       for run, attempt_id, lane, _ in wave]
             made = list(pool.map(lambda w, make: None if w[3] is not None else claims.make(w[1], make), wave,
                                  makers))

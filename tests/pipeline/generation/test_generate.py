@@ -3,6 +3,7 @@ block and the loop that counts, the lineage a sample carries, and determinism.""
 
 import json
 import random
+import socket
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,6 +13,7 @@ from pipeline import lake
 from pipeline.config import DEFAULT_EDITS, DedupConfig
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import PlanRequest
+from pipeline.generation.claims import Claims, folder_for
 from pipeline.generation.dedup import Seen, question_key
 from pipeline.generation.edits import replay
 from pipeline.generation.generate import Budget, Context, attempt, generate, retrieve
@@ -81,6 +83,26 @@ def test_concurrent_attempts_are_deterministic_and_fill_the_quotas(world_pool):
     assert [s["sample_id"] for s in again] == [s["sample_id"] for s in samples]
     assert [a["reason"] for a in attempts_again] == [a["reason"] for a in attempts]
     assert len({s["source_image_id"] for s in samples}) == len(samples)  # one wave never uses an image twice
+
+
+def test_attempts_taken_over_from_a_dead_worker_are_made_as_their_wave_began(world_pool, tmp_path):
+    """A worker takes over a dead helper's claim while it settles the wave, after earlier attempts of that wave
+    took their images: the attempt must still see the pool as it was when the wave began (found by CI: the
+    round with a killed helper accepted one sample more than one worker alone)."""
+    quotas = {"counting/shapes": 3, "colour/objects": 2, "chart/bar_chart": 2}
+    alone = generate(quotas, context(world_pool), 6, concurrency=4)
+    folder = folder_for(tmp_path / "attempts.lance", "k")
+    folder.mkdir(parents=True)
+    for cell in quotas:  # every other attempt claimed by a worker of this host that is gone
+        for i in range(1, 18 * 6, 2):
+            (folder / f"r1__{cell.replace('/', '__')}__{i:05d}.claim").write_text(f"{socket.gethostname()}:999999999")
+    claims = Claims(folder, leader="the lock")
+    shared = generate(quotas, context(world_pool), 6, concurrency=4, claims=claims)
+    claims.close({"attempts": len(shared[1])})
+    assert claims.made == len(shared[1]) and any(a["outcome"] == "accepted" for a in shared[1][1::2])
+    assert [(a["attempt_id"], a["reason"], a["source_image_id"]) for a in shared[1]] == \
+        [(a["attempt_id"], a["reason"], a["source_image_id"]) for a in alone[1]]
+    assert [s["sample_id"] for s in shared[0]] == [s["sample_id"] for s in alone[0]]
 
 
 def test_samples_repeating_an_earlier_round_are_rejected(world_pool):
