@@ -1,10 +1,10 @@
 """Generate helpers against a slow endpoint: what a second worker on a round (``dpe work``) buys.
 
-Runs the generate stage of the committed round r1 (its mixture scaled to ``--samples`` samples, its diagnosis,
-pool, vectors and CLIP from ``dvc repro``) into a temporary folder, with ``generate.backend: openai`` pointed at
-scripted agents on 127.0.0.1 that answer every call after ``--latency`` seconds (``tests.servers.photo_agents``:
-the five roles over real HTTP; the endpoint serves requests in parallel, like vLLM or a hosted API). Setups, one
-after the other, each from an empty output folder:
+Runs the generate stage of the committed round r1 (its command from dvc.yaml; its mixture scaled to ``--samples``
+samples; its diagnosis, pool, vectors and CLIP from ``dvc repro``) into a temporary folder, with
+``generate.backend: openai`` pointed at scripted agents on 127.0.0.1 that answer every call after ``--latency``
+seconds (``tests.servers.photo_agents``: the five roles over real HTTP; the endpoint serves requests in parallel,
+like vLLM or a hosted API). Setups, one after the other, each from an empty output folder:
 
 - ``1 worker x 1 thread``: the stage alone, one attempt in flight;
 - ``1 worker x 2 threads``: the stage alone, two in flight (the same machine's other way to go faster);
@@ -34,6 +34,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from pipeline import schemas  # noqa: E402
+from pipeline.cli import stage_argv  # noqa: E402
 from tests.servers import Endpoint, photo_agents  # noqa: E402
 
 SETUPS = (("1 worker x 1 thread", 1, 1), ("1 worker x 2 threads", 1, 2),
@@ -41,29 +42,30 @@ SETUPS = (("1 worker x 1 thread", 1, 1), ("1 worker x 2 threads", 1, 2),
 
 
 def inputs(work: Path, url: str, samples: int) -> list[str]:
-    """The stage's arguments for round r1 with a scaled mixture and params pointing at ``url``."""
-    r1, manifests = REPO / "data/rounds/r1", REPO / "data/manifests"
+    """generate@r1's command from dvc.yaml, with a scaled mixture and params pointing at ``url`` (its outs are
+    set per setup by ``run``)."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["generate"] |= {"backend": "openai", "concurrency": 4, "checkpoint_every": 4}
     params["generate"]["openai"] |= {"base_url": url, "model": "scripted", "max_retries": 0, "timeout": 60}
     (work / "params.yaml").write_text(yaml.safe_dump(params))
-    mixture = schemas.read_json(r1 / "mixture.json", schemas.Mixture)
+    argv = stage_argv("generate@r1", REPO)
+    mixture = schemas.read_json(REPO / argv[argv.index("--mixture") + 1], schemas.Mixture)
     scale = samples / sum(mixture.quotas.values())
     quotas = {cell: q for cell, n in mixture.quotas.items() if (q := round(n * scale))}
     schemas.write_json(work / "mixture.json", mixture.model_copy(update={"quotas": quotas,
                                                                          "budget": sum(quotas.values())}))
-    return ["--params", str(work / "params.yaml"), "--round", "r1", "--mixture", str(work / "mixture.json"),
-            "--diagnosis", str(r1 / "diagnosis.json"), "--brief", str(r1 / "brief.md"),
-            "--pool", str(manifests / "ingest.json"), "--listed", str(manifests / "listed.parquet"),
-            "--vectors", str(manifests / "embed.json"), "--clip", str(REPO / "data/models/clip"),
-            "--probe", str(REPO / params["probe"]["source"]),
-            "--seen-before", str(REPO / "data/rounds/r0/seen.parquet")]
+    return with_values(argv, {"--mixture": work / "mixture.json"}) + ["--params", str(work / "params.yaml")]
+
+
+def with_values(argv: list[str], values: dict[str, Path]) -> list[str]:
+    """``argv`` with the value after each flag in ``values`` replaced."""
+    return [str(values[argv[i - 1]]) if i and argv[i - 1] in values else arg for i, arg in enumerate(argv)]
 
 
 def run(args: list[str], out: Path, workers: int, threads: int) -> dict:
-    paths = ["--samples", str(out / "samples.lance"), "--attempts", str(out / "attempts.lance"),
-             "--seen", str(out / "seen.parquet"), "--metrics", str(out / "m.json")]
-    command = [sys.executable, "-m", "stages.generate", *args, *paths, "--threads", str(threads)]
+    command = with_values(args, {"--samples": out / "samples.lance", "--attempts": out / "attempts.lance",
+                                 "--seen": out / "seen.parquet", "--metrics": out / "m.json"})
+    command += ["--threads", str(threads)]
     env = os.environ | {"TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "DPE_THREADS": "1"}
     began = time.perf_counter()
     procs = [subprocess.Popen(command + (["--follow"] if i else []), cwd=REPO, text=True, env=env,

@@ -157,21 +157,29 @@ exit status: 0 the round is done (or nothing was left to make); 1 the helper fai
 2 an unknown round or an unreadable dvc.yaml."""
 
 
+def stage_argv(name: str, repo: str | Path = ".") -> list[str]:
+    """The command dvc.yaml runs for stage ``name`` (e.g. ``generate@r3``), with this interpreter for
+    ``python``; raises DVC's error for an unknown stage."""
+    import shlex
+
+    from dvc.repo import Repo
+
+    argv = shlex.split(Repo(str(repo)).stage.collect(name)[0].cmd)
+    return [sys.executable, *argv[1:]] if argv[0] == "python" else argv
+
+
 def _work(args: argparse.Namespace) -> int:
     import shlex
 
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo
 
     try:
-        stage = Repo(".").stage.collect(f"generate@{args.round}")[0]
+        argv = stage_argv(f"generate@{args.round}")
     except DvcException as err:
         print(f"dpe work: no generate stage for round {args.round!r} ({err}); rounds come from params.yaml",
               file=sys.stderr)
         return 2
-    argv = shlex.split(stage.cmd) + ["--follow"] + (["--threads", str(args.threads)] if args.threads else [])
-    if argv[0] == "python":
-        argv[0] = sys.executable
+    argv += ["--follow"] + (["--threads", str(args.threads)] if args.threads else [])
     if args.dry_run:
         print(shlex.join(argv))
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -81,8 +82,6 @@ def declares_key(table, key: str | list[str]) -> bool:
 def open_or_create(lake: str, name: str, schema: pa.Schema, key: str | list[str] | None = None, wait: float = 30.0):
     """The lake table ``name``, created empty with ``schema`` (and ``key`` declared its primary key) if missing.
     Another writer may be creating it meanwhile: a table listed but not yet readable is waited for (``wait`` s)."""
-    import time
-
     db, deadline = connect(lake), time.monotonic() + wait
     while True:
         if name in db.list_tables().tables:

@@ -98,8 +98,8 @@ def _uncaught(kind, err, tb, places: list[str]) -> None:
     spaces = "; ".join(f"{p}: {free / 2**20:.1f} MiB free of {total / 2**20:.1f} MiB"
                        for p, free, total in free_space(places))
     log.error("disk full (%s). Free space where this stage reads and writes: %s. Nothing this run wrote is "
-              "pinned: Lance tables keep their pinned version and DVC records no outs. Make room on the fullest "
-              "device above and rerun (dvc repro): work already finished resumes.", err, spaces)
+              "pinned: Lance tables keep their pinned version and DVC records no outs. Make room on the first "
+              "device above (the least free space) and rerun (dvc repro): work already finished resumes.", err, spaces)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

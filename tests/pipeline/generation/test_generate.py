@@ -91,12 +91,10 @@ def test_attempts_taken_over_from_a_dead_worker_are_made_as_their_wave_began(wor
     round with a killed helper accepted one sample more than one worker alone)."""
     quotas = {"counting/shapes": 3, "colour/objects": 2, "chart/bar_chart": 2}
     alone = generate(quotas, context(world_pool), 6, concurrency=4)
-    folder = folder_for(tmp_path / "attempts.lance", "k")
-    folder.mkdir(parents=True)
+    claims = Claims(folder_for(tmp_path / "attempts.lance", "k"), leader="the lock")
     for cell in quotas:  # every other attempt claimed by a worker of this host that is gone
         for i in range(1, 18 * 6, 2):
-            (folder / f"r1__{cell.replace('/', '__')}__{i:05d}.claim").write_text(f"{socket.gethostname()}:999999999")
-    claims = Claims(folder, leader="the lock")
+            claims._path(f"r1/{cell}/{i:05d}", "claim").write_text(f"{socket.gethostname()}:999999999")
     shared = generate(quotas, context(world_pool), 6, concurrency=4, claims=claims)
     claims.close({"attempts": len(shared[1])})
     assert claims.made == len(shared[1]) and any(a["outcome"] == "accepted" for a in shared[1][1::2])
