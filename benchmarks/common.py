@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline.config import ClipConfig, WorldConfig
+from pipeline.models.params import ClipConfig
 from pipeline.world.build import WorldFiles, labelled_items, write_pool
+from pipeline.world.params import WorldConfig
 from pipeline.world.questions import CELLS
 
 

@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import category_rows, measurement_set  # noqa: E402
 from pipeline.answering import greedy_results  # noqa: E402
 from pipeline.bootstrap.sft import run_sft  # noqa: E402
-from pipeline.config import TrainConfig, load_params  # noqa: E402
+from pipeline.config import load_params  # noqa: E402
 from pipeline.models.checkpoint import load  # noqa: E402
 from pipeline.results import accuracy_table, distinct_answers  # noqa: E402
+from pipeline.training.params import TrainConfig
 from pipeline.training.train import run_grpo  # noqa: E402
 
 GAIN, MAX_DROP = 0.10, 0.05

@@ -21,8 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.config import LoraSection, load_params  # noqa: E402
+from pipeline.config import load_params  # noqa: E402
 from pipeline.models.checkpoint import load  # noqa: E402
+from pipeline.training.params import LoraSection
 from pipeline.training.train import grpo_trainer  # noqa: E402
 
 
@@ -57,7 +58,12 @@ def model_folder(tmp: Path, params) -> Path:
     r0 = REPO / "data/rounds/r0/model"
     if (r0 / "config.json").exists():
         return r0
-    from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
+    from pipeline.models.vlm import (
+        TinyVLMSpec,
+        build_model,
+        build_processor,
+        train_tokenizer,
+    )
     from tests.families import TEXTS
 
     cfg = params.bootstrap.vlm

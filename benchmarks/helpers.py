@@ -33,7 +33,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from pipeline import schemas  # noqa: E402
+from pipeline import (
+    artifacts,
+    schemas,  # noqa: E402
+)
 from pipeline.cli import stage_argv  # noqa: E402
 from tests.servers import Endpoint, photo_agents  # noqa: E402
 
@@ -49,10 +52,10 @@ def inputs(work: Path, url: str, samples: int) -> list[str]:
     params["generate"]["openai"] |= {"base_url": url, "model": "scripted", "max_retries": 0, "timeout": 60}
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     argv = stage_argv("generate@r1", REPO)
-    mixture = schemas.read_json(REPO / argv[argv.index("--mixture") + 1], schemas.Mixture)
+    mixture = artifacts.read_json(REPO / argv[argv.index("--mixture") + 1], schemas.Mixture)
     scale = samples / sum(mixture.quotas.values())
     quotas = {cell: q for cell, n in mixture.quotas.items() if (q := round(n * scale))}
-    schemas.write_json(work / "mixture.json", mixture.model_copy(update={"quotas": quotas,
+    artifacts.write_json(work / "mixture.json", mixture.model_copy(update={"quotas": quotas,
                                                                          "budget": sum(quotas.values())}))
     return with_values(argv, {"--mixture": work / "mixture.json"}) + ["--params", str(work / "params.yaml")]
 
@@ -76,9 +79,9 @@ def run(args: list[str], out: Path, workers: int, threads: int) -> dict:
         raise SystemExit("a worker failed:\n" + "\n".join(log[-2000:] for log in logs))
     made = [int(m.group(1)) if (m := re.search(r"this worker made (\d+)", log)) else 0 for log in logs]
     return {"seconds": seconds, "made": made, "metrics": json.loads((out / "m.json").read_text()),
-            "attempts": [r["attempt_id"] for r in schemas.read_table(out / "attempts.lance", schemas.ATTEMPTS)
+            "attempts": [r["attempt_id"] for r in artifacts.read_table(out / "attempts.lance", schemas.ATTEMPTS)
                          .to_pylist()],
-            "samples": [r["sample_id"] for r in schemas.read_table(out / "samples.lance", schemas.SAMPLES)
+            "samples": [r["sample_id"] for r in artifacts.read_table(out / "samples.lance", schemas.SAMPLES)
                         .to_pylist()]}
 
 

@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import tiny_clip, world_pool  # noqa: E402
-from pipeline.config import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig  # noqa: E402
 from pipeline.pool.embed import embed_pool  # noqa: E402
 from pipeline.pool.ingest import ingest  # noqa: E402
+from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig  # noqa: E402
 
 
 def run(sources: list[str], lake_uri: str, clip_dir: Path) -> tuple[dict, dict, float, float]:

@@ -40,9 +40,10 @@ def one(seed: int, isa: str, cache: Path) -> dict:
     """The profile of one (seed, instruction set): world and warm-up from the cache when there."""
     import torch
 
+    from pipeline.artifacts import read_table
     from pipeline.bootstrap.vlm import finish_base, warm_up
     from pipeline.models.checkpoint import load
-    from pipeline.schemas import CAPTIONS, WORLD_ITEMS, read_table
+    from pipeline.schemas import CAPTIONS, WORLD_ITEMS
     from pipeline.world.build import WorldFiles, build_world
 
     params = params_for(seed)

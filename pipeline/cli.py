@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import artifacts
 from pipeline.config import ParamsError, load_params
 from pipeline.overlay import append_rounds, apply_overlay, bundled
 
@@ -24,7 +25,9 @@ exit status: 0 printed; 2 an experiment, commit or round that is not there (the 
 
 
 CHECK_EXAMPLE = """example:
-  dpe check                      # params.yaml
+  dpe check                      # params.yaml: every section, without reading any model
+  dpe check --deep               # also model.base and clip.* (reads their configs; a hub id may download them)
+  dpe check --deps               # which stages a change to each module of the project reruns
   dpe check my_params.yaml && dvc repro
 
 exit status: 0 valid; 2 invalid (the message names each bad key, its value and what is allowed)."""
@@ -45,12 +48,37 @@ def _params(args: argparse.Namespace):
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.deps:
+        return _deps(args)
     params = _params(args)
     if params is None:
         return 2
+    if args.deep:
+        from pipeline.models.bases import BaseModelError, deep_check
+
+        try:
+            deep_check(params)
+        except BaseModelError as err:
+            print(f"invalid {args.params}:\n  {err}", file=sys.stderr)
+            return 2
     chain = ", ".join(f"{name} (from {r.prev})" for name, r in params.rounds.items())
     print(f"{args.params} is valid: seed {params.seed}, mixture {params.mixture.strategy} "
           f"(budget {params.mixture.budget}), rounds {chain}")
+    return 0
+
+
+def _deps(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.deps import reruns
+
+    table = Table(title="what a change reruns (dvc.yaml deps; foreach stages as name@*)")
+    table.add_column("module")
+    table.add_column("stages")
+    for module, names in reruns(Path(args.repo)).items():
+        table.add_row(module, ", ".join(names) or "none (not a stage's code: dpe, tests, benchmarks)")
+    Console(width=args.width).print(table)
     return 0
 
 
@@ -81,21 +109,20 @@ exit status: 0 printed (1 when no sample matches); 2 the round's artifacts are n
 
 def _samples(args: argparse.Namespace) -> int:
     import polars as pl
+    import pyarrow.parquet as pq
     from rich.console import Console
     from rich.table import Table
 
     from pipeline import schemas
     from pipeline.lineage import lineage
 
-    import pyarrow.parquet as pq
-
     folder = Path(args.rounds_dir) / args.round
     listed = Path(args.listed)
     try:
-        frame = lineage(schemas.read_table(folder / "samples.lance", schemas.SAMPLES),
-                        schemas.read_table(folder / "rollouts.parquet", schemas.ROLLOUTS),
-                        schemas.read_table(folder / "trainset.parquet", schemas.TRAINSET), args.round,
-                        schemas.read_table(folder / "attempts.lance", schemas.ATTEMPTS)
+        frame = lineage(artifacts.read_table(folder / "samples.lance", schemas.SAMPLES),
+                        artifacts.read_table(folder / "rollouts.parquet", schemas.ROLLOUTS),
+                        artifacts.read_table(folder / "trainset.parquet", schemas.TRAINSET), args.round,
+                        artifacts.read_table(folder / "attempts.lance", schemas.ATTEMPTS)
                         if (folder / "attempts.lance").exists() else None,
                         pq.read_table(listed, columns=["image_id", "source"]) if listed.exists() else None)
     except schemas.SchemaError as err:
@@ -321,6 +348,10 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="validate params.yaml without running anything", epilog=CHECK_EXAMPLE,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("params", nargs="?", default="params.yaml")
+    check.add_argument("--deep", action="store_true", help="also check the models params name (model.base, clip)")
+    check.add_argument("--deps", action="store_true", help="print which stages each module reruns")
+    check.add_argument("--repo", default=".", help="--deps: the repository whose dvc.yaml to read")
+    check.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
     check.set_defaults(func=_check)
     overlay = sub.add_parser("overlay", help="merge a partial params file onto params.yaml (validated first); "
                              f"bundled: {', '.join(bundled())}", epilog=OVERLAY_EXAMPLE,

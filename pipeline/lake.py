@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipeline.runtime import is_remote
 from pipeline.schemas import Manifest
 
 log = logging.getLogger(__name__)
@@ -112,11 +113,6 @@ def _checked(table, lake: str, name: str, schema: pa.Schema, key):
         log.warning("lake table %s/%s.lance predates declared keys: two writers at once may duplicate rows "
                     "there; run one writer at a time, or move it away and rerun to rebuild it", lake, name)
     return table
-
-
-def is_remote(uri: str) -> bool:
-    """Whether ``uri`` names an object store (s3://, gs://, ...) rather than a local path or file:// URI."""
-    return "://" in uri and not uri.startswith("file://")
 
 
 def _remote(table) -> bool:

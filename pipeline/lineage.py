@@ -13,7 +13,7 @@ import json
 import polars as pl
 import pyarrow as pa
 
-from pipeline.config import left_out
+from pipeline.training.params import left_out
 
 COLUMNS = ["sample_id", "cell", "question", "answer", "source_uri", "source_image_id", "pool_version",
            "retrieval_query", "retrieval_score", "edit_ops", "backend", "role_models", "agent_calls", "tokens",

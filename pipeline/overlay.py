@@ -20,7 +20,8 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from pipeline.config import Params, ParamsError, Section, parse_params
+from pipeline.config import Params, ParamsError, parse_params
+from pipeline.params import Section
 
 BUNDLED = Path(__file__).parent / "overlays"
 

@@ -1,4 +1,4 @@
-"""What every stage does at its edges: logging, threads, params, seeds and the metrics file."""
+"""What every stage does at its edges: logging, threads, its params sections and the metrics file."""
 
 from __future__ import annotations
 
@@ -13,20 +13,21 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
-from pipeline import schemas
-from pipeline.lake import is_remote
-from pipeline.config import Params, ParamsError, load_params
+from pipeline import artifacts
+from pipeline import params as params_file
 
 log = logging.getLogger("pipeline")
+Schema = TypeVar("Schema", bound=params_file.StageParams)
 
 
-def start(description: str, argv: list[str] | None = None, required: tuple[str, ...] = (),
-          optional: tuple[str, ...] = (), switches: tuple[str, ...] = ()) -> tuple[argparse.Namespace, Params]:
+def start(description: str, schema: type[Schema], argv: list[str] | None = None, required: tuple[str, ...] = (),
+          optional: tuple[str, ...] = (), switches: tuple[str, ...] = ()) -> tuple[argparse.Namespace, Schema]:
     """Parse the stage's path arguments (``required`` and ``optional`` flags, each one value, and on/off
-    ``switches``), set up logging and threads, validate params.yaml before any work.
+    ``switches``), set up logging and threads, validate the params sections ``schema`` names before any work.
 
-    An invalid params file exits with status 2 and a message naming each bad key.
+    An invalid section exits with status 2 and a message naming each bad key.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml")
@@ -48,13 +49,20 @@ def start(description: str, argv: list[str] | None = None, required: tuple[str, 
 
         torch.set_num_threads(int(threads))
     try:
-        params = load_params(args.params)
-    except ParamsError as err:
+        params = params_file.read(args.params, schema)
+    except params_file.ParamsError as err:
         log.error("%s", err)
         sys.exit(2)
-    places = [v for v in vars(args).values() if isinstance(v, str)] + [params.pool.lake]
+    places = [v for v in vars(args).values() if isinstance(v, str)]
+    pool = getattr(params, "pool", None)
+    places += [pool.lake] if pool is not None else []
     sys.excepthook = partial(_uncaught, places=places)
     return args, params
+
+
+def is_remote(uri: str) -> bool:
+    """Whether ``uri`` names an object store (s3://, gs://, ...) rather than a local path or file:// URI."""
+    return "://" in uri and not uri.startswith("file://")
 
 
 def disk_full(err: BaseException | None) -> bool:
@@ -117,7 +125,7 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 def write_metrics(path: str | Path, metrics: dict) -> None:
     """A DVC metrics file: flat dotted keys, numbers rounded so reruns give identical files."""
     flat = {k: round(v, 6) if isinstance(v, float) else v for k, v in flatten(metrics).items()}
-    schemas.write_json(path, flat)
+    artifacts.write_json(path, flat)
     log.info("metrics %s: %s", path, flat)
 
 

@@ -2,20 +2,17 @@
 
 Arrow schemas for the tables (pool, quarantine, vectors, items, results, samples, attempts, rollouts,
 trainset, and the embedded world's files) and pydantic models for the JSON files (manifests, diagnosis,
-mixture, model cards, agent and judge calls). Writers build rows
-in these schemas; readers go through ``read_json`` / ``read_table``, which validate and fail with a
-message naming the file and the field, so a stage never reads another stage's module to learn a shape.
+mixture, model cards, agent and judge calls). Writers build rows in these schemas; readers go through
+``pipeline/artifacts.py``, which validates and fails with a message naming the file and the field, so a stage
+never reads another stage's module to learn a shape. A leaf: no I/O, no project import.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import TypeVar
 
 import pyarrow as pa
-import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 # --- the lake -------------------------------------------------------------------------------------
 
@@ -123,28 +120,6 @@ def conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def read_table(path: str | Path, schema: pa.Schema) -> pa.Table:
-    """A parquet file or a Lance table (a ``.lance`` folder), validated against ``schema``."""
-    path = Path(path)
-    if not path.exists():
-        raise SchemaError(f"{path}: not found; run the stage that writes it (dvc repro)")
-    if path.suffix == ".lance":
-        from pipeline import lake
-
-        table = lake.open_path(path).to_arrow()
-    else:
-        table = pq.read_table(path)
-    return conform(table, schema, str(path))
-
-
-def write_parquet(path: str | Path, rows: list[dict] | pa.Table, schema: pa.Schema) -> None:
-    """Rows (or a table, checked against ``schema``) written as the parquet file at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = conform(rows, schema, str(path)) if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema)
-    pq.write_table(table, path)
-
-
 # --- JSON artifacts -------------------------------------------------------------------------------
 
 
@@ -160,13 +135,6 @@ class Manifest(Artifact):
     version: int
     tag: str
     rows: int
-
-    def write(self, path: str | Path) -> None:
-        write_json(path, self.model_dump())
-
-    @classmethod
-    def read(cls, path: str | Path) -> "Manifest":
-        return read_json(path, cls)
 
 
 class Example(Artifact):
@@ -265,28 +233,3 @@ class Call(Artifact):
 
 def calls_json(calls: list[Call]) -> str:
     return json.dumps([c.model_dump() for c in calls])
-
-
-Model = TypeVar("Model", bound=BaseModel)
-
-
-def write_json(path: str | Path, obj) -> None:
-    """Sorted keys, fixed indent: a rerun with the same content writes the same bytes."""
-    if isinstance(obj, BaseModel):
-        obj = obj.model_dump(mode="json", exclude_none=True)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def read_json(path: str | Path, model: type[Model]) -> Model:
-    path = Path(path)
-    if not path.exists():
-        raise SchemaError(f"{path}: not found; run the stage that writes it (dvc repro)")
-    try:
-        return model.model_validate_json(path.read_text())
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise SchemaError(f"{path}: field {field!r}: {first['msg']} (expected a {model.__name__}; "
-                          f"{err.error_count()} problem(s)); rerun the stage that writes it") from None

@@ -9,9 +9,16 @@ a verdict), every sample's lineage, a Markdown summary and metrics. The control 
 import pyarrow.parquet as pq
 import yaml
 
-from pipeline import schemas
-from pipeline.audit.cells import CELLS, audit_cells, paired_items, sample_counts, verdict_counts
+from pipeline import artifacts, schemas
+from pipeline.audit.cells import (
+    CELLS,
+    audit_cells,
+    paired_items,
+    sample_counts,
+    verdict_counts,
+)
 from pipeline.audit.control import FOUND, find_control
+from pipeline.audit.params import AuditParams as Params
 from pipeline.audit.summary import summary
 from pipeline.lineage import lineage
 from pipeline.runtime import start, write_metrics
@@ -21,22 +28,22 @@ FLAGS = ("--round", "--prev", "--mixture", "--attempts", "--samples", "--rollout
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, required=FLAGS)
+    args, params = start(__doc__, Params, argv, required=FLAGS)
     ablated = params.train.ablate.get(args.round, [])
-    samples = schemas.read_table(args.samples, schemas.SAMPLES)
-    attempts = schemas.read_table(args.attempts, schemas.ATTEMPTS)
-    trainset = schemas.read_table(args.trainset, schemas.TRAINSET)
-    before = schemas.read_table(args.before, schemas.RESULTS)
-    after = schemas.read_table(args.after, schemas.RESULTS)
+    samples = artifacts.read_table(args.samples, schemas.SAMPLES)
+    attempts = artifacts.read_table(args.attempts, schemas.ATTEMPTS)
+    trainset = artifacts.read_table(args.trainset, schemas.TRAINSET)
+    before = artifacts.read_table(args.before, schemas.RESULTS)
+    after = artifacts.read_table(args.after, schemas.RESULTS)
     with open(args.params) as fh:
         raw = yaml.safe_load(fh)
     control = find_control(params.audit.control, params.audit.control_set, args.before, args.after, raw)
     items = paired_items(before, after, control.before, control.after)
-    counts = sample_counts(schemas.read_json(args.mixture, schemas.Mixture).quotas, attempts, samples, trainset,
+    counts = sample_counts(artifacts.read_json(args.mixture, schemas.Mixture).quotas, attempts, samples, trainset,
                            ablated)
     cells = audit_cells(args.round, counts, items)
-    schemas.write_parquet(args.cells, cells, CELLS)
-    frame = lineage(samples, schemas.read_table(args.rollouts, schemas.ROLLOUTS), trainset, args.round, attempts,
+    artifacts.write_parquet(args.cells, cells, CELLS)
+    frame = lineage(samples, artifacts.read_table(args.rollouts, schemas.ROLLOUTS), trainset, args.round, attempts,
                     pq.read_table(args.listed, columns=["image_id", "source"]), ablated)
     frame.write_parquet(args.lineage)
     with open(args.summary, "w") as fh:

@@ -1,11 +1,12 @@
 """DVC stage `bootstrap_report`: the round-r0 metrics contract, merged from both model cards."""
 
 from pipeline.models.card import read_card_metrics
+from pipeline.params import StageParams
 from pipeline.runtime import start, write_metrics
 
 
 def main(argv=None):
-    args, _ = start(__doc__, argv, required=("--clip", "--vlm", "--metrics"))
+    args, _ = start(__doc__, StageParams, argv, required=("--clip", "--vlm", "--metrics"))
     write_metrics(args.metrics, {"clip": read_card_metrics(args.clip), "vlm": read_card_metrics(args.vlm)})
 
 

@@ -2,16 +2,35 @@
 (resuming from --state after a kill), topped up and profiled; otherwise a pin to the user's checkpoint
 (base.json: path or hub id, revision, config and weight-index hashes), never a copy of its weights."""
 
+import logging
+import sys
+
+from pipeline.artifacts import read_table
+from pipeline.bootstrap.params import BootstrapConfig
 from pipeline.bootstrap.vlm import bootstrap_vlm, pin_user_base
-from pipeline.config import EMBEDDED
+from pipeline.models.bases import BaseModelError
+from pipeline.models.params import EMBEDDED, AnswerConfig, ModelConfig
+from pipeline.params import Seeded
 from pipeline.runtime import start
-from pipeline.schemas import CAPTIONS, WORLD_ITEMS, read_table
+from pipeline.schemas import CAPTIONS, WORLD_ITEMS
+from pipeline.world.params import WorldConfig
+
+
+class Params(Seeded):
+    world: WorldConfig = WorldConfig()  # its image_size
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    answer: AnswerConfig = AnswerConfig()
+    model: ModelConfig = ModelConfig()
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, required=("--corpus", "--captions", "--probe", "--dev", "--out", "--state"))
+    args, params = start(__doc__, Params, argv, required=("--corpus", "--captions", "--probe", "--dev", "--out", "--state"))
     if params.model.base != EMBEDDED:
-        pin_user_base(params.model, args.out)
+        try:  # the checks that need the model itself run here, not in params validation
+            pin_user_base(params.model, args.out)
+        except BaseModelError as err:
+            logging.getLogger("pipeline").error("invalid params.yaml: %s", err)
+            sys.exit(2)
         return
     items = lambda path: read_table(path, WORLD_ITEMS).to_pylist()  # noqa: E731
     bootstrap_vlm(items(args.corpus), read_table(args.captions, CAPTIONS).to_pylist(), items(args.dev),

@@ -1,14 +1,22 @@
 """DVC stage `embed`: CLIP vectors and zero-shot image-type tags for the pinned pool; index; pin the version."""
 
+from pipeline import artifacts
+from pipeline.params import StageParams
 from pipeline.pool.ingest import listed_ids
+from pipeline.pool.params import EmbedConfig, PoolConfig, SearchConfig
 from pipeline.pool.restore import ensure_pinned
 from pipeline.runtime import start, write_metrics
-from pipeline.schemas import Manifest
+
+
+class Params(StageParams):
+    pool: PoolConfig = PoolConfig()  # its engine; its sources rebuild a lake a fresh clone lacks
+    embed: EmbedConfig = EmbedConfig()
+    search: SearchConfig = SearchConfig()
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, required=("--pool", "--clip", "--manifest", "--metrics"), optional=("--listed",))
-    pool = Manifest.read(args.pool)
+    args, params = start(__doc__, Params, argv, required=("--pool", "--clip", "--manifest", "--metrics"), optional=("--listed",))
+    pool = artifacts.read_manifest(args.pool)
     ensure_pinned(params, pool, listed_ids(args.listed) if args.listed else None)  # a fresh clone lacks the lake
     if params.pool.engine == "ray":
         from pipeline.pool.scale import ray_embed as embed_with
@@ -16,7 +24,7 @@ def main(argv=None):
         from pipeline.pool.embed import embed_pool as embed_with
     manifest, counts = embed_with(pool, args.clip, dict(params.embed.type_prompts), params.embed,
                                   params.search)
-    manifest.write(args.manifest)
+    artifacts.write_json(args.manifest, manifest)
     write_metrics(args.metrics, counts)
 
 

@@ -1,15 +1,25 @@
 """DVC stage `evaluate@round`: per-category accuracy of a checkpoint on the held-out evaluation set,
 its graded results, and the accuracy history across rounds (the previous round's plus this one)."""
 
+from pipeline.artifacts import write_parquet
 from pipeline.diagnosis import evaluate as ev
 from pipeline.diagnosis.itemsets import load_items
+from pipeline.diagnosis.params import EvaluationConfig
+from pipeline.models.params import AnswerConfig, ModelConfig
+from pipeline.params import StageParams
 from pipeline.results import accuracy_table
 from pipeline.runtime import start, write_metrics
-from pipeline.schemas import RESULTS, write_parquet
+from pipeline.schemas import RESULTS
+
+
+class Params(StageParams):
+    evaluation: EvaluationConfig = EvaluationConfig()
+    answer: AnswerConfig = AnswerConfig()
+    model: ModelConfig = ModelConfig()  # its dtype
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, required=("--round", "--model", "--results", "--metrics", "--history"),
+    args, params = start(__doc__, Params, argv, required=("--round", "--model", "--results", "--metrics", "--history"),
                          optional=("--previous-history",))
     cfg = params.evaluation
     results = ev.evaluate(args.model, load_items(cfg.source, cfg.kind, cfg.columns), params.answer, args.round,

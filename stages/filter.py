@@ -1,23 +1,32 @@
 """DVC stage `filter@round`: sample answers from the previous checkpoint; keep the pass-rate band."""
 
-from pipeline import schemas
+from pipeline import artifacts, schemas
 from pipeline.answering import open_engine
+from pipeline.models.params import AnswerConfig, ModelConfig
+from pipeline.params import RoundSeeded
 from pipeline.runtime import start, write_metrics
 from pipeline.training.filter import filter_samples
+from pipeline.training.params import FilterConfig
+
+
+class Params(RoundSeeded):
+    filter: FilterConfig = FilterConfig()
+    answer: AnswerConfig = AnswerConfig()  # its max_new_tokens
+    model: ModelConfig = ModelConfig()  # its dtype
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, required=("--round", "--samples", "--model", "--rollouts", "--trainset",
+    args, params = start(__doc__, Params, argv, required=("--round", "--samples", "--model", "--rollouts", "--trainset",
                                                   "--metrics"))
     cfg = params.filter
-    samples = schemas.read_table(args.samples, schemas.SAMPLES).to_pylist()
+    samples = artifacts.read_table(args.samples, schemas.SAMPLES).to_pylist()
     engine = open_engine(args.model, params.answer, params.model.dtype, batch_size=cfg.batch_size)
     completions = engine.answer(samples, max_new_tokens=params.answer.max_new_tokens, samples=cfg.n_samples,
                                 temperature=cfg.temperature, seed=params.seed_of(args.round), desc="rollouts")
     rollouts, trainset, counts = filter_samples(samples, completions, cfg.band_low, cfg.band_high, cfg.min_keep,
                                                 args.model, cfg.label, cfg.max_keep)
-    schemas.write_parquet(args.rollouts, rollouts.to_arrow(), schemas.ROLLOUTS)
-    schemas.write_parquet(args.trainset, trainset, schemas.TRAINSET)
+    artifacts.write_parquet(args.rollouts, rollouts.to_arrow(), schemas.ROLLOUTS)
+    artifacts.write_parquet(args.trainset, trainset, schemas.TRAINSET)
     write_metrics(args.metrics, counts)
 
 

@@ -1,11 +1,18 @@
 """DVC stage `ingest`: add the pool sources' images to the lake's pool table; pin the version, and list the
 rows the sources in params hold (the lake keeps rows of sources dropped since; rounds must not see them)."""
 
+from pipeline.artifacts import write_json
+from pipeline.params import StageParams
+from pipeline.pool.params import PoolConfig
 from pipeline.runtime import start, write_metrics
 
 
+class Params(StageParams):
+    pool: PoolConfig = PoolConfig()
+
+
 def main(argv=None):
-    args, params = start(__doc__, argv, required=("--manifest", "--metrics"), optional=("--listed",))
+    args, params = start(__doc__, Params, argv, required=("--manifest", "--metrics"), optional=("--listed",))
     cfg = params.pool
     if cfg.engine == "ray":
         from pipeline.pool.scale import ray_ingest as ingest_with
@@ -13,7 +20,7 @@ def main(argv=None):
         from pipeline.pool.ingest import ingest as ingest_with
     manifest, counts = ingest_with(cfg.sources, cfg.lake, cfg.max_pixels, cfg.max_side, cfg.batch_size,
                                    listed_out=args.listed, max_bytes=cfg.max_bytes)
-    manifest.write(args.manifest)
+    write_json(args.manifest, manifest)
     write_metrics(args.metrics, counts)
 
 

@@ -1,12 +1,18 @@
 """DVC stage `mixture@round`: turn the round's diagnosis into integer quotas per weakness cell."""
 
-from pipeline.mixture import make_mixture
+from pipeline.artifacts import read_json, write_json
+from pipeline.mixture import MixtureConfig, make_mixture
+from pipeline.params import StageParams
 from pipeline.runtime import start, write_metrics
-from pipeline.schemas import Diagnosis, Mixture, read_json, write_json
+from pipeline.schemas import Diagnosis, Mixture
+
+
+class Params(StageParams):
+    mixture: MixtureConfig = MixtureConfig()
 
 
 def main(argv=None):
-    args, params = start(__doc__, argv, required=("--diagnosis", "--previous", "--out", "--metrics"))
+    args, params = start(__doc__, Params, argv, required=("--diagnosis", "--previous", "--out", "--metrics"))
     previous = read_json(args.previous, Mixture).shares
     mixture = make_mixture(read_json(args.diagnosis, Diagnosis), params.mixture, previous)
     write_json(args.out, mixture)

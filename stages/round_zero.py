@@ -2,12 +2,14 @@
 an empty mixture (``dro`` updates the previous round's shares) and an empty dedup index (generation
 rejects samples that repeat any earlier round's)."""
 
+from pipeline.artifacts import write_json, write_parquet
+from pipeline.params import StageParams
 from pipeline.runtime import start
-from pipeline.schemas import SEEN, Mixture, write_json, write_parquet
+from pipeline.schemas import SEEN, Mixture
 
 
 def main(argv=None):
-    args, _ = start(__doc__, argv, required=("--mixture", "--seen"))
+    args, _ = start(__doc__, StageParams, argv, required=("--mixture", "--seen"))
     write_json(args.mixture, Mixture(strategy="none", budget=0, quotas={}, shares={}))
     write_parquet(args.seen, [], SEEN)
 

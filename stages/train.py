@@ -4,21 +4,30 @@ from the last trainer checkpoint in --state (a persist out)."""
 
 import sys
 
-from pipeline import schemas
+from pipeline import artifacts, schemas
+from pipeline.models.params import AnswerConfig, ModelConfig
+from pipeline.params import RoundSeeded
 from pipeline.runtime import start, write_metrics
 from pipeline.training.curves import write_curves
+from pipeline.training.params import TrainConfig
 from pipeline.training.round import launch, launched, leave_out, train_round
 
 FLAGS = ("--round", "--trainset", "--model", "--out", "--state", "--curves", "--metrics")
 
 
+class Params(RoundSeeded):
+    train: TrainConfig = TrainConfig()
+    answer: AnswerConfig = AnswerConfig()  # its max_new_tokens
+    model: ModelConfig = ModelConfig()  # its dtype
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args, params = start(__doc__, argv, required=FLAGS)
+    args, params = start(__doc__, Params, argv, required=FLAGS)
     seed = params.seed_of(args.round) + params.train.reseed
     if params.train.processes > 1 and not launched():
         sys.exit(launch(argv, args, params, seed))
-    rows = schemas.read_table(args.trainset, schemas.TRAINSET).to_pylist()
+    rows = artifacts.read_table(args.trainset, schemas.TRAINSET).to_pylist()
     ablated = params.train.ablate.get(args.round, [])
     kept = leave_out(rows, ablated)
     result = train_round(kept, args.trainset, args.model, args.out, args.state, params, seed)

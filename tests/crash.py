@@ -33,7 +33,7 @@ def _table_print(table) -> dict:
 
 
 def _out_print(repo: Path, path: str):
-    from pipeline import lake, schemas
+    from pipeline import artifacts, lake
 
     full = repo / path
     if not full.exists():
@@ -45,7 +45,7 @@ def _out_print(repo: Path, path: str):
 
         return _table_print(pq.read_table(full))
     if full.suffix == ".json" and "manifests" in full.parts:
-        manifest = schemas.Manifest.read(full)
+        manifest = artifacts.read_manifest(full)
         cwd = os.getcwd()
         os.chdir(repo)  # manifests name the lake relative to the repository
         try:
@@ -67,7 +67,7 @@ def as_a_reader_finds_it(repo: Path) -> None:
     """The lake as the next stage that reads it sees it: a pin the lake lost (a table dropped before a trial, and
     ingest killed before it wrote: its out is unchanged, so `dvc repro` does not rerun it) is rebuilt from the
     sources and checked against the pinned ids, as embed and generate do (pipeline/pool/restore.py)."""
-    from pipeline import schemas
+    from pipeline import artifacts
     from pipeline.config import load_params
     from pipeline.pool.ingest import listed_ids
     from pipeline.pool.restore import ensure_pinned
@@ -76,8 +76,8 @@ def as_a_reader_finds_it(repo: Path) -> None:
     os.chdir(repo)
     try:
         manifests = Path("data/manifests")
-        ensure_pinned(load_params("params.yaml"), schemas.Manifest.read(manifests / "ingest.json"),
-                      listed_ids(manifests / "listed.parquet"), schemas.Manifest.read(manifests / "embed.json"),
+        ensure_pinned(load_params("params.yaml"), artifacts.read_manifest(manifests / "ingest.json"),
+                      listed_ids(manifests / "listed.parquet"), artifacts.read_manifest(manifests / "embed.json"),
                       "data/models/clip")
     finally:
         os.chdir(cwd)

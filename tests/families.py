@@ -43,7 +43,14 @@ def chat_template(open_turn: str, image: str, close_turn: str, generation: str) 
             "{% endfor %}{% if add_generation_prompt %}" + generation + "{% endif %}")
 
 def llava(out):
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, LlamaConfig
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
     tpl = chat_template("<|im_start|>{{ m['role'] }}\n", "<image>\n", "<|im_end|>\n", "<|im_start|>assistant\n")
     tok = tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"], "<|im_end|>", "<|endoftext|>", tpl)
     proc = LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}),
@@ -56,7 +63,14 @@ def llava(out):
     return save(LlavaForConditionalGeneration(cfg), proc, tok, out)
 
 def idefics3(out):
-    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3ImageProcessor, Idefics3Processor, LlamaConfig, Idefics3VisionConfig
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessor,
+        Idefics3Processor,
+        Idefics3VisionConfig,
+        LlamaConfig,
+    )
     tpl = chat_template("<|im_start|>{{ m['role'] | capitalize }}:", "<image>", "<end_of_utterance>\n", "Assistant:")
     tok = tokenizer(["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<image>", "<fake_token_around_image>", "<global-img>"],
                     "<end_of_utterance>", "<|endoftext|>", tpl)
@@ -68,7 +82,14 @@ def idefics3(out):
     return save(Idefics3ForConditionalGeneration(cfg), proc, tok, out)
 
 def gemma3(out):
-    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3ImageProcessor, Gemma3Processor, Gemma3TextConfig, SiglipVisionConfig
+    from transformers import (
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3ImageProcessor,
+        Gemma3Processor,
+        Gemma3TextConfig,
+        SiglipVisionConfig,
+    )
     tpl = chat_template("<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n", "<start_of_image>",
                         "<end_of_turn>\n", "<start_of_turn>model\n")
     specials = ["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>", "<image_soft_token>"]
@@ -96,7 +117,12 @@ def save(model, proc, tok, out):
 
 def qwen2_5_vl(out):
     """The embedded default's architecture, small."""
-    from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
+    from pipeline.models.vlm import (
+        TinyVLMSpec,
+        build_model,
+        build_processor,
+        train_tokenizer,
+    )
 
     tok = train_tokenizer(TEXTS, 400)
     model = build_model(TinyVLMSpec(image_size=56, vocab_size=len(tok), text_hidden=32, vision_hidden=32,
@@ -105,8 +131,13 @@ def qwen2_5_vl(out):
 
 
 def qwen2_vl(out):
-    from transformers import (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor,
-                              Qwen2VLProcessor, Qwen2VLVideoProcessor)
+    from transformers import (
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
 
     from pipeline.models.vlm import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
 
@@ -168,12 +199,12 @@ def world_rows(n: int, seed: int = 0) -> list[dict]:
 
 
 def write_trainset(path, n: int = 8) -> Path:
-    from pipeline import schemas
+    from pipeline import artifacts, schemas
 
     rows = [{f.name: None for f in schemas.TRAINSET} | r | {"sample_id": r["item_id"], "pass_rate": 0.5,
                                                              "label": "reference", "agent_answer": r["answer"]}
             for r in world_rows(n)]
-    schemas.write_parquet(path, rows, schemas.TRAINSET)
+    artifacts.write_parquet(path, rows, schemas.TRAINSET)
     return Path(path)
 
 

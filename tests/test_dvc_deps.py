@@ -1,98 +1,91 @@
-"""dvc.yaml's code deps cannot go stale: every project module a stage imports (directly, transitively,
-or through a registry it loads from) is covered by one of the stage's deps, a file or a folder above it.
-Otherwise a changed prompt or grader would leave that stage's results stale without a word."""
+"""dvc.yaml's deps cannot go stale, and stay narrow: every project module a stage imports (directly,
+transitively, or through a registry it loads from) is covered by one of the stage's deps, every params section
+a stage validates is one of its params, and what a phase changes reruns only that phase's stages and those after
+them (pipeline/deps.py reads the imports; tests/test_e2e.py shows the same with `dvc status` on a real repo)."""
 
 from __future__ import annotations
 
-import ast
+import importlib
 from pathlib import Path
 
 import pytest
-import yaml
 
-from pipeline import registry
+from pipeline import deps
+from pipeline.params import StageParams
 
 REPO = Path(__file__).resolve().parents[1]
-REGISTRIES = [r for r in vars(registry).values() if isinstance(r, registry.Registry)]
-# The embedded world's own code and its bootstrap may use the world; nothing generic may.
-WORLD_USERS = ("pipeline/world/", "pipeline/bootstrap/")
+STAGES = {s.name: s for s in deps.stages(REPO)}
+# The embedded world's own code and its bootstrap may use the world, and config assembles every params section
+# (the world's among them); nothing generic may.
+WORLD_USERS = ("pipeline/world/", "pipeline/bootstrap/", "pipeline/config.py")
+BEFORE_TRAINING = {"world", "bootstrap_clip", "bootstrap_vlm", "bootstrap_report", "ingest", "embed", "round_zero",
+                   "evaluate_base", "diagnose@*", "mixture@*", "generate@*"}
 
 
-def module_path(name: str) -> Path | None:
-    """The file of a project module (``pipeline.x.y`` or ``stages.z``), None for anything else."""
-    if name.split(".")[0] not in ("pipeline", "stages"):
-        return None
-    base = REPO / name.replace(".", "/")
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.exists():
-            return path
-    return None
+def closure(entry: str) -> set[Path]:
+    return deps.closure(REPO / entry, REPO)
 
 
-def direct_imports(path: Path) -> set[Path]:
-    """Project modules a file imports anywhere in it (top level or inside a function), with the packages
-    on the way (``import pipeline.pool.embed`` runs ``pipeline/__init__.py`` and ``pipeline/pool/__init__.py``)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    found = set()
-    for name in names:
-        parts = name.split(".")
-        found.update(p for p in (module_path(".".join(parts[:i])) for i in range(1, len(parts) + 1)) if p)
-    return found
+def schema_of(stage: deps.Stage) -> type[StageParams]:
+    module = importlib.import_module(str(stage.entry.relative_to(REPO).with_suffix("")).replace("/", "."))
+    return getattr(module, "Params", StageParams)
 
 
-def closure(start: Path) -> set[Path]:
-    """Every project module ``start`` runs, following imports and the registries it loads from."""
-    seen, todo = set(), [start]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        todo.extend(direct_imports(path))
-        for reg in REGISTRIES:
-            if path == module_path(reg.owner):
-                todo.extend(p for p in (module_path(t.split(":")[0]) for t in reg.entries.values()) if p)
-    return seen
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_deps_cover_its_imports(name):
+    stage = STAGES[name]
+    assert stage.entry is not None, f"stage {name}: its cmd names no module under stages/"
+    missing = deps.uncovered(closure(str(stage.entry.relative_to(REPO))), stage.deps, REPO)
+    assert not missing, f"stage {name}: dvc.yaml deps miss {missing} (imported by stages/{stage.entry.name})"
 
 
-def stages() -> dict[str, tuple[Path, list[str]]]:
-    """Stage name -> (its entry point, its deps), from dvc.yaml (foreach stages once, by name)."""
-    out = {}
-    for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
-        body = stage.get("do", stage)
-        module = body["cmd"].split("python -m ", 1)[1].split()[0]
-        out[name] = (module_path(module), body["deps"])
-    return out
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_code_deps_name_only_what_it_runs(name):
+    """A dep on code the stage never runs would rerun it for nothing (and hide the coupling)."""
+    stage = STAGES[name]
+    runs = deps.code(closure(str(stage.entry.relative_to(REPO))), REPO)
+    idle = [d for d in stage.deps if d.startswith(("pipeline/", "stages/")) and not any(deps.covers(d, m) for m in runs)]
+    assert not idle, f"stage {name}: dvc.yaml deps name {idle}, which it does not run"
 
 
-def uncovered(modules: set[Path], deps: list[str]) -> list[str]:
-    def covers(dep: str, rel: str) -> bool:
-        return rel == dep or rel.startswith(dep.rstrip("/") + "/")
-
-    rels = sorted(str(m.relative_to(REPO)) for m in modules if m.read_text().strip())  # empty __init__: no code
-    return [rel for rel in rels if not any(covers(dep, rel) for dep in deps)]
-
-
-@pytest.mark.parametrize("stage", sorted(stages()))
-def test_stage_deps_cover_its_imports(stage):
-    entry, deps = stages()[stage]
-    assert entry is not None, f"stage {stage}: its cmd names no module under stages/"
-    missing = uncovered(closure(entry), deps)
-    assert not missing, f"stage {stage}: dvc.yaml deps miss {missing} (imported by stages/{entry.name})"
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_params_cover_the_sections_it_validates(name):
+    """A section a stage reads but dvc.yaml does not list would change its outs without rerunning it."""
+    stage = STAGES[name]
+    fields = schema_of(stage).model_fields
+    missing = [f for f in fields if not any(p == f or p.startswith(f"{f}.") for p in stage.params)]
+    assert not missing, f"stage {name} validates {missing}, which dvc.yaml's params for it do not name"
 
 
 def test_the_check_sees_lazy_and_registry_imports():
     """A stage importing a registry's owner runs the registry's targets: the world's judge is one."""
-    assert REPO / "pipeline/world/judge.py" in closure(REPO / "stages/diagnose.py")  # through registry.JUDGES
-    assert REPO / "pipeline/pool/scale.py" in closure(REPO / "stages/ingest.py")  # a lazy import in a branch
-    assert uncovered({REPO / "pipeline/prompts.py"}, ["pipeline/grading.py"]) == ["pipeline/prompts.py"]
-    assert uncovered({REPO / "pipeline/pool/embed.py"}, ["pipeline/pool"]) == []
+    assert REPO / "pipeline/world/judge.py" in closure("stages/diagnose.py")  # through registry.JUDGES
+    assert REPO / "pipeline/pool/scale.py" in closure("stages/ingest.py")  # a lazy import in a branch
+    assert deps.uncovered({REPO / "pipeline/prompts.py"}, ["pipeline/grading.py"], REPO) == ["pipeline/prompts.py"]
+    assert deps.uncovered({REPO / "pipeline/pool/embed.py"}, ["pipeline/pool"], REPO) == []
+
+
+def test_training_reruns_only_training_and_what_follows():
+    table = deps.reruns(REPO)
+    training = {rel: set(names) for rel, names in table.items() if rel.startswith("pipeline/training/")}
+    assert training and all(names for names in training.values())
+    touched = {rel: names & BEFORE_TRAINING for rel, names in training.items() if names & BEFORE_TRAINING}
+    assert not touched, f"training code reruns stages before training: {touched}"
+    assert {s.name for s in STAGES.values() if "train" in s.params} == {"train@*"}  # a new train key: train only
+    assert "mixture@*" not in table["pipeline/models/bases.py"] and "world" not in table["pipeline/models/bases.py"]
+
+
+def test_shared_modules_stay_small_and_leaves_stay_leaves():
+    """schemas is a leaf (no project import, no file I/O); runtime does not import the lake; params validation
+    (every phase's params module, and config assembling them) imports no model code."""
+    schemas = REPO / "pipeline/schemas.py"
+    assert deps.direct_imports(schemas, REPO) == set()
+    io = [call for call in ("open(", "read_text", "write_text", "read_table(", "write_table(") if call in schemas.read_text()]
+    assert not io, f"pipeline/schemas.py does I/O: {io}"
+    assert REPO / "pipeline/lake.py" not in closure("pipeline/runtime.py")
+    validation = closure("pipeline/config.py")
+    models = [m for m in deps.code(validation, REPO) if m.startswith("pipeline/models/") and m != "pipeline/models/params.py"]
+    assert not models, f"params validation imports model code: {models}"
 
 
 def test_generic_code_does_not_import_the_world():
@@ -101,7 +94,7 @@ def test_generic_code_does_not_import_the_world():
         rel = str(path.relative_to(REPO))
         if rel.startswith(WORLD_USERS):
             continue
-        world = [str(p.relative_to(REPO)) for p in direct_imports(path) if "pipeline/world/" in str(p)]
+        world = [str(p.relative_to(REPO)) for p in deps.direct_imports(path, REPO) if "pipeline/world/" in str(p)]
         if world:
             offenders.append(f"{rel} imports {world}")
     assert not offenders, "generic modules import the embedded world: " + "; ".join(offenders)

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 import yaml
 
-from pipeline import overlay
+from pipeline import artifacts, overlay
 from pipeline.world.questions import CATEGORIES, CELLS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,19 +109,19 @@ def test_micro_round_through_dvc(micro_repo):
     assert evaluation["items"] == results.height == len(CELLS)
     assert evaluation["accuracy.overall"] == round(results["correct"].mean(), 6)  # the metric is the graded table
     assert {f"accuracy.{c}" for c in CATEGORIES} <= set(evaluation)
-    probe = schemas.read_table(repo / "data/rounds/r1/probe_results.parquet", schemas.RESULTS)
-    diagnosis = schemas.read_json(repo / "data/rounds/r1/diagnosis.json", schemas.Diagnosis)
+    probe = artifacts.read_table(repo / "data/rounds/r1/probe_results.parquet", schemas.RESULTS)
+    diagnosis = artifacts.read_json(repo / "data/rounds/r1/diagnosis.json", schemas.Diagnosis)
     assert diagnosis.accuracy == res.accuracy(pl.from_arrow(probe)) and diagnosis.items == probe.num_rows
-    quotas = schemas.read_json(repo / "data/rounds/r1/mixture.json", schemas.Mixture).quotas
+    quotas = artifacts.read_json(repo / "data/rounds/r1/mixture.json", schemas.Mixture).quotas
     assert sum(quotas.values()) == 8
     generated = json.loads((repo / "metrics/r1/generate.json").read_text())
     assert generated["accepted"] == 8 and "unfilled" not in generated
 
-    samples = schemas.read_table(repo / "data/rounds/r1/samples.lance", schemas.SAMPLES).to_pylist()
+    samples = artifacts.read_table(repo / "data/rounds/r1/samples.lance", schemas.SAMPLES).to_pylist()
     assert len(samples) == generated["accepted"]
     assert all(s["round"] == "r1" and s["cell"] in quotas and len(s["source_image_id"]) == 64 for s in samples)
     assert all(json.loads(s["edits"]) for s in samples)  # every sample went through the editor
-    attempts = schemas.read_table(repo / "data/rounds/r1/attempts.lance", schemas.ATTEMPTS)
+    attempts = artifacts.read_table(repo / "data/rounds/r1/attempts.lance", schemas.ATTEMPTS)
     assert attempts.num_rows == generated["attempts"]
     assert (repo / "data/rounds/r1/model/config.json").exists()
 
@@ -279,7 +279,7 @@ def test_a_clone_pulls_from_a_dvc_remote_reruns_nothing_and_rebuilds_the_lake_on
         micro_repo, tmp_path, monkeypatch):
     """`dvc push`, a fresh clone, `dvc pull`: `dvc repro` reruns no stage, although the clone has no lake (not a
     DVC out). A change that reruns generate rebuilds the pinned pool and vectors from the sources first."""
-    from pipeline import lake, schemas
+    from pipeline import lake
 
     repo, params, _ = micro_repo
     remote = str(tmp_path / "remote")
@@ -300,7 +300,7 @@ def test_a_clone_pulls_from_a_dvc_remote_reruns_nothing_and_rebuilds_the_lake_on
     assert "Running stage 'generate@r1'" in log and "Running stage 'ingest'" not in log
     assert "lacks the pinned pool" in log and "lacks the pinned vectors" in log
     monkeypatch.chdir(clone)  # manifests name the lake relative to the repository
-    pool = schemas.Manifest.read("data/manifests/ingest.json")
+    pool = artifacts.read_manifest("data/manifests/ingest.json")
     pinned = lake.open_pinned(pool)
     assert pinned.count_rows() == pool.rows
     assert json.loads((clone / "metrics/r1/generate.json").read_text())["accepted"] == 8
@@ -335,7 +335,7 @@ def test_a_round_on_a_folder_of_photos_through_the_openai_backend(micro_repo, mo
         ingested = json.loads((repo / "metrics/ingest.json").read_text())
         assert ingested["rows"] == 13 and ingested["quarantined.truncated_or_corrupt"] == 1  # broken.jpg
         generated = json.loads((repo / "metrics/r1/generate.json").read_text())
-        samples = schemas.read_table(repo / "data/rounds/r1/samples.lance", schemas.SAMPLES).to_pylist()
+        samples = artifacts.read_table(repo / "data/rounds/r1/samples.lance", schemas.SAMPLES).to_pylist()
         assert generated["accepted"] == len(samples) >= 4 and generated["calls.writer"] >= len(samples)
         calls = sum(v for k, v in generated.items() if k.startswith("calls."))
         assert generated["tokens.prompt"] == 50 * calls and generated["tokens.writer.prompt"] == 50 * generated[
@@ -343,7 +343,7 @@ def test_a_round_on_a_folder_of_photos_through_the_openai_backend(micro_repo, mo
         assert generated["per_accepted.calls"] == round(calls / generated["accepted"], 6)
         assert all(r["auth"] == f"Bearer {FAKE_KEY}" for r in endpoint.requests)
         monkeypatch.chdir(repo)  # the manifest names the lake as params do, relative to the repo
-        pool = lake.open_pinned(schemas.Manifest.read("data/manifests/ingest.json"))
+        pool = lake.open_pinned(artifacts.read_manifest("data/manifests/ingest.json"))
         sources = dict(zip(*lake.fetch_rows(pool, [s["source_image_id"] for s in samples],
                                             ["image_id", "sources"]).to_pydict().values()))
         names = [Path(sources[s["source_image_id"]][0]).name for s in samples]
@@ -378,8 +378,8 @@ def test_a_round_from_your_own_checkpoint_clip_and_lora_through_dvc(micro_repo, 
     the new CLIP, the round's out is an adapter, and the training curves plot."""
     import pyarrow.parquet as pq
 
-    from pipeline.config import ClipConfig
     from pipeline.models import clip
+    from pipeline.models.params import ClipConfig
     from tests import families
 
     repo, params, _ = micro_repo

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from benchmarks.forgetting import change, settings, training_rows
-from pipeline.config import TrainConfig
+from pipeline.training.params import TrainConfig
 
 
 def test_replay_replaces_a_share_of_the_weak_rows_with_other_categories():

@@ -11,8 +11,8 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from pipeline.config import left_out
 from pipeline.evidence import Interval, interval, wilson
+from pipeline.training.params import left_out
 
 FIXED, IMPROVED, UNCHANGED, REGRESSED = "fixed", "improved", "unchanged", "regressed"
 

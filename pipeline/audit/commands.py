@@ -13,9 +13,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from pipeline import schemas
+from pipeline import artifacts, schemas
 from pipeline.audit import ablation, control
-from pipeline.experiments import ExperimentError, run_in_workspace, workspace_is_committed
+from pipeline.experiments import (
+    ExperimentError,
+    run_in_workspace,
+    workspace_is_committed,
+)
 
 log = logging.getLogger(__name__)
 DVC = [sys.executable, "-m", "dvc"]
@@ -61,7 +65,7 @@ def print_summary(console: Console, rounds: list[str], rounds_dir: str = "data/r
     from pipeline.audit.summary import interval_text
 
     for round_name in rounds:
-        cells = schemas.read_table(Path(rounds_dir) / round_name / "audit" / "cells.parquet", CELLS).to_pylist()
+        cells = artifacts.read_table(Path(rounds_dir) / round_name / "audit" / "cells.parquet", CELLS).to_pylist()
         table = Table(title=f"audit of {round_name} (data/rounds/{round_name}/audit/summary.md)")
         for column in ("category", "quota", "kept", "trained", "before → after", "change", "vs control", "verdict"):
             table.add_column(column)
@@ -92,7 +96,7 @@ def print_matrix(console: Console, matrix: dict) -> None:
 def ablate(round_name: str, params, cells_wanted: list[str] | None, logs: Path, force: bool, console: Console,
            rounds_dir: str = "data/rounds") -> dict | int:
     """The round's ablation matrix, or an exit status when something failed."""
-    trainset = schemas.read_table(Path(rounds_dir) / round_name / "trainset.parquet", schemas.TRAINSET)
+    trainset = artifacts.read_table(Path(rounds_dir) / round_name / "trainset.parquet", schemas.TRAINSET)
     cells = ablation.ablation_cells(trainset, params.audit.ablate_min_kept)
     if cells_wanted:
         unknown = sorted(set(cells_wanted) - set(cells))
@@ -112,7 +116,7 @@ def ablate(round_name: str, params, cells_wanted: list[str] | None, logs: Path, 
             except RuntimeError as err:
                 return _fail(str(err), 1)
             progress.advance(task)
-    full = schemas.read_table(Path(rounds_dir) / round_name / "evaluation.parquet", schemas.RESULTS)
+    full = artifacts.read_table(Path(rounds_dir) / round_name / "evaluation.parquet", schemas.RESULTS)
     return ablation.ablation_matrix(round_name, cells, {c: commits[c] for c in cells},
                                     [commits[k] for k in runs if k.startswith("noise ")], full)
 
@@ -145,7 +149,7 @@ def audit(params, args, console: Console) -> int:
         return code
     print_summary(console, rounds)
     for matrix in matrices:
-        schemas.write_json(Path("metrics") / matrix["round"] / "ablation.json", matrix)
+        artifacts.write_json(Path("metrics") / matrix["round"] / "ablation.json", matrix)
         print_matrix(console, matrix)
     return 0
 

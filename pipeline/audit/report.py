@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline import schemas
+from pipeline import artifacts, schemas
 from pipeline.audit import plots
 from pipeline.audit.cells import CELLS
 from pipeline.audit.summary import interval_text
@@ -79,7 +79,7 @@ def arm_accuracy(arm: str, metrics_dir: Path) -> dict[str, list[tuple[str, float
 def category_quotas(rounds: list[str], rounds_dir: Path) -> dict[str, dict[str, int]]:
     out = {}
     for round_name in rounds:
-        mixture = schemas.read_json(rounds_dir / round_name / "mixture.json", schemas.Mixture)
+        mixture = artifacts.read_json(rounds_dir / round_name / "mixture.json", schemas.Mixture)
         by_category: dict[str, int] = {}
         for cell, quota in mixture.quotas.items():
             by_category[cell.split("/")[0]] = by_category.get(cell.split("/")[0], 0) + quota
@@ -112,7 +112,7 @@ def audit_section(round_name: str, rounds_dir: Path) -> str:
     path = rounds_dir / round_name / "audit" / "cells.parquet"
     if not path.exists():
         return f"<p class='muted'>{round_name}: no audit yet (dvc repro audit@{round_name})</p>"
-    rows = [r for r in schemas.read_table(path, CELLS).to_pylist() if r["level"] == "category"]
+    rows = [r for r in artifacts.read_table(path, CELLS).to_pylist() if r["level"] == "category"]
     summary = rounds_dir / round_name / "audit" / "summary.md"
     control = next((line for line in summary.read_text().splitlines() if line.startswith("Control:")), "")
     return f"<h3>{round_name}</h3><p>{_esc(control)}</p>" + _table(

@@ -10,9 +10,9 @@ import logging
 import random
 import tempfile
 
+from pipeline.models import resume
 from pipeline.models.trainer_args import common_args
 from pipeline.prompts import user_message
-from pipeline.training import resume
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def sft_dataset(rows: list[dict]):
 def run_sft(model, processor, rows: list[dict], *, steps: int, batch_size: int, lr: float, seed: int,
             state_dir: str | None = None, save_steps: int = 0, run: str = "") -> dict:
     """SFT in place. With ``state_dir`` and ``save_steps`` the trainer checkpoints there and a rerun of the same
-    ``run`` resumes from the last checkpoint (``pipeline/training/resume.py``); without, nothing touches disk."""
+    ``run`` resumes from the last checkpoint (``pipeline/models/resume.py``); without, nothing touches disk."""
     from trl import SFTConfig, SFTTrainer
 
     if steps == 0:

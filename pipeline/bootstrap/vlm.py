@@ -13,10 +13,10 @@ from pipeline.bootstrap.skills import measure
 from pipeline.bootstrap.top_up import top_up
 from pipeline.models.card import write_card
 from pipeline.models.checkpoint import write_base_reference
+from pipeline.models.resume import fingerprint
 from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
 from pipeline.prompts import prompt_text
 from pipeline.results import accuracy_table
-from pipeline.training.resume import fingerprint
 
 log = logging.getLogger(__name__)
 

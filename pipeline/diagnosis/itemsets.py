@@ -26,8 +26,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from pipeline import schemas
-from pipeline.config import ITEM_FIELDS as FIELDS
+from pipeline import artifacts, schemas
+from pipeline.diagnosis.params import ITEM_FIELDS as FIELDS
 from pipeline.prompts import OPTION_LETTERS as LETTERS
 from pipeline.prompts import option_letter
 
@@ -122,7 +122,7 @@ def load_items(source: str, kind: str = "auto", columns: dict[str, str] | None =
     columns = dict(columns or {})
     kind = detect_kind(source, kind)
     if kind == "world":
-        return schemas.read_table(source, schemas.ITEMS).to_pylist()
+        return artifacts.read_table(source, schemas.ITEMS).to_pylist()
     if kind == "parquet":
         return _rows(pl.read_parquet(source), source, columns, [])
     frame = pl.read_csv(source, separator="\t" if source.endswith(".tsv") else ",", infer_schema_length=0)

@@ -27,8 +27,9 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from pipeline.config import DedupConfig
+from pipeline.generation.params import DedupConfig
 from pipeline.schemas import SEEN
+
 
 def question_key(question: str) -> str:
     """The question lowercased, punctuation dropped, whitespace collapsed: "How many dots?" and

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline import lake, schemas
+from pipeline import artifacts, lake, schemas
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Journal:
         if not (Path(self.attempts_path).exists() and Path(self.samples_path).exists()):
             return
         try:
-            attempts = schemas.read_table(self.attempts_path, schemas.ATTEMPTS).to_pylist()
+            attempts = artifacts.read_table(self.attempts_path, schemas.ATTEMPTS).to_pylist()
         except schemas.SchemaError as err:  # written by an older version of the pipeline: nothing to resume
             log.info("journal not resumable (%s): starting afresh", err)
             return
@@ -53,7 +53,7 @@ class Journal:
             log.info("journal %s is from other inputs: starting afresh", self.attempts_path)
             return
         accepted = {a["attempt_id"] for a in attempts if a["outcome"] == "accepted"}
-        samples = [s for s in schemas.read_table(self.samples_path, schemas.SAMPLES).to_pylist()
+        samples = [s for s in artifacts.read_table(self.samples_path, schemas.SAMPLES).to_pylist()
                    if s["attempt_id"] in accepted]
         if len(samples) != len(accepted):
             log.warning("journal %s lost accepted samples: starting afresh", self.samples_path)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from pipeline.config import ROLES  # noqa: F401  (the model roles, named once in the params schema)
+from pipeline.generation.params import ROLES  # noqa: F401  (the model roles, named once in the params schema)
 
 PROMPTS = Path(__file__).parent / "prompts"
 AnswerType = Literal["choice", "integer", "word"]

@@ -3,9 +3,9 @@ open_clip model for the pool (``clip.model`` / ``clip.pretrained``).
 
 Neither is copied into the DVC cache. What gets recorded is a pin: where the model is, which revision, and a
 hash of its config and weight index. The loader checks that hash every time it loads, so a base that changes
-under the pipeline fails loudly instead of silently invalidating every round. The checks here run while
-params.yaml is validated, so a base that is missing, not an image-text model, or without a chat template
-fails before any stage works.
+under the pipeline fails loudly instead of silently invalidating every round. The checks here run in the stage
+that loads the model (bootstrap_vlm, bootstrap_clip) before it works, and in ``dpe check --deep``; params
+validation never runs them, since they read model files and may reach a hub.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import re
 import struct
 from pathlib import Path
 
-EMBEDDED = "embedded"
+from pipeline.models.params import EMBEDDED
+
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
 METADATA = ["*.json", "*.jinja", "*.txt", "*.model"]
@@ -146,3 +147,12 @@ def clip_fingerprint(model: str, pretrained: str | None) -> str:
                 digest.update(chunk)
         return _sha(f"{model}:".encode() + digest.digest())
     return _sha(f"{model}:{pretrained}".encode())
+
+
+def deep_check(params) -> None:
+    """``params.model`` and ``params.clip`` name usable models (``dpe check --deep``); raises BaseModelError naming
+    the param."""
+    if params.model.base != EMBEDDED:
+        pin_base(params.model.base, params.model.revision)
+    if params.clip.model != EMBEDDED:
+        clip_name(params.clip.model, params.clip.pretrained)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.artifacts import read_json, write_json
 from pipeline.runtime import flatten
-from pipeline.schemas import ModelCard, read_json, write_json
+from pipeline.schemas import ModelCard
 
 CARD_JSON = "card.json"
 

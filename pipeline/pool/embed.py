@@ -24,9 +24,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from pipeline import lake, schemas
-from pipeline.config import EmbedConfig, SearchConfig
 from pipeline.images import decode_rgb
 from pipeline.models import clip
+from pipeline.pool.params import EmbedConfig, SearchConfig
 
 log = logging.getLogger(__name__)
 

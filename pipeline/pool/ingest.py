@@ -20,9 +20,9 @@ import polars as pl
 import pyarrow as pa
 from tqdm import tqdm
 
-from pipeline import lake, schemas
-from pipeline.config import SourceConfig
+from pipeline import artifacts, lake, schemas
 from pipeline.images import Checked, image_id, normalise
+from pipeline.pool.params import SourceConfig
 from pipeline.pool.sources import Record, read_source
 
 log = logging.getLogger(__name__)
@@ -150,12 +150,12 @@ class IngestRun:
 
 
 def write_listed(path: str | Path, listed: dict[str, str]) -> None:
-    schemas.write_parquet(path, [{"image_id": i, "source": listed[i]} for i in sorted(listed)], LISTED)
+    artifacts.write_parquet(path, [{"image_id": i, "source": listed[i]} for i in sorted(listed)], LISTED)
 
 
 def listed_ids(path: str | Path) -> frozenset[str]:
     """The pool ids of the sources params list (ingest's listed.parquet)."""
-    return frozenset(schemas.read_table(path, LISTED).column("image_id").to_pylist())
+    return frozenset(artifacts.read_table(path, LISTED).column("image_id").to_pylist())
 
 
 def read_listed(path: str | Path, manifest: schemas.Manifest) -> frozenset[str] | None:

@@ -17,10 +17,15 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline import schemas
-from pipeline.config import EmbedConfig, SearchConfig, SourceConfig
 from pipeline.images import normalise
-from pipeline.pool.embed import PoolEmbedder, finish_embedding, plan_embedding, write_vectors
+from pipeline.pool.embed import (
+    PoolEmbedder,
+    finish_embedding,
+    plan_embedding,
+    write_vectors,
+)
 from pipeline.pool.ingest import IngestRun, as_source, examine
+from pipeline.pool.params import EmbedConfig, SearchConfig, SourceConfig
 from pipeline.pool.sources import plan, read_unit
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.config import SourceConfig
+from pipeline.pool.params import SourceConfig
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,16 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline.models.checkpoint import ADAPTER_CONFIG, ADAPTER_WEIGHTS, BASE_REFERENCE, LINEAGE, chain, is_stack
-from pipeline.schemas import BaseReference, Lineage, read_json, write_json
+from pipeline.artifacts import read_json, write_json
+from pipeline.models.checkpoint import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    BASE_REFERENCE,
+    LINEAGE,
+    chain,
+    is_stack,
+)
+from pipeline.schemas import BaseReference, Lineage
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.config import left_out
+from pipeline.models import resume
 from pipeline.models.bases import weight_index_hash
 from pipeline.models.checkpoint import load
-from pipeline.training import resume
 from pipeline.training.adapters import save_adapter
 from pipeline.training.curves import summary
+from pipeline.training.params import left_out
 from pipeline.training.train import lora_config, run_grpo
 
 log = logging.getLogger(__name__)

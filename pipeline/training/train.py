@@ -4,7 +4,7 @@ Prompts go through the processor's own chat template; rewards are ``pipeline.tra
 0.9 accuracy + 0.1 format as in the reference. With ``train.lora`` the trainer fits a PEFT LoRA adapter on
 top of the round's starting model (``pipeline/training/adapters.py`` saves it); otherwise every weight
 trains. Trainer checkpoints go to the round's state folder every ``train.save_steps``, so a killed run
-resumes from the last one (``pipeline/training/resume.py``). An empty training set is not an error: the
+resumes from the last one (``pipeline/models/resume.py``). An empty training set is not an error: the
 checkpoint is carried over unchanged and the metrics say so.
 """
 
@@ -14,10 +14,10 @@ import logging
 import math
 from pathlib import Path
 
-from pipeline.config import TrainConfig
 from pipeline.images import decode_rgb
 from pipeline.models.trainer_args import common_args
 from pipeline.prompts import user_message
+from pipeline.training.params import TrainConfig
 from pipeline.training.rewards import accuracy_reward, format_reward
 
 log = logging.getLogger(__name__)

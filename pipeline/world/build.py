@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline import schemas
-from pipeline.config import WorldConfig
 from pipeline.images import encode_png, image_id
 from pipeline.world.captions import caption
+from pipeline.world.params import WorldConfig
 from pipeline.world.questions import CELLS, Question, ask
 from pipeline.world.render import render
 from pipeline.world.scenes import IMAGE_TYPES, sample_scene

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pipeline.config import DEFAULT_TYPE_PROMPTS
+from pipeline.pool.params import DEFAULT_TYPE_PROMPTS
 from pipeline.world.scenes import Scene
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import Params, ParamsError, Section, load_params, parse_params
+from pipeline.config import Params, ParamsError, load_params, parse_params
+from pipeline.params import Section
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline import lake, schemas
+from pipeline import artifacts, lake, schemas
 from pipeline.pool.ingest import ingest
 
 
@@ -57,14 +57,14 @@ def test_pinned_version_survives_growth(tmp_path):
     second, counts = ingest([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], lake_uri, max_pixels=10_000)
     assert counts["added"] == 4 and second.rows == 7
     assert lake.open_pinned(first).count_rows() == 3
-    assert lake.open_pinned(schemas.Manifest.read(_roundtrip(first, tmp_path))).count_rows() == 3
+    assert lake.open_pinned(artifacts.read_manifest(_roundtrip(first, tmp_path))).count_rows() == 3
     table = lake.connect(lake_uri).open_table(lake.POOL)
     assert first.tag in table.tags.list()
 
 
 def _roundtrip(manifest, tmp_path):
     path = tmp_path / "m.json"
-    manifest.write(path)
+    artifacts.write_json(path, manifest)
     return path
 
 

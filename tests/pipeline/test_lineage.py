@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from pipeline import cli, schemas
+from pipeline import artifacts, cli, schemas
 from pipeline.lake import write_path
 from pipeline.lineage import lineage
 
@@ -27,17 +27,17 @@ def round_dir(tmp_path):
     write_path(folder / "samples.lance", pa.Table.from_pylist(rows, schemas.SAMPLES))
     rollouts = [{"sample_id": s, "k": k, "model": "r0", "completion": "3", "correct": ok}
                 for s, oks in (("a", [True, False, False, False]), ("b", [True] * 4)) for k, ok in enumerate(oks)]
-    schemas.write_parquet(folder / "rollouts.parquet", rollouts, schemas.ROLLOUTS)
-    schemas.write_parquet(folder / "trainset.parquet", [rows[0] | {"pass_rate": 0.25, "in_band": True,
+    artifacts.write_parquet(folder / "rollouts.parquet", rollouts, schemas.ROLLOUTS)
+    artifacts.write_parquet(folder / "trainset.parquet", [rows[0] | {"pass_rate": 0.25, "in_band": True,
                                                                    "filled": False, "label": "reference"}],
                           schemas.TRAINSET)
     return folder
 
 
 def test_lineage_joins_pass_rates_and_what_was_trained_on(round_dir):
-    frame = lineage(schemas.read_table(round_dir / "samples.lance", schemas.SAMPLES),
-                    schemas.read_table(round_dir / "rollouts.parquet", schemas.ROLLOUTS),
-                    schemas.read_table(round_dir / "trainset.parquet", schemas.TRAINSET), "r1")
+    frame = lineage(artifacts.read_table(round_dir / "samples.lance", schemas.SAMPLES),
+                    artifacts.read_table(round_dir / "rollouts.parquet", schemas.ROLLOUTS),
+                    artifacts.read_table(round_dir / "trainset.parquet", schemas.TRAINSET), "r1")
     rows = {r["sample_id"]: r for r in frame.iter_rows(named=True)}
     assert rows["a"]["pass_rate"] == 0.25 and rows["a"]["kept"] and rows["a"]["trained_in"] == "r1/model"
     assert rows["a"]["edit_ops"] == "crop, blur" and rows["a"]["pool_version"] == 7

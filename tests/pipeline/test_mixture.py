@@ -4,8 +4,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import MixtureConfig, ParamsError, parse_params
-from pipeline.mixture import DPEStep, capped, largest_remainder, make_mixture
+from pipeline.config import ParamsError, parse_params
+from pipeline.mixture import (
+    DPEStep,
+    MixtureConfig,
+    capped,
+    largest_remainder,
+    make_mixture,
+)
 from pipeline.registry import STRATEGIES
 from pipeline.schemas import Cell, Diagnosis
 

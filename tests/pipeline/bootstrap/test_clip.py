@@ -2,9 +2,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.bootstrap.clip import caption_mix, clip_quality
-from pipeline.config import DEFAULT_TYPE_PROMPTS, ClipConfig, WorldConfig
 from pipeline.models.clip import train_clip
+from pipeline.models.params import ClipConfig
+from pipeline.pool.params import DEFAULT_TYPE_PROMPTS
 from pipeline.world.build import WorldFiles, build_world
+from pipeline.world.params import WorldConfig
 
 
 @pytest.mark.slow

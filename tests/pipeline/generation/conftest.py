@@ -4,11 +4,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import lake
-from pipeline.config import DEFAULT_TYPE_PROMPTS, ClipConfig, EmbedConfig, SearchConfig, WorldConfig
 from pipeline.models import clip
+from pipeline.models.params import ClipConfig
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
+from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
 from pipeline.world.build import WorldFiles, build_world
+from pipeline.world.params import WorldConfig
 from tests import servers
 
 

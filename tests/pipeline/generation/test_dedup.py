@@ -5,8 +5,8 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pipeline.config import DedupConfig
 from pipeline.generation.dedup import Seen, question_key
+from pipeline.generation.params import DedupConfig
 from pipeline.images import encode_png
 
 

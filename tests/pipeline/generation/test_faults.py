@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from pipeline.config import GenerateConfig, OpenAIAgentsConfig
 from pipeline.generation import roles as R
 from pipeline.generation.generate import Context, generate
 from pipeline.generation.openai_agents import OpenAIBackend, RoleClient
+from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
 from pipeline.pool.search import PoolSearch
 from tests.pipeline.generation.test_openai_agents import scripted
 from tests.servers import Endpoint, FaultProxy

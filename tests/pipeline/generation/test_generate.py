@@ -10,13 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import lake
-from pipeline.config import DEFAULT_EDITS, DedupConfig
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import PlanRequest
 from pipeline.generation.claims import Claims, folder_for
 from pipeline.generation.dedup import Seen, question_key
 from pipeline.generation.edits import replay
 from pipeline.generation.generate import Budget, Context, attempt, generate, retrieve
+from pipeline.generation.params import DEFAULT_EDITS, DedupConfig
 from pipeline.images import decode_rgb, image_id
 from pipeline.pool.search import PoolSearch
 from pipeline.world.agents import WorldBackend

@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from pipeline import lake, schemas
+from pipeline import artifacts, lake, schemas
 from pipeline.generation.journal import Journal
 
 
@@ -18,7 +18,7 @@ def test_a_journal_from_an_older_schema_or_other_inputs_is_replaced(tmp_path):
     journal = Journal(samples, attempts, key="k1", every=1)
     assert journal.attempts == [] and not journal.written
     journal.record(attempt(0), None)  # the first write replaces the old table
-    assert [r["run_key"] for r in schemas.read_table(attempts, schemas.ATTEMPTS).to_pylist()] == ["k1"]
+    assert [r["run_key"] for r in artifacts.read_table(attempts, schemas.ATTEMPTS).to_pylist()] == ["k1"]
 
     resumed = Journal(samples, attempts, key="k1")
     assert [a["attempt_id"] for a in resumed.attempts] == ["r1/a/t/00000"] and resumed.written

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from pipeline import lake
-from pipeline.config import GenerateConfig, OpenAIAgentsConfig
 from pipeline.generation.edits import replay
 from pipeline.generation.generate import Budget, Context, generate
 from pipeline.generation.openai_agents import OpenAIBackend
+from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
 from pipeline.images import decode_rgb
 from pipeline.pool.search import PoolSearch
 from tests.servers import Endpoint, images_sent, prompt_text

@@ -13,8 +13,9 @@ import lance
 import pytest
 import yaml
 
-from pipeline import schemas
-from pipeline.schemas import Cell, Diagnosis, Mixture, write_json
+from pipeline import artifacts, schemas
+from pipeline.artifacts import write_json
+from pipeline.schemas import Cell, Diagnosis, Mixture
 
 pytestmark = pytest.mark.slow  # runs the stage (and a trained CLIP) in subprocesses
 
@@ -38,9 +39,9 @@ def inputs(world_pool, tmp: Path) -> dict:
     write_json(tmp / "mixture.json", Mixture(strategy="static", budget=sum(QUOTAS.values()), quotas=QUOTAS,
                                              shares={}))
     (tmp / "brief.md").write_text("weak everywhere\n")
-    schemas.write_parquet(tmp / "seen.parquet", [], schemas.SEEN)
-    pool_manifest.write(tmp / "ingest.json")
-    vectors.write(tmp / "embed.json")
+    artifacts.write_parquet(tmp / "seen.parquet", [], schemas.SEEN)
+    artifacts.write_json(tmp / "ingest.json", pool_manifest)
+    artifacts.write_json(tmp / "embed.json", vectors)
     return {"--params": tmp / "params.yaml", "--round": "r1", "--mixture": tmp / "mixture.json",
             "--diagnosis": tmp / "diagnosis.json", "--brief": tmp / "brief.md", "--pool": tmp / "ingest.json",
             "--vectors": tmp / "embed.json", "--clip": clip_dir, "--probe": out / "probe.parquet",
@@ -58,7 +59,7 @@ def env() -> dict:
 
 
 def rows(out: Path, name: str, schema) -> list[dict]:
-    return schemas.read_table(out / f"{name}.lance", schema).to_pylist()
+    return artifacts.read_table(out / f"{name}.lance", schema).to_pylist()
 
 
 def recorded(out: Path) -> int:
@@ -101,7 +102,7 @@ def test_killed_generate_resumes_to_the_uninterrupted_result(world_pool, tmp_pat
         assert [r[key] for r in b] == [r[key] for r in a]  # same rows, same order, no duplicates
         assert len({r[key] for r in b}) == len(b)
     assert json.loads((killed / "m.json").read_text()) == json.loads((whole / "m.json").read_text())
-    seen = [schemas.read_table(d / "seen.parquet", schemas.SEEN)["sample_id"].to_pylist() for d in (whole, killed)]
+    seen = [artifacts.read_table(d / "seen.parquet", schemas.SEEN)["sample_id"].to_pylist() for d in (whole, killed)]
     assert seen[0] == seen[1] == [r["sample_id"] for r in rows(whole, "samples", schemas.SAMPLES)]
 
     # other inputs: the journal is not resumed but replaced

@@ -9,10 +9,10 @@ import json
 import pytest
 from PIL import Image
 
-from pipeline.config import GenerateConfig, OpenAIAgentsConfig
 from pipeline.generation import roles as R
 from pipeline.generation.generate import Budget, Context, generate
 from pipeline.generation.openai_agents import OpenAIBackend, RoleClient
+from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
 from pipeline.pool.search import PoolSearch
 from tests.pipeline.generation.test_openai_agents import PLAN
 from tests.servers import Endpoint, transformers_serve
@@ -22,7 +22,12 @@ pytestmark = pytest.mark.slow  # builds a model and starts a server
 
 @pytest.fixture(scope="module")
 def vlm_server(tmp_path_factory):
-    from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
+    from pipeline.models.vlm import (
+        TinyVLMSpec,
+        build_model,
+        build_processor,
+        train_tokenizer,
+    )
 
     tmp = tmp_path_factory.mktemp("vlm")
     text = 'How many dots are there? {"answer": "3", "choice": 0, "score": 0.5, "edits": []} red blue question'

@@ -3,19 +3,27 @@ end with exactly one worker's result: no duplicate ids, no lost rows, even when 
 
 import json
 import os
-import time
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pipeline import schemas
+from pipeline import artifacts, schemas
 from pipeline.generation.claims import Claims, RoundDone, folder_for, read_outcome
 from pipeline.generation.generate import Outcome
 from pipeline.schemas import Call
-from tests.pipeline.generation.test_resume import REPO, command, env, inputs, kill, once_recorded, rows
+from tests.pipeline.generation.test_resume import (
+    REPO,
+    command,
+    env,
+    inputs,
+    kill,
+    once_recorded,
+    rows,
+)
 
 pytestmark = pytest.mark.slow  # runs the stage (and a trained CLIP) in subprocesses
 
@@ -36,7 +44,7 @@ def result(out: Path) -> dict:
     return {"attempts": [r["attempt_id"] for r in rows(out, "attempts", schemas.ATTEMPTS)],
             "samples": [r["sample_id"] for r in rows(out, "samples", schemas.SAMPLES)],
             "metrics": json.loads((out / "m.json").read_text()),
-            "seen": schemas.read_table(out / "seen.parquet", schemas.SEEN)["sample_id"].to_pylist()}
+            "seen": artifacts.read_table(out / "seen.parquet", schemas.SEEN)["sample_id"].to_pylist()}
 
 
 def start(args: dict, out: Path, *extra: str) -> subprocess.Popen:

@@ -1,5 +1,6 @@
-"""model.base and clip.*: a user's checkpoint is pinned, checked on every load, and a bad one fails before any
-stage works, with a message naming the param."""
+"""model.base and clip.*: a user's checkpoint is pinned, checked on every load, and a bad one fails before the
+stage that loads it works (and in `dpe check --deep`), with a message naming the param. Params validation itself
+reads no model."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import shutil
 import pytest
 import yaml
 
-from pipeline.config import ParamsError, parse_params
+from pipeline.config import parse_params
 from pipeline.models import clip
-from pipeline.models.bases import BaseModelError, pin_base
+from pipeline.models.bases import BaseModelError, deep_check, pin_base
 from pipeline.models.checkpoint import chain, load, write_base_reference
 from tests import families
 
@@ -80,25 +81,28 @@ def without_chat_template(llava, out):
     ("text_only", "model_type 'llama' is not an image-text-to-text model"),
     ("no_template", "has no chat template"),
 ])
-def test_a_bad_base_fails_validation_naming_the_param(case, message, llava, tmp_path):
+def test_a_bad_base_fails_the_deep_check_naming_the_param(case, message, llava, tmp_path):
     base = {"missing": lambda: tmp_path / "nowhere", "text_only": lambda: text_only_model(tmp_path / "llama"),
             "no_template": lambda: without_chat_template(llava, tmp_path / "bare")}[case]()
-    with pytest.raises(ParamsError, match=f"model.base = '{base}'.*{message}"):
-        parse_params({"model": {"base": str(base)}})
+    params = parse_params({"model": {"base": str(base)}})  # validation reads no model
+    with pytest.raises(BaseModelError, match=f"model.base = '{base}'.*{message}"):
+        deep_check(params)
 
 
-@pytest.mark.slow
-def test_the_first_stage_refuses_a_bad_base_before_any_work(tmp_path):
+def test_the_stage_that_loads_the_base_refuses_a_bad_one_before_any_work(tmp_path):
+    from pipeline.cli import main
+
     raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
     raw["model"]["base"] = str(tmp_path / "nowhere")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    out = tmp_path / "world"
-    proc = families.run_stage("world", tmp_path / "params.yaml", "--pool", out / "pool.parquet", "--scenes",
-                              out / "scenes.parquet", "--probe", out / "probe.parquet", "--eval", out / "eval.parquet",
-                              "--dev", out / "dev.parquet", "--sft", out / "sft.parquet", "--clip", out / "clip.parquet",
-                              "--metrics", out / "world.json")
+    out = tmp_path / "r0"
+    missing = [a for flag in ("corpus", "captions", "probe", "dev") for a in (f"--{flag}", tmp_path / "none.parquet")]
+    proc = families.run_stage("bootstrap_vlm", tmp_path / "params.yaml", *missing, "--out", out, "--state",
+                              tmp_path / "state")
     assert proc.returncode == 2 and "model.base" in proc.stderr and "no such directory" in proc.stderr
-    assert not out.exists()
+    assert not out.exists() and "Traceback" not in proc.stderr
+    assert main(["check", str(tmp_path / "params.yaml")]) == 0  # the shallow check reads no model
+    assert main(["check", "--deep", str(tmp_path / "params.yaml")]) == 2
 
 
 @pytest.mark.parametrize("model, pretrained, message", [
@@ -107,9 +111,10 @@ def test_the_first_stage_refuses_a_bad_base_before_any_work(tmp_path):
     ("ViT-S-32", "no-such-tag", "not a pretrained tag of ViT-S-32"),
     ("local-dir:/nowhere", "", "has no open_clip_config.json"),
 ])
-def test_a_bad_clip_fails_validation_naming_the_param(model, pretrained, message):
-    with pytest.raises(ParamsError, match=message):
-        parse_params({"clip": {"model": model, "pretrained": pretrained}})
+def test_a_bad_clip_fails_the_deep_check_naming_the_param(model, pretrained, message):
+    params = parse_params({"clip": {"model": model, "pretrained": pretrained}})
+    with pytest.raises(BaseModelError, match=message):
+        deep_check(params)
 
 
 @pytest.mark.slow
@@ -133,9 +138,10 @@ def test_any_open_clip_architecture_with_a_checkpoint_file_is_pinned_and_loads(t
 def test_changing_the_clip_embeds_the_pool_again_incrementally(tiny_world, tmp_path):
     import pyarrow.parquet as pq
 
-    from pipeline.config import DEFAULT_TYPE_PROMPTS, ClipConfig, EmbedConfig, SearchConfig
+    from pipeline.models.params import ClipConfig
     from pipeline.pool.embed import embed_pool
     from pipeline.pool.ingest import ingest
+    from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
 
     world, _, _ = tiny_world
     corpus = pq.read_table(world / "clip.parquet").to_pydict()

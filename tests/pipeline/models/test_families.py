@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from safetensors.torch import load_file
 
-from pipeline import schemas
+from pipeline import artifacts, schemas
 from pipeline.answering import answer
 from pipeline.config import parse_params
 from pipeline.diagnosis.diagnose import diagnose
@@ -59,8 +59,8 @@ def test_a_round_runs_on_a_random_model_of_each_family(family, tmp_path):
     assert spread, f"no sampled answers split on any item: {completions}"
 
     path = tmp_path / "trainset.parquet"
-    schemas.write_parquet(path, spread, schemas.TRAINSET)
-    rows = schemas.read_table(path, schemas.TRAINSET).to_pylist()
+    artifacts.write_parquet(path, spread, schemas.TRAINSET)
+    rows = artifacts.read_table(path, schemas.TRAINSET).to_pylist()
     stats, history = train_round(rows, str(path), str(r0), str(tmp_path / "r1"), str(tmp_path / "state"), params, 0)
     assert stats["steps"] == 2 and any("reward" in h for h in history)
     weights = load_file(str(tmp_path / "r1" / "adapter_model.safetensors"))

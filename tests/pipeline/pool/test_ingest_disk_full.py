@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline import lake, schemas
+from pipeline import artifacts, lake
 from pipeline.images import encode_png
 from tests.disks import fill, small_disk
 
@@ -51,7 +51,7 @@ def test_ingest_on_a_full_disk_fails_clearly_and_keeps_the_previous_pin(tmp_path
         first = ingest(tmp_path, [a], small / "lake")
         assert first.returncode == 0, first.stderr[-2000:]
         pinned = (tmp_path / "ingest.json").read_bytes()
-        before = sorted(ids(lake.open_pinned(schemas.Manifest.read(tmp_path / "ingest.json"))))
+        before = sorted(ids(lake.open_pinned(artifacts.read_manifest(tmp_path / "ingest.json"))))
         assert len(before) == 150
 
         filler = fill(small, leave=600 * 1024)  # room for a batch or two of b's 150 images, not all of them
@@ -62,7 +62,7 @@ def test_ingest_on_a_full_disk_fails_clearly_and_keeps_the_previous_pin(tmp_path
         assert fullest and fullest.group(1).startswith(str(small)), full.stderr  # the full device comes first
         assert float(fullest.group(2)) < 1 and "rerun" in full.stderr
         assert (tmp_path / "ingest.json").read_bytes() == pinned  # the pin was not moved
-        manifest = schemas.Manifest.read(tmp_path / "ingest.json")
+        manifest = artifacts.read_manifest(tmp_path / "ingest.json")
         assert sorted(ids(lake.open_pinned(manifest))) == before  # and still reads what it read
         latest = ids(lake.connect(str(small / "lake")).open_table(lake.POOL))
         assert len(latest) == len(set(latest)) and set(before) <= set(latest) and len(latest) < 300
@@ -70,5 +70,5 @@ def test_ingest_on_a_full_disk_fails_clearly_and_keeps_the_previous_pin(tmp_path
         filler.unlink()
         again = ingest(tmp_path, [a, b], small / "lake")
         assert again.returncode == 0, again.stderr[-2000:]
-        after = ids(lake.open_pinned(schemas.Manifest.read(tmp_path / "ingest.json")))
+        after = ids(lake.open_pinned(artifacts.read_manifest(tmp_path / "ingest.json")))
         assert len(after) == len(set(after)) == 300 and set(before) <= set(after)

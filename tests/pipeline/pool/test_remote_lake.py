@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import lake
-from pipeline.config import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
 from pipeline.images import decode_rgb
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
+from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
 from pipeline.pool.restore import has_pin
 from pipeline.pool.search import PoolSearch
 from tests.pipeline.pool.test_search import clip_and_halves

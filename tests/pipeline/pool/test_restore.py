@@ -8,15 +8,11 @@ import pytest
 import yaml
 
 from pipeline import lake
-from pipeline.config import (
-    DEFAULT_TYPE_PROMPTS,
-    EmbedConfig,
-    SearchConfig,
-    parse_params,
-)
+from pipeline.config import parse_params
 from pipeline.images import decode_rgb
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest, listed_ids
+from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
 from pipeline.pool.restore import LakeMismatch, ensure_pinned
 from pipeline.pool.search import PoolSearch
 from tests.pipeline.pool.test_search import clip_and_halves

@@ -9,10 +9,16 @@ import pytest
 from PIL import Image
 
 from pipeline import lake
-from pipeline.config import DEFAULT_TYPE_PROMPTS, ClipConfig, EmbedConfig, SearchConfig, SourceConfig
 from pipeline.models import clip
+from pipeline.models.params import ClipConfig
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
+from pipeline.pool.params import (
+    DEFAULT_TYPE_PROMPTS,
+    EmbedConfig,
+    SearchConfig,
+    SourceConfig,
+)
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # starts Ray

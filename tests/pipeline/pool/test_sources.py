@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from pipeline import lake
-from pipeline.config import SourceConfig, parse_params
+from pipeline.config import parse_params
 from pipeline.pool.ingest import ingest
+from pipeline.pool.params import SourceConfig
 from pipeline.pool.sources import SourceError, detect_kind, read_source
 
 

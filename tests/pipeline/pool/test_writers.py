@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline import lake, schemas
+from pipeline import artifacts, lake, schemas
 
 pytestmark = pytest.mark.slow  # two processes writing a few thousand rows
 
@@ -51,7 +51,7 @@ def test_two_ingests_at_once_lose_nothing_and_duplicate_nothing(tmp_path):
     assert reads and all(n == unique for n, unique in reads)  # never a half-merged batch with duplicates
     assert [n for n, _ in reads] == sorted(n for n, _ in reads)  # versions only grow
     for name in ("a", "b"):
-        pinned = set(lake.open_pinned(schemas.Manifest.read(tmp_path / f"{name}.json")).to_arrow()
+        pinned = set(lake.open_pinned(artifacts.read_manifest(tmp_path / f"{name}.json")).to_arrow()
                      .column("image_id").to_pylist())
         listed = set(pq.read_table(tmp_path / f"{name}_listed.parquet").column("image_id").to_pylist())
         assert len(listed) == 1500 and listed <= pinned  # each run's pin holds every image it listed

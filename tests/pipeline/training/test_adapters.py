@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from pipeline import schemas
+from pipeline import artifacts, schemas
 from pipeline.config import parse_params
 from pipeline.images import decode_rgb
 from pipeline.models.checkpoint import chain, load
@@ -52,8 +52,8 @@ def test_two_lora_rounds_stack_into_one_adapter_that_stock_loaders_read(tmp_path
     for r, colour in zip(rows, ["red", "blue"] * 3):
         r.update(question="What colour is the shape?", answer_type="word", answer=colour)
     trainset = tmp_path / "trainset.parquet"
-    schemas.write_parquet(trainset, rows, schemas.TRAINSET)
-    rows = schemas.read_table(trainset, schemas.TRAINSET).to_pylist()
+    artifacts.write_parquet(trainset, rows, schemas.TRAINSET)
+    rows = artifacts.read_table(trainset, schemas.TRAINSET).to_pylist()
 
     def rounds(mode: str):
         params = parse_params({"train": {"max_steps": 2, "num_generations": 4, "prompts_per_step": 2, "save_steps": 0,

@@ -1,4 +1,4 @@
-from pipeline.config import TrainConfig
+from pipeline.training.params import TrainConfig
 from pipeline.training.train import planned_steps
 
 

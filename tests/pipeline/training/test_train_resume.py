@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.models import resume
 from pipeline.models.checkpoint import load
-from pipeline.training import resume
 from tests import families
 
 

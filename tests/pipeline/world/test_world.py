@@ -7,9 +7,9 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import WorldConfig
 from pipeline.images import encode_png
 from pipeline.world.build import WorldFiles, build_world
+from pipeline.world.params import WorldConfig
 from pipeline.world.questions import CATEGORIES, CELLS, ask
 from pipeline.world.render import render
 from pipeline.world.scenes import IMAGE_TYPES, sample_scene

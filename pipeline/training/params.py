@@ -1,0 +1,110 @@
+"""Training's params sections (stages filter, train): the pass-rate filter and GRPO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pipeline.params import Section
+
+
+class FilterConfig(Section):
+    n_samples: int = Field(8, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    band_low: float = Field(0.1, ge=0, le=1)
+    band_high: float = Field(0.9, ge=0, le=1)
+    min_keep: int = Field(16, ge=0, description="fill up to this many with nearest-to-band samples, recorded")
+    max_keep: int = Field(0, ge=0, description=(
+        "keep at most this many (0: no cap), those nearest the band's middle first: min_keep = max_keep = N "
+        "trains every arm of a comparison on exactly N samples"))
+    batch_size: int = Field(8, ge=1, description="questions per sampled generate call (each n_samples times)")
+    label: Literal["reference", "majority"] = Field("reference", description=(
+        "what sampled answers are graded and trained against: the agent's answer, or the model's own majority"))
+
+    @model_validator(mode="after")
+    def _band(self) -> "FilterConfig":
+        if self.band_low > self.band_high:
+            raise ValueError(f"band_low ({self.band_low}) must be <= band_high ({self.band_high})")
+        if self.max_keep and self.max_keep < self.min_keep:
+            raise ValueError(f"max_keep ({self.max_keep}) must be 0 (no cap) or >= min_keep ({self.min_keep})")
+        return self
+
+
+class LoraSection(Section):
+    """A PEFT LoRA adapter per round (``train.lora``), on top of the previous round's model."""
+
+    rank: int = Field(16, ge=1)
+    alpha: float = Field(32.0, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        description="module names (suffixes) that get an adapter, or all-linear")
+    chain: Literal["stack", "merge"] = Field("stack", description=(
+        "stack: a round's adapter holds every LoRA round since the last full model (loads in one call); "
+        "merge: only its own round, on the previous round's merged model"))
+
+
+class TrainConfig(Section):
+    learning_rate: float = Field(5e-5, gt=0, lt=1)
+    num_generations: int = Field(8, ge=2)
+    prompts_per_step: int = Field(4, ge=1)
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int = Field(60, ge=1)
+    beta: float = Field(0.1, ge=0)
+    temperature: float = Field(1.0, gt=0)
+    accuracy_weight: float = Field(0.9, ge=0)
+    format_weight: float = Field(0.1, ge=0)
+    freeze_vision: bool = Field(True, description="train only the language model; keep the vision tower fixed")
+    lora: LoraSection | None = Field(None, description="empty: full fine-tuning; else a PEFT LoRA adapter per round")
+    save_steps: int = Field(20, ge=0, description="trainer checkpoints every this many steps (0: none); resume")
+    processes: int = Field(1, ge=1, description="training processes (accelerate launch) when > 1")
+    accelerate_config: str | None = Field(None, description="accelerate config file (DeepSpeed ZeRO-3, FSDP)")
+    vllm: Literal["off", "colocate", "server"] = Field("off", description="GRPO rollouts through trl's vLLM")
+    vllm_server: str | None = Field(None, description="vllm: server, the trl vllm-serve URL")
+    vllm_gpu_memory: float = Field(0.3, gt=0, le=1, description="vllm: colocate, its share of GPU memory")
+    reseed: int = Field(0, ge=0, description=(
+        "added to the round's seed for GRPO alone: the audit's noise runs retrain a round on the same data with "
+        "other seeds, to measure what retraining alone changes; 0 in a normal run"))
+    ablate: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "round -> cells (category/image_type) whose kept samples that round's training leaves out: the audit's "
+        "ablation experiments set it (dpe audit --ablate); {} in a normal run"))
+
+    @field_validator("lora", mode="before")
+    @classmethod
+    def _empty_is_full(cls, value):
+        return None if value == {} else value
+
+    @field_validator("vllm", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value):
+        """`dvc exp run -S` rewrites params.yaml as YAML 1.2 and drops the quotes of "off"; a YAML 1.1 reader
+        then sees the boolean false."""
+        return "off" if value is False else value
+
+    @field_validator("accelerate_config")
+    @classmethod
+    def _config_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"no such file {value!r}; give an accelerate config file (accelerate config), e.g. "
+                             "pipeline/overlays/accelerate/zero3_8gpu.yaml, or null")
+        return value
+
+    @model_validator(mode="after")
+    def _batch_splits(self) -> "TrainConfig":
+        per_step = self.prompts_per_step * self.num_generations
+        if per_step % self.processes:
+            raise ValueError(f"processes ({self.processes}) must divide prompts_per_step x num_generations "
+                             f"({per_step}): each process takes an equal share of every step's completions")
+        return self
+
+
+def left_out(ablated: list[str], cell: str | None) -> bool:
+    """Whether train.ablate's ``ablated`` names ``cell``, by itself or by its category: the one rule the training,
+    the audit's counts and the lineage all follow.
+
+    >>> left_out(["text"], "text/document"), left_out(["size/shapes"], "size/objects"), left_out([], None)
+    (True, False, False)
+    """
+    return bool(ablated) and (cell in ablated or (cell or "").split("/")[0] in ablated)

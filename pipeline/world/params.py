@@ -1,0 +1,19 @@
+"""The embedded world's params section (stage: world)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from pipeline.params import Section
+
+
+class WorldConfig(Section):
+    """The embedded synthetic world: how many images of each kind it renders."""
+
+    image_size: int = Field(112, ge=28, le=1024, multiple_of=28)
+    pool_size: int = Field(3000, ge=10, le=10_000_000)
+    probe_per_cell: int = Field(192, ge=1)
+    eval_per_cell: int = Field(96, ge=1)
+    dev_per_cell: int = Field(384, ge=1, description="held-out dev items per cell (how far r0's top-up carries beyond the probe)")
+    sft_size: int = Field(12000, ge=10)
+    clip_size: int = Field(3000, ge=10)
