@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export TQDM_MININTERVAL ?= 5
 
-.PHONY: install install-ray install-servers lock demo test test-fast clean-data
+.PHONY: install install-ray install-servers lock demo test test-slow test-all clean-data
 
 install: $(VENV)/.installed
 
@@ -40,15 +40,20 @@ lock: install-ray install-servers
 demo: install
 	@test -d .git || git init -q
 	@test -d .dvc || dvc init -q
+	dpe check  # the whole params file (each stage validates only its own sections)
 	dvc repro
 	dvc metrics show
 
-test: install-ray install-servers
-	$(PY) -m pytest
-
-# The edit loop: everything but the tests that train models, start Ray or run DVC (under a minute).
-test-fast: install
+# The README's test command and the edit loop (a few minutes with the install): every stage end to end through
+# DVC on a micro repo, generate() with its journal and budgets, a GRPO step, the params and deps checks.
+test: install
 	$(PY) -m pytest -m "not slow"
+
+# The rest: crash trials, the long end-to-end runs, Ray, moto's S3, llama.cpp, Chromium (.ci/run runs test-all).
+test-slow: install-ray install-servers
+	$(PY) -m pytest -m slow
+
+test-all: test test-slow
 
 clean-data:
 	rm -rf data metrics .dvc/cache .dvc/tmp

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from pipeline import results as res
 from pipeline.images import decode_rgb
 from pipeline.prompts import user_message
+from pipeline.runtime import reached
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def answer(model, processor, rows: Sequence[dict], *, batch_size: int = 32, max_
                                    **sampling)
         texts = processor.batch_decode(generated[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         out += [texts[i * samples:(i + 1) * samples] for i in range(len(batch))]
+        reached("answer.batch")
     return out
 
 

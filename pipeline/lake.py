@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.runtime import is_remote
+from pipeline.runtime import is_remote, reached
 from pipeline.schemas import Manifest
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ def merge(table, rows: pa.Table, key: str | list[str], update: bool = False) -> 
         if update:
             builder = builder.when_matched_update_all()
         result = builder.execute(rows.cast(table.schema) if declares_key(table, key) else rows)
+    reached("lake.merge")
     return result.num_inserted_rows + result.num_updated_rows
 
 
@@ -175,6 +176,7 @@ def pin(table, lake: str, stage: str) -> Manifest:
     tag = f"{stage}-v{version}"
     if tag not in table.tags.list():
         table.tags.create(tag, version)
+    reached("lake.pin")
     return Manifest(lake=lake, table=table.name, version=version, tag=tag, rows=table.count_rows())
 
 

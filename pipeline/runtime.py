@@ -9,8 +9,11 @@ import hashlib
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
+from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -58,6 +61,29 @@ def start(description: str, schema: type[Schema], argv: list[str] | None = None,
     places += [pool.lake] if pool is not None else []
     sys.excepthook = partial(_uncaught, places=places)
     return args, params
+
+
+KILL_AT = "DPE_KILL_AT"  # "<point>:<n>[,...]": reached() SIGKILLs this process the n-th time it passes <point>
+_passes: Counter = Counter()
+_passes_lock = threading.Lock()
+
+
+def reached(point: str) -> None:
+    """A named point in a stage's work (``lake.merge``, ``lake.pin``, ``answer.batch``, ``journal.flush``,
+    ``train.step``). The crash tests set DPE_KILL_AT so that the n-th pass kills the process there: a kill at a
+    known point in the work, the same on every machine, instead of a timer racing a loaded CPU. Unset, it does
+    nothing."""
+    spec = os.environ.get(KILL_AT)
+    if not spec:
+        return
+    with _passes_lock:
+        _passes[point] += 1
+        count = _passes[point]
+    for item in spec.split(","):
+        name, _, n = item.partition(":")
+        if name == point and count == int(n or 1):
+            log.warning("%s=%s: killing this process at %s, pass %d", KILL_AT, spec, point, count)
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def is_remote(uri: str) -> bool:

@@ -1,5 +1,7 @@
-"""The crash-safety harness: SIGKILL a stage at a random moment, `dvc repro` again, and compare what the repository
-then holds with an uninterrupted run.
+"""The crash-safety harness: SIGKILL a stage at a named point in its work (``runtime.reached``: a lake commit, a
+pin, a batch of answers, a journal append, an optimiser step; the n-th pass), `dvc repro` again, and compare what the
+repository then holds with an uninterrupted run. A named point, not a timer: the kill lands at the same place in the
+work on a loaded 2-core machine and on a fast one.
 
 ``fingerprint`` reduces every out in dvc.lock (and the lake tables the manifests pin) to what must not depend on
 when a run was killed: each table's row count and ids, each JSON out's hash (a manifest's table, tag-independent
@@ -12,15 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
+
+from pipeline.runtime import KILL_AT
 
 ID_COLUMNS = ("sample_id", "attempt_id", "item_id", "image_id")
 
@@ -94,30 +95,36 @@ def run(cmd: list[str], repo: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
 
 
-def timed_force(stage: str, repo: Path, env: dict) -> float:
-    """Seconds an uninterrupted forced run of ``stage`` takes (and the state it leaves is the reference's)."""
-    began = time.perf_counter()
+# stage -> the named points its work passes (pipeline/runtime.py reached)
+POINTS = {"ingest": ("lake.merge", "lake.pin"), "embed": ("lake.merge", "lake.pin"), "diagnose@r1": ("answer.batch",),
+          "generate@r1": ("journal.flush",), "filter@r1": ("answer.batch",), "train@r1": ("train.step",),
+          "evaluate@r1": ("answer.batch",)}
+
+
+def force(stage: str, repo: Path, env: dict) -> None:
+    """An uninterrupted forced run of ``stage`` (the state it leaves is the reference's)."""
     done = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", stage], repo, env)
     assert done.returncode == 0, done.stderr[-3000:]
-    return time.perf_counter() - began
 
 
-def trial(stage: str, repo: Path, env: dict, seconds: float, rng: random.Random, before=None) -> dict:
-    """Force ``stage`` (after ``before(repo)``, e.g. removing a lake table), SIGKILL it at a random moment
-    within ``seconds``, then `dvc repro` to the end; returns what happened."""
+def kill_point(stage: str, index: int) -> tuple[str, int]:
+    """The ``index``-th trial's point and pass: the stage's points in turn, the first to third pass."""
+    points = POINTS[stage]
+    return points[index % len(points)], 1 + index // len(points) % 3
+
+
+def trial(stage: str, repo: Path, env: dict, index: int, before=None) -> dict:
+    """Force ``stage`` (after ``before(repo)``, e.g. removing a lake table), SIGKILLed at its ``index``-th trial's
+    point, then `dvc repro` to the end; returns what happened (a stage that passes the point fewer times than
+    asked finishes: not killed)."""
     if before:
         before(repo)
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", stage], cwd=repo, env=env,
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    at = rng.uniform(0.3 * seconds, 0.95 * seconds)  # DVC and the imports take the first part: skip most of it
-    time.sleep(at)
-    killed = proc.poll() is None
-    if killed:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    point, n = kill_point(stage, index)
+    forced = run([sys.executable, "-m", "dvc", "repro", "-f", "-s", stage], repo, env | {KILL_AT: f"{point}:{n}"})
+    killed = f"killing this process at {point}, pass {n}" in forced.stdout + forced.stderr
     again = run([sys.executable, "-m", "dvc", "repro"], repo, env)
     status = run([sys.executable, "-m", "dvc", "status"], repo, env)
-    return {"stage": stage, "killed_at": round(at, 2), "killed": killed, "recovered": again.returncode == 0,
+    return {"stage": stage, "point": f"{point}:{n}", "killed": killed, "recovered": again.returncode == 0,
             "error": again.stderr[-2000:] if again.returncode else "", "clean": "up to date" in status.stdout}
 
 

@@ -11,7 +11,7 @@ import random
 import tempfile
 
 from pipeline.models import resume
-from pipeline.models.trainer_args import common_args
+from pipeline.models.trainer_args import common_args, step_callbacks
 from pipeline.prompts import user_message
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ def run_sft(model, processor, rows: list[dict], *, steps: int, batch_size: int, 
             warmup_steps=max(1, steps // 20), weight_decay=0.0, logging_steps=max(1, steps // 10), max_length=None,
             **args,
         )
-        trainer = SFTTrainer(model=model, args=config, train_dataset=sft_dataset(rows), processing_class=processor)
+        trainer = SFTTrainer(model=model, args=config, train_dataset=sft_dataset(rows), processing_class=processor,
+                             callbacks=step_callbacks())
         if checkpoint:
             log.info("resuming the warm-up from %s", checkpoint)
         result = trainer.train(resume_from_checkpoint=checkpoint)

@@ -26,6 +26,7 @@ from typing import Callable
 import pyarrow as pa
 
 from pipeline import schemas
+from pipeline.runtime import reached
 from pipeline.schemas import Call, calls_json
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class Claims:
             with self._lock:
                 self.held.discard(attempt_id)
                 self.made += 1
+        reached("claims.publish")
         return self.read(attempt_id)
 
     def read(self, attempt_id: str):

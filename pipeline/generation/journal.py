@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline import artifacts, lake, schemas
+from pipeline.runtime import reached
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +93,4 @@ class Journal:
         write(self.attempts_path, pa.Table.from_pylist(attempts, schemas.ATTEMPTS))
         self.written = True
         self.pending = ([], [])
+        reached("journal.flush")

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from pipeline.images import decode_rgb
-from pipeline.models.trainer_args import common_args
+from pipeline.models.trainer_args import common_args, step_callbacks
 from pipeline.prompts import user_message
 from pipeline.training.params import TrainConfig
 from pipeline.training.rewards import accuracy_reward, format_reward
@@ -99,7 +99,7 @@ def grpo_trainer(model, processor, rows: list[dict], cfg: TrainConfig, seed: int
         freeze_vision_tower(model)
     return GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward],
                        args=grpo_args(cfg, steps, seed, max_new_tokens, state_dir), train_dataset=grpo_dataset(rows),
-                       processing_class=processor, peft_config=lora_config(cfg))
+                       processing_class=processor, peft_config=lora_config(cfg), callbacks=step_callbacks())
 
 
 def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, state_dir: str | Path,

@@ -12,7 +12,6 @@ from pipeline.world.agents import edited_scene, keeps
 from pipeline.world.render import render
 from pipeline.world.scenes import sample_scene
 
-
 RESIZING = {"crop", "rotate", "generative"}  # the ops that may change the image's size
 MADE = encode_png(Image.new("RGB", (30, 30), (0, 200, 0)))  # what an image model returned
 OUTPUTS = [{"id": "generated:" + image_id(MADE), "image": MADE}]

@@ -7,7 +7,6 @@ import socket
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 
 from pipeline import lake
 from pipeline.diagnosis.itemsets import load_items
@@ -20,8 +19,6 @@ from pipeline.generation.params import DEFAULT_EDITS, DedupConfig
 from pipeline.images import decode_rgb, image_id
 from pipeline.pool.search import PoolSearch
 from pipeline.world.agents import WorldBackend
-
-pytestmark = pytest.mark.slow  # trains a tiny CLIP for the retriever
 
 
 def context(world_pool, scenes=None, **extra) -> Context:

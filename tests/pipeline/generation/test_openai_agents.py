@@ -6,7 +6,6 @@ transport faults are not model errors, and that every call and its tokens are co
 
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -19,8 +18,6 @@ from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
 from pipeline.images import decode_rgb
 from pipeline.pool.search import PoolSearch
 from tests.servers import Endpoint, images_sent, prompt_text
-
-pytestmark = pytest.mark.slow  # the retriever needs a trained CLIP
 
 PLAN = {"queries": ["an image of coloured dots"], "answer_type": "integer", "question_kind": "count the dots",
         "edit_intent": "make it a little brighter"}
@@ -150,15 +147,21 @@ def test_a_selector_that_sees_no_fit_rejects_before_writing(world_pool):
 
 
 def test_attempts_run_concurrently_up_to_the_bound(world_pool):
-    state = {"now": 0, "most": 0}
-    lock = threading.Lock()
+    """The first three planner calls each wait until all three are in flight: a sequential run would never get
+    there (the gate times out and says so), and no clock is read."""
+    state = {"now": 0, "most": 0, "met": False}
+    lock, gate = threading.Lock(), threading.Event()
 
     def slow(reply):
         def answer(body):
             with lock:
                 state["now"] += 1
                 state["most"] = max(state["most"], state["now"])
-            time.sleep(0.15)
+                first_wave = not gate.is_set()
+                if state["now"] == 3:
+                    gate.set()
+            if first_wave:
+                state["met"] = gate.wait(timeout=30) or state["met"]
             with lock:
                 state["now"] -= 1
             return reply
@@ -171,7 +174,7 @@ def test_attempts_run_concurrently_up_to_the_bound(world_pool):
     finally:
         endpoint.close()
     assert counts["accepted"] == len(samples) == 6 and len(attempts) == counts["attempts"], {k: v for k, v in counts.items() if k.startswith("rej")}
-    assert state["most"] == 3  # three planners in flight at once (not one after another), never more; no wall clock
+    assert state["met"] and state["most"] == 3  # three planners in flight at once (not one after another), never more
     assert len({s["source_image_id"] for s in samples}) == 6
 
 

@@ -4,6 +4,7 @@ end with exactly one worker's result: no duplicate ids, no lost rows, even when 
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -14,14 +15,13 @@ import yaml
 from pipeline import artifacts, schemas
 from pipeline.generation.claims import Claims, RoundDone, folder_for, read_outcome
 from pipeline.generation.generate import Outcome
+from pipeline.runtime import KILL_AT
 from pipeline.schemas import Call
 from tests.pipeline.generation.test_resume import (
     REPO,
     command,
     env,
     inputs,
-    kill,
-    once_recorded,
     rows,
 )
 
@@ -47,8 +47,9 @@ def result(out: Path) -> dict:
             "seen": artifacts.read_table(out / "seen.parquet", schemas.SEEN)["sample_id"].to_pylist()}
 
 
-def start(args: dict, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(command(args, out) + ["--threads", "3", *extra], cwd=REPO, env=env(), text=True,
+def start(args: dict, out: Path, *extra: str, kill_at: str = "") -> subprocess.Popen:
+    return subprocess.Popen(command(args, out) + ["--threads", "3", *extra], cwd=REPO,
+                            env=env() | ({KILL_AT: kill_at} if kill_at else {}), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -67,10 +68,10 @@ def test_two_workers_share_a_round_and_end_with_one_workers_result(world_pool, t
     assert made(logs[0]) + made(logs[1]) == len(expected["attempts"])
     assert not Path(f"{shared}/attempts.lance.work").exists()  # the leader cleared the shared attempts
 
-    # a helper killed mid-round: its claims are taken over, nothing is lost
-    leader, helper = start(args, killed), start(args, killed, "--follow")
-    once_recorded(helper, killed)
-    kill(helper, "the helper")
+    # a helper killed mid-round (as it publishes its third outcome): its claims are taken over, nothing is lost
+    leader, helper = start(args, killed), start(args, killed, "--follow", kill_at="claims.publish:3")
+    helper.communicate(timeout=300)
+    assert helper.returncode == -signal.SIGKILL, "the helper finished before its third outcome"
     log = leader.communicate(timeout=300)[0]
     assert leader.returncode == 0, log
     assert result(killed) == expected

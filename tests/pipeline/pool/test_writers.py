@@ -17,9 +17,9 @@ from pipeline import artifacts, lake, schemas
 pytestmark = pytest.mark.slow  # two processes writing a few thousand rows
 
 REPO = Path(__file__).resolve().parents[3]
-INGEST = ("import sys; from pipeline.pool.ingest import ingest; "
+INGEST = ("import sys; from pipeline.artifacts import write_json; from pipeline.pool.ingest import ingest; "
           "m, _ = ingest([sys.argv[1]], sys.argv[2], 10**7, batch_size=250, listed_out=sys.argv[3]); "
-          "m.write(sys.argv[4])")
+          "write_json(sys.argv[4], m)")
 
 
 def png(i: int) -> bytes:

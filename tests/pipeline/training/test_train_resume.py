@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import yaml
 
 from pipeline.models import resume
 from pipeline.models.checkpoint import load
+from pipeline.runtime import KILL_AT
 from tests import families
 
 
@@ -36,18 +35,6 @@ def test_a_checkpoint_is_resumed_only_by_its_own_run(tmp_path):
     (state / "README.md").write_text("the trainer's model card")
     resume.finish(state)
     assert [p.name for p in state.iterdir()] == [resume.RUN]
-
-
-def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> bool:
-    """SIGKILL ``proc``'s whole process group once ``ready()``; False if it ended first."""
-    began = time.time()
-    while proc.poll() is None and time.time() - began < timeout:
-        if ready():
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def assert_state_is_not_an_out(stage: str) -> None:
@@ -97,30 +84,24 @@ def dvc_repo(tmp_path: Path, train: dict) -> tuple[Path, dict]:
     return repo, one_stage_repo(repo, raw, "train", stage)
 
 
-def killed_and_repeated(repo: Path, env: dict, ready) -> subprocess.CompletedProcess:
-    """`dvc repro`, SIGKILLed once ``ready()``, then `dvc repro` again to the end."""
+def killed_and_repeated(repo: Path, env: dict, step: int) -> subprocess.CompletedProcess:
+    """`dvc repro` with the stage SIGKILLed at the end of optimiser step ``step`` (a named point, not a timer),
+    then `dvc repro` again to the end."""
     repro = [sys.executable, "-m", "dvc", "repro"]
-    proc = subprocess.Popen(repro, cwd=repo, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    assert kill_when(proc, ready), "the training finished before it could be killed"
+    killed = subprocess.run(repro, cwd=repo, env=env | {KILL_AT: f"train.step:{step}"}, capture_output=True, text=True)
+    assert killed.returncode != 0 and f"train.step, pass {step}" in killed.stderr, killed.stderr[-3000:]
     done = subprocess.run(repro, cwd=repo, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
-
-
-def saved_step(state: Path) -> int:
-    """The last step saved completely (its trainer state written), 0 for none."""
-    steps = [int(p.parent.name.rsplit("-", 1)[1]) for p in state.glob("checkpoint-*/trainer_state.json")]
-    return max(steps, default=0)
 
 
 @pytest.mark.slow
 def test_dvc_repro_after_a_sigkill_resumes_grpo_from_the_last_checkpoint(tmp_path):
     repo, env = dvc_repo(tmp_path, {"max_steps": 24, "epochs": 20.0, "save_steps": 3, "num_generations": 8,
                                       "prompts_per_step": 4})
-    killed_and_repeated(repo, env, lambda: saved_step(repo / "state") >= 6)
+    killed_and_repeated(repo, env, 7)  # checkpoint-6 is on disk, step 7's work is lost
     metrics = json.loads((repo / "train.json").read_text())
-    assert metrics["steps"] == 24 and 6 <= metrics["resumed_from_step"] < 24
+    assert metrics["steps"] == 24 and metrics["resumed_from_step"] == 6
     assert not list((repo / "state").glob("checkpoint-*"))  # a finished run keeps only its fingerprint
     model, _ = load(repo / "model")
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
@@ -148,9 +129,9 @@ def test_dvc_repro_after_a_sigkill_resumes_the_bootstrap_warm_up(tiny_world, tmp
         "outs": ["r0"],
     }
     env = one_stage_repo(repo, raw, "bootstrap_vlm", stage)
-    killed_and_repeated(repo, env, lambda: saved_step(repo / "state") >= 40)
+    killed_and_repeated(repo, env, 41)
     facts = json.loads((repo / "r0" / "card.json").read_text())["facts"]
-    assert 40 <= facts["warm-up resumed from step"] < 400 and facts["training steps"] == 400
+    assert facts["warm-up resumed from step"] == 40 and facts["training steps"] == 400
     assert not list((repo / "state").glob("checkpoint-*"))
     assert_scratch_state_leaves_status_clean(repo, env)
 
