@@ -92,6 +92,7 @@ def micro_repo(micro_run, tmp_path):
     return clone, copy.deepcopy(params), log
 
 
+@pytest.mark.timeout(600)  # the session's first repro (about 90 s) runs in this test's setup
 def test_micro_round_through_dvc(micro_repo):
     from pipeline import results as res
     from pipeline import schemas
