@@ -133,3 +133,14 @@ def test_a_key_in_params_is_refused_without_echoing_it():
             parse_params(raw)
         assert "environment variable" in str(err.value) and secret not in str(err.value) and "plain" not in str(err.value)
     assert parse_params({"generate": {"openai": {"api_key_env": "MY_KEY"}}}).generate.openai.api_key_env == "MY_KEY"
+
+
+def test_cli_check_deps_prints_what_each_module_reruns(capsys):
+    from pipeline.cli import main
+
+    assert main(["check", "--deps", "--repo", str(REPO), "--width", "400"]) == 0
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in capsys.readouterr().out.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip()}
+    assert rows["pipeline/training/train.py"] == "train@*"
+    assert "mixture@*" in rows["pipeline/mixture.py"] and "world" not in rows["pipeline/models/bases.py"]
+    assert rows["pipeline/cli.py"].startswith("none")
