@@ -102,7 +102,5 @@ def uncovered(modules: set[Path], deps: tuple[str, ...] | list[str], root: Path)
 def reruns(root: Path) -> dict[str, list[str]]:
     """Every project module -> the stages whose dvc.yaml deps cover it: what a change to it reruns."""
     every = sorted(root.glob("pipeline/**/*.py")) + sorted(root.glob("stages/*.py"))
-    table = {}
-    for rel in code(set(every), root):
-        table[rel] = [s.name for s in stages(root) if any(covers(dep, rel) for dep in s.deps)]
-    return table
+    dag = stages(root)
+    return {rel: [s.name for s in dag if any(covers(dep, rel) for dep in s.deps)] for rel in code(set(every), root)}
