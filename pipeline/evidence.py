@@ -109,3 +109,62 @@ def samples_to_reach(curve: list[tuple[float, float]], level: float) -> float | 
         if y1 >= level > y0:
             return x0 + (level - y0) / (y1 - y0) * (x1 - x0)
     return None
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of ``pvalues`` (one family): compare each adjusted value with the level.
+
+    >>> holm([0.01, 0.04, 0.03])
+    [0.03, 0.06, 0.06]
+    """
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = round(running, 6)
+    return adjusted
+
+
+def holm_levels(pvalues: list[float], alpha: float = 0.05) -> list[float]:
+    """Each test's own level under Holm (alpha / (m − rank)): an interval drawn at it is the corrected one.
+
+    >>> holm_levels([0.01, 0.04, 0.03])
+    [0.016667, 0.05, 0.025]
+    """
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    levels = [0.0] * m
+    for rank, i in enumerate(order):
+        levels[i] = round(alpha / (m - rank), 6)
+    return levels
+
+
+def two_way_bootstrap(diffs, strata: list, reps: int = 2000, seed: int = 0):
+    """Replicates of the mean of ``diffs`` (seeds × items: a per-item change for each seed's run, or any paired
+    score) resampling both what varies: seeds with replacement, and items with replacement within each stratum
+    (a cell), so the interval covers a new draw of seeds *and* of items. Returns a numpy array of ``reps``."""
+    import numpy as np
+
+    diffs = np.asarray(diffs, dtype=float)
+    n_seeds, n_items = diffs.shape
+    rng = np.random.default_rng(seed)
+    groups: dict = {}
+    for i, s in enumerate(strata):
+        groups.setdefault(s, []).append(i)
+    weights = np.zeros((reps, n_items))
+    for idx in groups.values():
+        idx = np.asarray(idx)
+        draws = rng.integers(0, len(idx), size=(reps, len(idx)))
+        np.add.at(weights, (np.repeat(np.arange(reps), len(idx)), idx[draws].ravel()), 1.0)
+    per_seed = diffs @ weights.T / n_items  # seeds × reps: each seed's mean on each item draw
+    seeds = rng.integers(0, n_seeds, size=(reps, n_seeds))
+    return per_seed[seeds, np.arange(reps)[:, None]].mean(axis=1)
+
+
+def p_at_most(replicates, bound: float = 0.0) -> float:
+    """One-sided bootstrap p-value of "the mean is at most ``bound``": the share of replicates at or below it."""
+    import numpy as np
+
+    r = np.asarray(replicates)
+    return round(float((np.sum(r <= bound) + 1) / (len(r) + 1)), 6)

@@ -1,6 +1,8 @@
-"""DVC stage `train@round`: GRPO from the previous round's model on the round's training set; the round's
-model (full weights or a LoRA adapter), its training curves (a DVC plot) and metrics. A killed run resumes
-from the last trainer checkpoint in --state (a persist out)."""
+"""DVC stage `train@round`: GRPO from the previous round's model on the round's training set, then the round
+gate (train.gate: a dev check the round must pass, or a weaker step of it, or the previous model is carried
+over); the round's model (full weights or a LoRA adapter), its training curves (a DVC plot) and metrics.
+A killed run resumes from the last trainer checkpoint in --state (scratch, not an out). --reference: the
+base model, the KL reference under train.reference: base."""
 
 import sys
 
@@ -23,14 +25,17 @@ class Params(RoundSeeded):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args, params = start(__doc__, Params, argv, required=FLAGS)
+    args, params = start(__doc__, Params, argv, required=FLAGS, optional=("--reference",))
     seed = params.seed_of(args.round) + params.train.reseed
     if params.train.processes > 1 and not launched():
         sys.exit(launch(argv, args, params, seed))
     rows = artifacts.read_table(args.trainset, schemas.TRAINSET).to_pylist()
     ablated = params.train.ablate.get(args.round, [])
     kept = leave_out(rows, ablated)
-    result = train_round(kept, args.trainset, args.model, args.out, args.state, params, seed)
+    if params.train.reference == "base" and not args.reference:
+        sys.exit("train.reference: base needs --reference <the base round's model folder> (dvc.yaml passes r0's)")
+    reference = args.reference if params.train.reference == "base" else None
+    result = train_round(kept, args.trainset, args.model, args.out, args.state, params, seed, reference)
     if result is not None:
         stats, history = result
         if ablated:

@@ -97,7 +97,7 @@ def run(cmd: list[str], repo: Path, env: dict) -> subprocess.CompletedProcess:
 
 # stage -> the named points its work passes (pipeline/runtime.py reached)
 POINTS = {"ingest": ("lake.merge", "lake.pin"), "embed": ("lake.merge", "lake.pin"), "diagnose@r1": ("answer.batch",),
-          "generate@r1": ("journal.flush",), "filter@r1": ("answer.batch",), "train@r1": ("train.step",),
+          "generate@r1": ("journal.flush",), "filter@r1": ("answer.batch",), "train@r1": ("train.step", "train.gate"),
           "evaluate@r1": ("answer.batch",)}
 
 

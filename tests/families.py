@@ -198,6 +198,15 @@ def world_rows(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def write_items(path, n: int = 8, seed: int = 1) -> Path:
+    """World items (item schema) in a parquet file: a probe, evaluation or dev set."""
+    from pipeline import artifacts, schemas
+
+    artifacts.write_parquet(path, [{f.name: None for f in schemas.ITEMS} | r for r in world_rows(n, seed)],
+                            schemas.ITEMS)
+    return Path(path)
+
+
 def write_trainset(path, n: int = 8) -> Path:
     from pipeline import artifacts, schemas
 

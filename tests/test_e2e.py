@@ -114,6 +114,9 @@ def test_micro_round_through_dvc(micro_repo):
         assert key in bootstrap, key
     assert (repo / "data/rounds/r0/model/README.md").exists() and (repo / "data/models/clip/README.md").exists()
 
+    trained = json.loads((repo / "metrics/r1/train.json").read_text())  # the round gate ran on dev's gate half
+    assert trained["gate.items"] == len(CELLS) and trained["gate.step"] in (0.0, *params["train"]["gate"]["steps"])
+
     evaluation = json.loads((repo / "metrics/r1/evaluate.json").read_text())
     results = pl.read_parquet(repo / "data/rounds/r1/evaluation.parquet")
     assert evaluation["items"] == results.height == len(CELLS)

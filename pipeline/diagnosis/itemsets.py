@@ -17,6 +17,7 @@ message naming it. Categories come from the source, whatever they are called.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import random
@@ -140,6 +141,33 @@ def resample(items: list[dict], share: float, seed: int | str) -> list[dict]:
     keep = set()
     for idx in cells["i"].to_list():
         keep.update(rng.sample(idx, max(1, math.ceil(share * len(idx)))))
+    return [items[i] for i in sorted(keep)]
+
+
+HALVES = ("gate", "choose")
+
+
+def half(items: list[dict], which: str) -> list[dict]:
+    """One of two fixed, disjoint halves of every (category, image type) cell of a dev set, in source order:
+    ``gate`` is what a round's gate checks against, ``choose`` what defaults are chosen on (benchmarks), so
+    no default is picked on numbers a round already steered by. The split hashes the item id, so it does not
+    move when the set grows or is reordered.
+
+    >>> items = [{"item_id": str(i), "category": "c", "image_type": "t"} for i in range(6)]
+    >>> g, c = half(items, "gate"), half(items, "choose")
+    >>> len(g), len(c), sorted(it["item_id"] for it in g + c) == sorted(it["item_id"] for it in items)
+    (3, 3, True)
+    """
+    if which not in HALVES:
+        raise ValueError(f"half {which!r}: expected one of {HALVES}")
+    cells: dict[tuple[str, str], list[int]] = {}
+    for i, it in enumerate(items):
+        cells.setdefault((it["category"], it["image_type"]), []).append(i)
+    keep = set()
+    for idx in cells.values():
+        ranked = sorted(idx, key=lambda i: hashlib.sha256(f"dev-half:{items[i]['item_id']}".encode()).hexdigest())
+        cut = len(ranked) // 2 if len(ranked) > 1 else 1
+        keep.update(ranked[:cut] if which == "gate" else ranked[cut:])
     return [items[i] for i in sorted(keep)]
 
 

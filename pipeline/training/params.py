@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pipeline.diagnosis.params import ItemSetConfig
 from pipeline.params import Section
 
 
@@ -46,6 +47,30 @@ class LoraSection(Section):
         "merge: only its own round, on the previous round's merged model"))
 
 
+class GateConfig(ItemSetConfig):
+    """The round gate (``pipeline/training/gate.py``): the round's model must pass a dev check, or a weaker step
+    of it does, or the previous model is carried over."""
+
+    enabled: bool = Field(True, description="check the trained round on held-out dev items before it replaces "
+                          "the previous model")
+    source: str = "data/world/dev.parquet"
+    half: Literal["gate", "all"] = Field("gate", description=(
+        "gate: the half of every cell that rounds may read (the other, choose, is kept for choosing defaults); "
+        "all: every item (a source of your own kept for the gate alone)"))
+    steps: list[float] = Field(default_factory=lambda: [1.0, 0.5], min_length=1, description=(
+        "candidates: the trained update scaled by each step (1: as trained; 0.5: halfway from the previous model)"))
+    min_gain: float = Field(0.0, description="overall paired gain a candidate must exceed")
+    z: float = Field(1.645, ge=0, description="a category may not lose by more than z paired standard errors")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_in_range(cls, value: list[float]) -> list[float]:
+        bad = [s for s in value if not 0 < s <= 1]
+        if bad:
+            raise ValueError(f"steps {bad}: each must be in (0, 1]; the previous model (0) is always the fallback")
+        return value
+
+
 class TrainConfig(Section):
     learning_rate: float = Field(5e-5, gt=0, lt=1)
     num_generations: int = Field(8, ge=2)
@@ -53,6 +78,11 @@ class TrainConfig(Section):
     epochs: float = Field(2.0, gt=0)
     max_steps: int = Field(60, ge=1)
     beta: float = Field(0.1, ge=0)
+    reference: Literal["previous", "base"] = Field("previous", description=(
+        "the KL term's reference: the round's starting model, or the base model r0 (drift cannot accumulate "
+        "across rounds); base needs full fine-tuning"))
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="share of the round's steps with a rising learning rate")
+    scheduler: Literal["constant", "cosine", "linear"] = Field("constant", description="learning rate schedule")
     temperature: float = Field(1.0, gt=0)
     accuracy_weight: float = Field(0.9, ge=0)
     format_weight: float = Field(0.1, ge=0)
@@ -70,6 +100,7 @@ class TrainConfig(Section):
     ablate: dict[str, list[str]] = Field(default_factory=dict, description=(
         "round -> cells (category/image_type) whose kept samples that round's training leaves out: the audit's "
         "ablation experiments set it (dpe audit --ablate); {} in a normal run"))
+    gate: GateConfig = GateConfig()
 
     @field_validator("lora", mode="before")
     @classmethod
@@ -90,6 +121,13 @@ class TrainConfig(Section):
             raise ValueError(f"no such file {value!r}; give an accelerate config file (accelerate config), e.g. "
                              "pipeline/overlays/accelerate/zero3_8gpu.yaml, or null")
         return value
+
+    @model_validator(mode="after")
+    def _reference_needs_full_weights(self) -> "TrainConfig":
+        if self.lora is not None and self.reference == "base":
+            raise ValueError("reference: base needs full fine-tuning (under train.lora the adapter's own base is "
+                             "the reference); set reference: previous or lora: {}")
+        return self
 
     @model_validator(mode="after")
     def _batch_splits(self) -> "TrainConfig":

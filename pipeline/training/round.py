@@ -12,12 +12,15 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pipeline.models import resume
 from pipeline.models.bases import weight_index_hash
 from pipeline.models.checkpoint import load
 from pipeline.training.adapters import save_adapter
+from pipeline.runtime import reached
+from pipeline.training import gate
 from pipeline.training.curves import summary
 from pipeline.training.params import left_out
 from pipeline.training.train import lora_config, run_grpo
@@ -93,21 +96,71 @@ def _free_port() -> int:
 
 
 def train_round(rows: list[dict], trainset: str, model_dir: str, out: str, state_dir: str, params,
-                seed: int) -> tuple[dict, list[dict]] | None:
-    """Train and save the round; returns (stats, log history) on the main process, None on the others."""
+                seed: int, reference: str | None = None) -> tuple[dict, list[dict]] | None:
+    """Train, gate and save the round; returns (stats, log history) on the main process, None on the others."""
     run = run_id(trainset, model_dir, params, seed)
     # Outside a launch this clears a folder left by another run; inside one the launcher already did
     # (launch), so every process finds the same checkpoint.
     checkpoint = resume.last_checkpoint(state_dir, run) if rows else None
     model, processor = load(model_dir, params.model.dtype, device=None)  # the trainer places it (one per process)
     trained, history, stats = run_grpo(model, processor, rows, params.train, seed, state_dir,
-                                       max_new_tokens=params.answer.max_new_tokens, resume_from=checkpoint)
+                                       max_new_tokens=params.answer.max_new_tokens, resume_from=checkpoint,
+                                       reference=reference)
     if rank() != 0:
         return None
     stats["resumed_from_step"] = resume.step(checkpoint) if checkpoint else 0
+    if rows and params.train.gate.enabled:
+        stats |= run_gate(trained, processor, model_dir, params)
     save(trained, processor, model_dir, out, params.train, trained_adapter=bool(rows))
     resume.finish(state_dir)
     return stats | {"curves": summary(history)}, history
+
+
+def gate_items(cfg) -> list[dict]:
+    from pipeline.diagnosis.itemsets import half, load_items
+
+    items = load_items(cfg.source, cfg.kind, cfg.columns)
+    return half(items, "gate") if cfg.half == "gate" else items
+
+
+def correct(model, processor, items: list[dict], params, desc: str) -> list[bool]:
+    """Per-item greedy correctness of an in-memory model, graded as the evaluate stage grades."""
+    from pipeline.answering import TransformersEngine
+
+    engine = TransformersEngine(model, processor, batch_size=params.answer.batch_size)
+    results = engine.greedy_results(items, max_new_tokens=params.answer.max_new_tokens, desc=desc)
+    return results["correct"].to_list()
+
+
+def run_gate(trained, processor, model_dir: str, params):
+    """The round gate (pipeline/training/gate.py): loads the chosen candidate into ``trained`` (the previous
+    weights when every candidate fails) and returns the gate's metrics. Under LoRA a step scales the round's
+    adapter (its B matrices), which scales its update the same way."""
+    cfg = params.train.gate
+    began = time.perf_counter()
+    items = gate_items(cfg)
+    categories = [it["category"] for it in items]
+    new_state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
+    if params.train.lora is not None:
+        prev_state = {k: v.new_zeros(v.shape) if "lora_B" in k else v for k, v in new_state.items()}
+    else:
+        previous, _ = load(model_dir, params.model.dtype, device=None)
+        prev_state = {k: v.detach().to(new_state[k].device) for k, v in previous.state_dict().items()}
+        del previous
+    trained.load_state_dict(prev_state)
+    before = correct(trained, processor, items, params, "gate: previous")
+    checks = []
+    for step in cfg.steps:
+        reached("train.gate")
+        trained.load_state_dict(gate.interpolate(prev_state, new_state, step))
+        checks.append(gate.check(step, before, correct(trained, processor, items, params, f"gate: step {step:g}"),
+                                 categories, cfg.z))
+    chosen = gate.decide(checks, cfg.min_gain)
+    for c in checks:
+        log.info("gate %s", gate.describe(c))
+    log.info("gate: %s", f"step {chosen.step:g} accepted" if chosen else "every candidate failed: previous model kept")
+    trained.load_state_dict(gate.interpolate(prev_state, new_state, chosen.step) if chosen else prev_state)
+    return gate.metrics(checks, chosen, sum(before) / max(1, len(before)), len(items), time.perf_counter() - began)
 
 
 def save(model, processor, previous: str, out: str, cfg, trained_adapter: bool) -> None:

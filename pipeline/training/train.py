@@ -81,7 +81,8 @@ def grpo_args(cfg: TrainConfig, steps: int, seed: int, max_new_tokens: int, stat
         if cfg.vllm_server:
             args.update(vllm_server_base_url=cfg.vllm_server)
     return GRPOConfig(
-        max_steps=steps, learning_rate=cfg.learning_rate, lr_scheduler_type="constant",
+        max_steps=steps, learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.scheduler,
+        warmup_steps=round(cfg.warmup_ratio * steps),
         per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations // cfg.processes,
         num_generations=cfg.num_generations, max_completion_length=max_new_tokens, temperature=cfg.temperature,
         beta=cfg.beta, reward_weights=[cfg.accuracy_weight, cfg.format_weight],
@@ -90,25 +91,40 @@ def grpo_args(cfg: TrainConfig, steps: int, seed: int, max_new_tokens: int, stat
 
 
 def grpo_trainer(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, max_new_tokens: int,
-                 state_dir: str):
-    """trl's GRPOTrainer for the round, set up but not run (the benchmark times its parts)."""
+                 state_dir: str, reference: str | None = None):
+    """trl's GRPOTrainer for the round, set up but not run (the benchmark times its parts). ``reference``: a
+    round folder whose weights replace the KL reference trl builds from the starting model (``train.reference:
+    base``)."""
     from trl import GRPOTrainer
 
     steps = planned_steps(len(rows), cfg)
     if cfg.freeze_vision:
         freeze_vision_tower(model)
-    return GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward],
-                       args=grpo_args(cfg, steps, seed, max_new_tokens, state_dir), train_dataset=grpo_dataset(rows),
-                       processing_class=processor, peft_config=lora_config(cfg), callbacks=step_callbacks())
+    trainer = GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward],
+                          args=grpo_args(cfg, steps, seed, max_new_tokens, state_dir),
+                          train_dataset=grpo_dataset(rows), processing_class=processor, peft_config=lora_config(cfg),
+                          callbacks=step_callbacks())
+    if reference and trainer.ref_model is not None:
+        set_reference(trainer.ref_model, reference)
+    return trainer
+
+
+def set_reference(ref_model, folder: str) -> None:
+    """Load a round's weights into trl's reference model in place (same architecture, same placement)."""
+    from pipeline.models.checkpoint import load
+
+    weights, _ = load(folder, "auto", device=None)
+    ref_model.load_state_dict(weights.state_dict())  # copies into the reference's own dtype and device
+    log.info("KL reference: %s", folder)
 
 
 def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, state_dir: str | Path,
-             max_new_tokens: int = 8, resume_from: str | None = None):
+             max_new_tokens: int = 8, resume_from: str | None = None, reference: str | None = None):
     """Train; returns (the trained model, trl's log history, stats). The model is a PeftModel under LoRA."""
     if not rows:
         log.warning("empty training set: checkpoint carried over unchanged")
         return model, [], {"steps": 0, "samples": 0, "skipped": 1}
-    trainer = grpo_trainer(model, processor, rows, cfg, seed, max_new_tokens, str(state_dir))
+    trainer = grpo_trainer(model, processor, rows, cfg, seed, max_new_tokens, str(state_dir), reference)
     accel = trainer.accelerator
     log.info("GRPO in %d process(es) (%s), this is process %d", accel.num_processes,
              str(accel.distributed_type).rsplit(".", 1)[-1], accel.process_index)

@@ -70,14 +70,16 @@ def dvc_repo(tmp_path: Path, train: dict) -> tuple[Path, dict]:
     repo.mkdir()
     families.build("qwen2_5_vl", repo / "base")
     families.write_trainset(repo / "trainset.parquet", 8)
+    families.write_items(repo / "dev.parquet", 16)
     raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
+    raw["train"]["gate"].update(source="dev.parquet", half="all")
     raw["train"].update(train)
     raw["answer"]["max_new_tokens"] = 3
     assert_state_is_not_an_out("train")
     stage = {
         "cmd": f"{sys.executable} -m stages.train --round r1 --trainset trainset.parquet --model base --out model "
                "--state state --curves curves.csv --metrics train.json",
-        "deps": ["trainset.parquet", "base"], "params": ["train"],
+        "deps": ["trainset.parquet", "base", "dev.parquet"], "params": ["train"],
         "outs": ["model"],  # the state is scratch, as in the project's
         "metrics": [{"train.json": {"cache": False}}],
     }

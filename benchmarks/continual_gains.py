@@ -1,0 +1,285 @@
+"""Does every round beat the last, on items no choice has seen? Arms of the spiral from the committed r0, each a
+`dvc exp run` of ``--rounds`` rounds per round seed, every round's model graded on three sets:
+
+* ``choose``: the half of ``data/world/dev.parquet`` that no round reads (the round gate reads the other half):
+  levers and defaults are chosen on it, and on nothing else;
+* ``eval``: the evaluation set (the ``evaluate`` stage's graded results, read from each experiment's commit);
+* ``test``: ``--test-per-cell`` fresh world items of every cell, drawn once with their own world seed, held
+  out from the probe, evaluation and dev sets' images: read by this benchmark alone.
+
+Arms: ``default`` (params.yaml as committed), ``uniform`` and ``static`` (r0's weak categories, never
+re-diagnosed), each with the same budget and recipe; ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run
+``-S`` values) and ``--recipe`` sets values for every arm. Per-item correctness is stored (``--results``,
+keyed by the model's DVC md5, so a carried-over round is graded once), and the report resamples seeds and
+items (``pipeline.evidence.two_way_bootstrap``), with Holm over categories and over the arms compared:
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/continual_gains.py run --arms default uniform static \\
+        --seeds 0 1 2 3 4 5 6 7 8 9 --rounds 3
+    .venv/bin/python benchmarks/continual_gains.py report --set test --markdown /tmp/cg.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.experiments import exp_commit, get_at, read_parquet_at, restore_workspace  # noqa: E402
+
+log = logging.getLogger("continual_gains")
+SETS = ("choose", "eval", "test")
+TEST_SEED = 7919  # the test set's own world seed: no set of the pipeline is drawn with it
+MARGIN = -0.03  # a category "loses" when its r3 − r0 may be below this
+
+
+# ---- running the arms ---------------------------------------------------------------------------------------
+
+def weak_categories() -> list[str]:
+    from pipeline.bootstrap.skills import WEAK_BELOW
+
+    boot = json.loads(Path("metrics/r0/bootstrap.json").read_text())
+    prefix = "vlm.probe_accuracy."
+    return sorted(k[len(prefix):] for k, v in boot.items()
+                  if k.startswith(prefix) and k != prefix + "overall" and v <= WEAK_BELOW)
+
+
+def arm_sets(arm: str, extra: dict[str, list[str]]) -> list[str]:
+    if arm in extra:
+        return extra[arm]
+    if arm == "uniform":
+        return ["mixture.strategy=uniform"]
+    if arm == "static":
+        weak = weak_categories()
+        share = round(1 / len(weak), 6)
+        return ["mixture.strategy=static", "++mixture.static={" + ", ".join(f"{c}: {share}" for c in weak) + "}"]
+    if arm == "default":
+        return []
+    raise SystemExit(f"unknown arm {arm!r}: default, uniform, static or one given with --arm NAME=KEY=VALUE,...")
+
+
+def present_rounds() -> set[str]:
+    return set(yaml.safe_load(Path("params.yaml").read_text())["rounds"])
+
+
+def run_one(name: str, sets: list[str], seed: int, rounds: int, logs: Path) -> dict:
+    """One `dvc exp run` in the workspace (then restored); returns its commit and each round's model md5."""
+    restore_workspace()
+    subprocess.run(["dvc", "exp", "remove", name], capture_output=True)
+    have = present_rounds()
+    adds = [f"++rounds.r{i}={{prev: r{i - 1}}}" for i in range(1, rounds + 1) if f"r{i}" not in have]
+    cmd = ["dvc", "exp", "run", "-n", name] + [a for s in [f"round_seed={seed}", *adds, *sets] for a in ("-S", s)]
+    log.info("%s: %s", name, " ".join(cmd))
+    began = time.perf_counter()
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"{name}.log").open("w") as out:
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise RuntimeError(f"{name} failed (exit {done.returncode}); see {logs / (name + '.log')}")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    commit = exp_commit(name, head)
+    rounds_out = {}
+    for i in range(1, rounds + 1):
+        r = f"r{i}"
+        train = json.loads(Path(f"metrics/{r}/train.json").read_text())
+        rounds_out[r] = {"model": model_md5(commit, r), "gate_step": train.get("gate.step"),
+                         "gate_gain": train.get("gate.gain"), "steps": train.get("steps")}
+    restore_workspace()
+    return {"commit": commit, "seconds": round(time.perf_counter() - began, 1), "rounds": rounds_out}
+
+
+def model_md5(rev: str, round_name: str) -> str:
+    lock = yaml.safe_load(subprocess.run(["git", "show", f"{rev}:dvc.lock"], capture_output=True, text=True,
+                                         check=True).stdout)
+    stage = "bootstrap_vlm" if round_name == "r0" else f"train@{round_name}"
+    return next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"].endswith(f"{round_name}/model"))
+
+
+# ---- grading ------------------------------------------------------------------------------------------------
+
+def items_of(which: str, per_cell: int) -> list[dict]:
+    from pipeline.config import load_params
+    from pipeline.diagnosis.itemsets import half, load_items
+
+    params = load_params()
+    if which == "choose":
+        gate = params.train.gate
+        return half(load_items(gate.source, gate.kind, gate.columns), "choose")
+    if which == "eval":
+        return sorted(load_items(params.evaluation.source), key=lambda it: it["item_id"])
+    import pyarrow.parquet as pq
+
+    from pipeline.world.build import labelled_items
+    from pipeline.world.questions import CELLS
+
+    held = {r["image_id"] for name in ("probe", "eval", "dev")
+            for r in pq.read_table(f"data/world/{name}.parquet", columns=["image_id"]).to_pylist()}
+    return labelled_items("continual-test", TEST_SEED, [c for c in CELLS for _ in range(per_cell)],
+                          params.world.image_size, held)
+
+
+def bits(correct) -> str:
+    return "".join("1" if c else "0" for c in correct)
+
+
+def grade_model(rev: str | None, round_name: str, items: list[dict]) -> str:
+    """Greedy correctness of one round's model (from ``rev``'s outs in the DVC cache; None: the workspace)."""
+    from pipeline.config import load_params
+    from pipeline.diagnosis.evaluate import evaluate
+
+    params = load_params()
+    with tempfile.TemporaryDirectory(prefix="dpe-cg-") as tmp:
+        model = f"data/rounds/{round_name}/model"
+        if rev:
+            model = str(get_at(rev, model, f"{tmp}/model"))
+        return bits(evaluate(model, items, params.answer, round_name, params.model.dtype)["correct"].to_list())
+
+
+def eval_bits(rev: str | None, round_name: str) -> str:
+    """The evaluate stage's own graded results, in item order (no regrading)."""
+    path = f"data/rounds/{round_name}/evaluation.parquet"
+    import pyarrow.parquet as pq
+
+    table = read_parquet_at(rev, path) if rev else pq.read_table(path)
+    rows = sorted(table.select(["item_id", "correct"]).to_pylist(), key=lambda r: r["item_id"])
+    return bits(r["correct"] for r in rows)
+
+
+def grade_all(store: dict, sets: list[str], per_cell: int, path: Path) -> None:
+    """Grade r0 and every stored run's rounds on ``sets`` where not done yet (saved as it goes)."""
+    for which in sets:
+        items = items_of(which, per_cell)
+        store["items"][which] = {"categories": [it["category"] for it in items],
+                                 "cells": [f"{it['category']}/{it['image_type']}" for it in items]}
+        grades = store["grades"].setdefault(which, {})
+        todo = [(None, "r0", store["r0"])] + [(run["commit"], r, info["model"]) for run in store["runs"].values()
+                                              for r, info in run["rounds"].items()]
+        for rev, round_name, md5 in todo:
+            if md5 in grades:
+                continue
+            log.info("grading %s of %s on %s", round_name, rev or "the workspace", which)
+            grades[md5] = eval_bits(rev, round_name) if which == "eval" else grade_model(rev, round_name, items)
+            path.write_text(json.dumps(store, indent=0, sort_keys=True) + "\n")
+
+
+# ---- the report ---------------------------------------------------------------------------------------------
+
+def matrix(store: dict, which: str, arm: str, round_name: str) -> tuple[list[int], list[list[int]]]:
+    """(seeds, per-item correctness per seed) of one arm's round on one set."""
+    grades, out, seeds = store["grades"][which], [], []
+    for run in sorted(store["runs"].values(), key=lambda r: r["seed"]):
+        if run["arm"] != arm:
+            continue
+        md5 = store["r0"] if round_name == "r0" else run["rounds"][round_name]["model"]
+        if md5 in grades:
+            seeds.append(run["seed"])
+            out.append([int(c) for c in grades[md5]])
+    return seeds, out
+
+
+def report(store: dict, which: str, arms: list[str]) -> str:
+    import numpy as np
+
+    from pipeline.evidence import holm, holm_levels, p_at_most, two_way_bootstrap
+
+    cats = np.array(store["items"][which]["categories"])
+    cells = store["items"][which]["cells"]
+    names = sorted(set(cats))
+    rounds = [f"r{i}" for i in range(store["rounds"] + 1)]
+    last = rounds[-1]
+    lines = [f"Set `{which}` ({len(cats)} items); r0 {store['r0'][:8]}; mean over seeds [95% interval resampling "
+             "seeds and items]", "", "| arm | seeds | " + " | ".join(rounds) + f" | {last} − r0 | gate steps |",
+             "|---|---|" + "---|" * (len(rounds) + 2)]
+    finals, cat_lines = {}, []
+    for arm in arms:
+        seeds, _ = matrix(store, which, arm, last)
+        if not seeds:
+            continue
+        means = []
+        for r in rounds:
+            _, m = matrix(store, which, arm, r)
+            means.append(np.mean(m))
+        base = np.array(matrix(store, which, arm, "r0")[1], dtype=float)
+        end = np.array(matrix(store, which, arm, last)[1], dtype=float)
+        reps = two_way_bootstrap(end - base, cells, seed=1)
+        finals[arm] = (dict(zip(seeds, end)), base)
+        steps = [run["rounds"][r]["gate_step"] for run in store["runs"].values() if run["arm"] == arm
+                 for r in run["rounds"]]
+        lines.append(f"| {arm} | {len(seeds)} | " + " | ".join(f"{m:.3f}" for m in means)
+                     + f" | {np.mean(end - base):+.3f} [{np.quantile(reps, 0.025):+.3f}, {np.quantile(reps, 0.975):+.3f}]"
+                     + f" | {', '.join(f'{s:g}' for s in steps if s is not None) or '—'} |")
+        per = {c: two_way_bootstrap((end - base)[:, cats == c], [x for x, k in zip(cells, cats) if k == c], seed=2)
+               for c in names}
+        pvals = [p_at_most(per[c], MARGIN) for c in names]
+        levels = holm_levels(pvals)
+        cat_lines.append(f"| {arm} | " + " | ".join(
+            f"{np.mean((end - base)[:, cats == c]):+.3f} (≥ {np.quantile(per[c], lv):+.3f})"
+            for c, lv in zip(names, levels)) + " |")
+    lines += ["", f"Per category, {last} − r0 (one-sided lower bound at the Holm level over the categories; "
+              f"a category loses when it is below {MARGIN}):", "", "| arm | " + " | ".join(names) + " |",
+              "|---|" + "---|" * len(names)] + cat_lines
+    if "default" in finals:
+        others = [a for a in ("uniform", "static") if a in finals]
+        diffs = {}
+        for a in others:
+            common = sorted(set(finals["default"][0]) & set(finals[a][0]))
+            d = np.array([finals["default"][0][s] - finals[a][0][s] for s in common])
+            diffs[a] = (two_way_bootstrap(d, cells, seed=3), len(common))
+        pvals = [p_at_most(diffs[a][0]) for a in others]
+        lines += ["", f"default against the controls at {last} (paired by seed; Holm over {others}):", ""]
+        for a, p, adj, lv in zip(others, pvals, holm(pvals), holm_levels(pvals)):
+            reps, n = diffs[a]
+            lines.append(f"* default − {a}: {np.mean(reps):+.3f}, one-sided lower bound {np.quantile(reps, lv):+.3f} "
+                         f"(level {lv}), Holm p {adj} ({n} seeds)")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "grade", "report"])
+    parser.add_argument("--arms", nargs="+", default=["default", "uniform", "static"])
+    parser.add_argument("--arm", action="append", default=[], help="NAME=KEY=VALUE,KEY=VALUE: a lever's arm")
+    parser.add_argument("--recipe", nargs="*", default=[], help="KEY=VALUE set in every arm")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(range(10)))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sets", nargs="+", default=["choose", "eval", "test"], choices=SETS)
+    parser.add_argument("--set", default="test", choices=SETS, help="report: the set to report on")
+    parser.add_argument("--test-per-cell", type=int, default=400)
+    parser.add_argument("--results", default="benchmarks/continual_gains.json")
+    parser.add_argument("--logs", default="data/benchmarks/continual_gains")
+    parser.add_argument("--markdown")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    path = Path(args.results)
+    store = json.loads(path.read_text()) if path.exists() else {"runs": {}, "grades": {}, "items": {}}
+    store.setdefault("r0", model_md5("HEAD", "r0"))
+    store.setdefault("rounds", args.rounds)
+    extra = {name: sets.split(",") for name, _, sets in (a.partition("=") for a in args.arm)}
+    if args.command == "run":
+        for arm in args.arms:
+            for seed in args.seeds:
+                name = f"cg-{arm}-s{seed}"
+                sets = arm_sets(arm, extra) + args.recipe
+                if name in store["runs"] and store["runs"][name]["sets"] == sets:
+                    continue
+                store["runs"][name] = run_one(name, sets, seed, args.rounds, Path(args.logs)) | {
+                    "arm": arm, "seed": seed, "sets": sets}
+                path.write_text(json.dumps(store, indent=0, sort_keys=True) + "\n")
+    if args.command in ("run", "grade"):
+        grade_all(store, args.sets, args.test_per_cell, path)
+    text = report(store, args.set, list(dict.fromkeys([*args.arms, *extra])))
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
