@@ -42,6 +42,35 @@ def accuracy_lines(series: dict[str, dict[str, list[tuple[str, float]]]]) -> str
     return svg(fig)
 
 
+def round_progress(points: list[dict]) -> str:
+    """Overall accuracy by round with its 95% interval, and each round's change paired over the same items with
+    its 95% interval, on axes zoomed to the data so that a change of two points is visible. ``points``: per
+    round {round, accuracy, low, high, change, change_low, change_high} (no change for the first)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 2.8), layout="constrained")
+    names = [p["round"] for p in points]
+    acc = [p["accuracy"] for p in points]
+    left.errorbar(names, acc, yerr=[[a - p["low"] for a, p in zip(acc, points)],
+                                    [p["high"] - a for a, p in zip(acc, points)]], marker="o", capsize=4)
+    lows, highs = min(p["low"] for p in points), max(p["high"] for p in points)
+    left.set_ylim(lows - 0.01, highs + 0.01)
+    left.set_title("overall accuracy (95% interval)")
+    changed = [p for p in points if p.get("change") is not None]
+    if changed:
+        x = [p["round"] for p in changed]
+        d = [p["change"] for p in changed]
+        colours = ["tab:green" if p["change_low"] > 0 else "tab:red" if p["change_high"] < 0 else "tab:gray"
+                   for p in changed]
+        right.bar(x, d, color=colours)
+        right.errorbar(x, d, yerr=[[v - p["change_low"] for v, p in zip(d, changed)],
+                                   [p["change_high"] - v for v, p in zip(d, changed)]], fmt="none", ecolor="k",
+                       capsize=4)
+        right.axhline(0, color="k", linewidth=0.8)
+        limit = max(0.03, max(max(abs(p["change_low"]), abs(p["change_high"])) for p in changed) + 0.005)
+        right.set_ylim(-limit, limit)
+    right.set_title("change from the previous round (paired, 95%)")
+    return svg(fig)
+
+
 def mixture_bars(quotas: dict[str, dict[str, int]]) -> str:
     """Stacked quota per category, a bar per round. ``quotas``: round -> category -> samples."""
     rounds = list(quotas)

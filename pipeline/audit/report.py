@@ -53,6 +53,30 @@ def run_accuracy(rounds: list[str], metrics_dir: Path) -> dict[str, list[tuple[s
     return out
 
 
+def round_points(rounds: list[str], rounds_dir: Path) -> list[dict]:
+    """Overall evaluation accuracy per round (Wilson 95%) and its change from the previous round, paired over
+    the items both graded (t 95%), from each round's graded evaluation results."""
+    from pipeline.evidence import interval, wilson
+
+    points, previous = [], None
+    for round_name in rounds:
+        path = rounds_dir / round_name / "evaluation.parquet"
+        if not path.exists():
+            continue
+        graded = {r["item_id"]: int(r["correct"]) for r in pl.read_parquet(path, columns=["item_id", "correct"]).to_dicts()}
+        n, k = len(graded), sum(graded.values())
+        low, high = wilson(k, n)
+        point = {"round": round_name, "accuracy": k / n, "low": low, "high": high, "change": None}
+        if previous:
+            common = sorted(set(graded) & set(previous))
+            if len(common) > 1:
+                change = interval([graded[i] - previous[i] for i in common])
+                point |= {"change": change.mean, "change_low": change.low, "change_high": change.high}
+        points.append(point)
+        previous = graded
+    return points
+
+
 def arm_accuracy(arm: str, metrics_dir: Path) -> dict[str, list[tuple[str, float]]] | None:
     """The same for a DVC experiment, read at its commit; None when it is not there."""
     from pipeline.audit.control import resolve
@@ -180,6 +204,22 @@ def gallery(round_name: str, rounds_dir: Path, limit: int) -> str:
     return f"<h3>{round_name}</h3><div class='gallery'>{''.join(cards)}</div>"
 
 
+def progress_section(rounds: list[str], rounds_dir: Path, metrics_dir: Path) -> str:
+    """The overall accuracy per round and each round's paired change, with the round gate's decision."""
+    points = round_points(rounds, rounds_dir)
+    if not points:
+        return "<p class='muted'>no graded evaluation results</p>"
+    rows = []
+    for p in points:
+        train = _json(metrics_dir / p["round"] / "train.json")
+        decision = ("" if "gate.step" not in train else
+                    "carried over" if not train.get("gate.accepted") else f"step {train['gate.step']:g} kept")
+        change = "" if p["change"] is None else f"{p['change']:+.3f} [{p['change_low']:+.3f}, {p['change_high']:+.3f}]"
+        rows.append([p["round"], f"{p['accuracy']:.3f} [{p['low']:.3f}, {p['high']:.3f}]", change, decision])
+    return plots.round_progress(points) + _table(["round", "overall (95%)", "change from previous (paired, 95%)",
+                                                  "round gate"], rows)
+
+
 def write_report(params, out: Path, arms: list[str], limit: int, rounds_dir: Path, metrics_dir: Path) -> Path:
     rounds = [r for r in params.rounds if (metrics_dir / r / "evaluate.json").exists()]
     if not rounds:
@@ -198,6 +238,7 @@ def write_report(params, out: Path, arms: list[str], limit: int, rounds_dir: Pat
     parts = [f"<h1>DPE run report</h1><p>commit {_esc(commit or 'none')} · mixture {_esc(params.mixture.strategy)} "
              f"(budget {params.mixture.budget}) · rounds {_esc(', '.join(rounds))} · arms: "
              f"{_esc(', '.join(series))}</p>",
+             "<h2>Does each round help?</h2>", progress_section(["r0"] + rounds, rounds_dir, metrics_dir),
              "<h2>Evaluation accuracy per category</h2>", plots.accuracy_lines(series),
              "<h2>Mixture</h2>", plots.mixture_bars(category_quotas(rounds, rounds_dir))]
     if rates:
