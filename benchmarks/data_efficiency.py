@@ -145,7 +145,7 @@ def run_one(name: str, sets: list[str], rounds: int, weak: list[str], log_dir: P
             "exp_commit": exp_commit(name, head)}
 
 
-DEV_SHARE = 0.25  # of every dev cell: the evaluation set's size (624 items) at a quarter of the full set's cost
+DEV_SHARE = 0.25  # of every probe cell (48 of 192: 624 items); superseded by continual_gains.py's `choose` half
 
 
 def dev_items() -> list[dict]:

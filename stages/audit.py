@@ -2,7 +2,7 @@
 
 Writes the cells table (per cell and category: quota, attempts, accepted, kept and trained samples with their
 ids, evaluation accuracy before and after with 95% intervals, the control arm's change, the paired difference,
-a verdict), every sample's lineage, a Markdown summary and metrics. The control arm is the DVC experiment
+a verdict; `fixed` also needs the category above its accuracy at --start, the run's r0), every sample's lineage, a Markdown summary and metrics. The control arm is the DVC experiment
 `audit.control` names; `dpe audit` reruns this stage when that experiment's commit changes.
 """
 
@@ -24,7 +24,7 @@ from pipeline.lineage import lineage
 from pipeline.runtime import start, write_metrics
 
 FLAGS = ("--round", "--prev", "--mixture", "--attempts", "--samples", "--rollouts", "--trainset", "--listed",
-         "--before", "--after", "--cells", "--lineage", "--summary", "--metrics")
+         "--before", "--after", "--start", "--cells", "--lineage", "--summary", "--metrics")
 
 
 def main(argv=None):
@@ -38,7 +38,8 @@ def main(argv=None):
     with open(args.params) as fh:
         raw = yaml.safe_load(fh)
     control = find_control(params.audit.control, params.audit.control_set, args.before, args.after, raw)
-    items = paired_items(before, after, control.before, control.after)
+    items = paired_items(before, after, control.before, control.after,
+                         artifacts.read_table(args.start, schemas.RESULTS))
     counts = sample_counts(artifacts.read_json(args.mixture, schemas.Mixture).quotas, attempts, samples, trainset,
                            ablated)
     cells = audit_cells(args.round, counts, items)

@@ -26,14 +26,19 @@ CELLS = pa.schema([
     # the control arm's own change over the same items, and this round's change minus it (null: no control)
     ("control_change", pa.float64()), ("control_change_low", pa.float64()), ("control_change_high", pa.float64()),
     ("vs_control", pa.float64()), ("vs_control_low", pa.float64()), ("vs_control_high", pa.float64()),
+    # accuracy at the run's start (r0): a round cannot "fix" what it only brings back to below where it began
+    ("start", pa.float64()),
     ("verdict", pa.string()),
 ])
 
 
-def verdict(change: Interval | None, vs_control: Interval | None) -> str:
-    """What the intervals support. fixed: the cell improved and by more than the control arm's (untargeted)
-    data of the same size improved it; improved: it improved, but no control shows the targeting did it;
-    regressed: it got worse; unchanged: the interval holds zero.
+def verdict(change: Interval | None, vs_control: Interval | None, after: float | None = None,
+            start: float | None = None) -> str:
+    """What the intervals support. fixed: the cell improved, by more than the control arm's (untargeted)
+    data of the same size improved it, and ends above its accuracy at the run's start (``start``: a round that
+    recovers part of an earlier loss fixed nothing); improved: it improved, but no control shows the targeting
+    did it or it is still at or below where the run began; regressed: it got worse; unchanged: the interval
+    holds zero.
 
     >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96))
     'fixed'
@@ -41,12 +46,15 @@ def verdict(change: Interval | None, vs_control: Interval | None) -> str:
     ('improved', 'regressed')
     >>> verdict(Interval(0.05, -0.02, 0.12, 96), Interval(0.2, 0.1, 0.3, 96))
     'unchanged'
+    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96), after=0.318, start=0.359)
+    'improved'
     """
     if change is None or not change.excludes_zero():
         return UNCHANGED
     if change.high < 0:
         return REGRESSED
-    return FIXED if vs_control is not None and vs_control.low > 0 else IMPROVED
+    above_start = start is None or after is None or after > start
+    return FIXED if vs_control is not None and vs_control.low > 0 and above_start else IMPROVED
 
 
 def _graded(results: pa.Table, name: str) -> pl.DataFrame:
@@ -56,10 +64,12 @@ def _graded(results: pa.Table, name: str) -> pl.DataFrame:
 
 
 def paired_items(before: pa.Table, after: pa.Table, control_before: pa.Table | None = None,
-                 control_after: pa.Table | None = None) -> pl.DataFrame:
+                 control_after: pa.Table | None = None, start: pa.Table | None = None) -> pl.DataFrame:
     """One row per evaluation item graded by every run given: item_id, category, cell, before, after (0/1) and,
-    with a control, control_before and control_after."""
+    with a control, control_before and control_after; with the run's start (r0), start."""
     items = _graded(before, "before").join(_graded(after, "after").select("item_id", "after"), on="item_id")
+    if start is not None:
+        items = items.join(_graded(start, "start").select("item_id", "start"), on="item_id")
     if control_before is not None and control_after is not None:
         for table, name in ((control_before, "control_before"), (control_after, "control_after")):
             items = items.join(_graded(table, name).select("item_id", name), on="item_id")
@@ -86,7 +96,10 @@ def _accuracy_row(items: pl.DataFrame) -> dict:
     for name, value in (("change", change), ("control_change", control), ("vs_control", vs)):
         row |= {name: value.mean if value else None, f"{name}_low": value.low if value else None,
                 f"{name}_high": value.high if value else None}
-    return row | {"verdict": verdict(change, vs)}
+    start = None
+    if "start" in items.columns and n:
+        start = float(items["start"].mean())
+    return row | {"start": start, "verdict": verdict(change, vs, row["after"], start)}
 
 
 def sample_counts(quotas: dict[str, int], attempts: pa.Table, samples: pa.Table, trainset: pa.Table,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-LEGEND = ("Verdicts (95% intervals, paired over the evaluation items): **fixed**: improved, and by more than the "
-          "control arm's untargeted data improved it; **improved**: improved, no control shows the targeting did "
-          "it; **regressed**: got worse; **unchanged**: the interval holds zero.")
+LEGEND = ("Verdicts (95% intervals, paired over the evaluation items): **fixed**: improved, by more than the "
+          "control arm's untargeted data improved it, and above its accuracy at the run's start (r0); "
+          "**improved**: improved, but no control shows the targeting did it or it is not above r0's level; "
+          "**regressed**: got worse; **unchanged**: the interval holds zero.")
 
 
 def _pct(value: float | None) -> str:

@@ -56,6 +56,18 @@ def test_a_cell_is_fixed_only_when_it_beats_the_control_and_regressed_when_it_dr
     assert verdict_counts(table)["cell.fixed"] == 1
 
 
+def test_a_cell_that_recovers_only_part_of_an_earlier_loss_is_not_fixed():
+    start = results({"text/document": 34})  # r0: 0.85
+    before = results({"text/document": 10})  # an earlier round lost it
+    after = results({"text/document": 30})  # this round brings it back to 0.75, beating the control
+    control_after = results({"text/document": 12})
+    rows = rows_of(audit_cells("r2", counts(), paired_items(before, after, before, control_after, start)))
+    assert rows["text/document"]["start"] == 0.85 and rows["text/document"]["verdict"] == "improved"
+    above = rows_of(audit_cells("r2", counts(), paired_items(before, after, before, control_after,
+                                                             results({"text/document": 20}))))
+    assert above["text/document"]["verdict"] == "fixed"
+
+
 def test_the_summary_names_the_verdicts_and_the_control():
     before, after = results({"text/document": 10}), results({"text/document": 30})
     table = audit_cells("r1", counts(), paired_items(before, after))
