@@ -5,7 +5,8 @@
   levers and defaults are chosen on it, and on nothing else;
 * ``eval``: the evaluation set (the ``evaluate`` stage's graded results, read from each experiment's commit);
 * ``test``: ``--test-per-cell`` fresh world items of every cell, drawn once with their own world seed, held
-  out from the probe, evaluation and dev sets' images: read by this benchmark alone.
+  out from the probe, evaluation and dev sets' images: read by this benchmark alone (r0 and the last round
+  only: it is the costly set).
 
 Arms: ``default`` (params.yaml as committed), ``uniform`` and ``static`` (r0's weak categories, never
 re-diagnosed), each with the same budget and recipe; ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run
@@ -160,8 +161,10 @@ def grade_all(store: dict, sets: list[str], per_cell: int, path: Path) -> None:
         store["items"][which] = {"categories": [it["category"] for it in items],
                                  "cells": [f"{it['category']}/{it['image_type']}" for it in items]}
         grades = store["grades"].setdefault(which, {})
+        last = f"r{store['rounds']}"
         todo = [(None, "r0", store["r0"])] + [(run["commit"], r, info["model"]) for run in store["runs"].values()
-                                              for r, info in run["rounds"].items()]
+                                              for r, info in run["rounds"].items()
+                                              if which != "test" or r == last]  # the test set: r0 and the end
         for rev, round_name, md5 in todo:
             if md5 in grades:
                 continue
@@ -206,14 +209,14 @@ def report(store: dict, which: str, arms: list[str]) -> str:
         means = []
         for r in rounds:
             _, m = matrix(store, which, arm, r)
-            means.append(np.mean(m))
+            means.append(float(np.mean(m)) if m else float("nan"))
         base = np.array(matrix(store, which, arm, "r0")[1], dtype=float)
         end = np.array(matrix(store, which, arm, last)[1], dtype=float)
         reps = two_way_bootstrap(end - base, cells, seed=1)
         finals[arm] = (dict(zip(seeds, end)), base)
         steps = [run["rounds"][r]["gate_step"] for run in store["runs"].values() if run["arm"] == arm
                  for r in run["rounds"]]
-        lines.append(f"| {arm} | {len(seeds)} | " + " | ".join(f"{m:.3f}" for m in means)
+        lines.append(f"| {arm} | {len(seeds)} | " + " | ".join("—" if m != m else f"{m:.3f}" for m in means)
                      + f" | {np.mean(end - base):+.3f} [{np.quantile(reps, 0.025):+.3f}, {np.quantile(reps, 0.975):+.3f}]"
                      + f" | {', '.join(f'{s:g}' for s in steps if s is not None) or '—'} |")
         per = {c: two_way_bootstrap((end - base)[:, cats == c], [x for x, k in zip(cells, cats) if k == c], seed=2)
