@@ -5,9 +5,9 @@ The check grades the previous model and each candidate greedily on the same held
 ``train.gate.source``, never read by a diagnosis, a search or a choice of default), so every difference is
 paired. Candidates are the trained model interpolated towards the previous one (``θ_prev + step·(θ_new −
 θ_prev)`` for each step of ``train.gate.steps``): a step that overshoots often lands better halfway. The best
-candidate that gains overall by more than ``min_gain`` and loses no category by more than ``z`` paired
-standard errors wins; none: the previous model is carried over (step 0). The math here is pure; the stage
-evaluates and saves.
+candidate that gains overall by more than ``min_gain`` and loses no category significantly (one-sided at
+``alpha``, Bonferroni over the categories) wins; none: the previous model is carried over (step 0). The math
+here is pure; the stage evaluates and saves.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,15 @@ class Check:
 
     def passes(self, min_gain: float) -> bool:
         return self.overall.diff > min_gain and not self.losing
+
+
+def category_z(alpha: float, categories: int) -> float:
+    """The one-sided critical value at ``alpha`` with Bonferroni over ``categories`` tests.
+
+    >>> round(category_z(0.05, 1), 3), round(category_z(0.05, 8), 3)
+    (1.645, 2.498)
+    """
+    return NormalDist().inv_cdf(1 - alpha / max(1, categories))
 
 
 def check(step: float, before: list[bool], after: list[bool], categories: list[str], z: float) -> Check:

@@ -60,7 +60,10 @@ class GateConfig(ItemSetConfig):
     steps: list[float] = Field(default_factory=lambda: [1.0, 0.5], min_length=1, description=(
         "candidates: the trained update scaled by each step (1: as trained; 0.5: halfway from the previous model)"))
     min_gain: float = Field(0.0, description="overall paired gain a candidate must exceed")
-    z: float = Field(1.645, ge=0, description="a category may not lose by more than z paired standard errors")
+    alpha: float = Field(0.05, gt=0, lt=1, description=(
+        "a category fails the check when its loss is significant at alpha, one-sided, Bonferroni over the "
+        "categories (8 categories: 2.50 paired standard errors): noise in one of many categories must not "
+        "veto a round"))
 
     @field_validator("steps")
     @classmethod

@@ -140,6 +140,7 @@ def run_gate(trained, processor, model_dir: str, params):
     began = time.perf_counter()
     items = gate_items(cfg)
     categories = [it["category"] for it in items]
+    z = gate.category_z(cfg.alpha, len(set(categories)))
     new_state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
     if params.train.lora is not None:
         prev_state = {k: v.new_zeros(v.shape) if "lora_B" in k else v for k, v in new_state.items()}
@@ -154,7 +155,7 @@ def run_gate(trained, processor, model_dir: str, params):
         reached("train.gate")
         trained.load_state_dict(gate.interpolate(prev_state, new_state, step))
         checks.append(gate.check(step, before, correct(trained, processor, items, params, f"gate: step {step:g}"),
-                                 categories, cfg.z))
+                                 categories, z))
     chosen = gate.decide(checks, cfg.min_gain)
     for c in checks:
         log.info("gate %s", gate.describe(c))
