@@ -113,6 +113,25 @@ def test_dvc_repro_after_a_sigkill_resumes_grpo_from_the_last_checkpoint(tmp_pat
 
 
 @pytest.mark.slow
+def test_a_kill_during_the_round_gate_reruns_to_the_same_decision_without_retraining(tmp_path):
+    repo, env = dvc_repo(tmp_path, {"max_steps": 6, "epochs": 20.0, "save_steps": 3, "num_generations": 8,
+                                      "prompts_per_step": 4})
+    repro = [sys.executable, "-m", "dvc", "repro"]
+    killed = subprocess.run(repro, cwd=repo, env=env | {KILL_AT: "train.gate:2"}, capture_output=True, text=True)
+    assert killed.returncode != 0 and "train.gate, pass 2" in killed.stderr, killed.stderr[-3000:]
+    done = subprocess.run(repro, cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((repo / "train.json").read_text())
+    assert metrics["resumed_from_step"] == 6  # the trained update was kept: only the gate ran again
+    assert metrics["gate.items"] == 16 and "gate.candidates.0.5.gain" in metrics
+    forced = subprocess.run(repro + ["-f"], cwd=repo, env=env, capture_output=True, text=True)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    again = json.loads((repo / "train.json").read_text())
+    assert {k: v for k, v in again.items() if k.startswith("gate.") and k != "gate.seconds"} == {
+        k: v for k, v in metrics.items() if k.startswith("gate.") and k != "gate.seconds"}
+
+
+@pytest.mark.slow
 def test_dvc_repro_after_a_sigkill_resumes_the_bootstrap_warm_up(tiny_world, tmp_path):
     world, _, _ = tiny_world
     repo = tmp_path / "repo"
