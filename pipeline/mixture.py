@@ -38,6 +38,9 @@ class MixtureConfig(Section):
     dro_step: float = Field(2.0, ge=0, description="dro: step size of the multiplicative update")
     static: dict[str, float] = Field(default_factory=dict,
                                      description="static: share per cell (category/image_type) or per category")
+    exclude: list[str] = Field(default_factory=list, description=(
+        "cells (category/image_type) or whole categories that get no quota, not even the floor: those RL "
+        "cannot move (a category the model answers by its answer prior) stop absorbing the budget"))
 
     @field_validator("strategy")
     @classmethod
@@ -150,7 +153,7 @@ class DRO(Strategy):
 
     def weights(self, accuracy, previous):
         start = 1.0 / len(accuracy)
-        return {k: previous.get(k, start) * math.exp(self.step * (1.0 - a)) for k, a in accuracy.items()}
+        return {k: (previous.get(k) or start) * math.exp(self.step * (1.0 - a)) for k, a in accuracy.items()}
 
 
 class Uniform(Strategy):
@@ -173,8 +176,22 @@ class Static(Strategy):
 def make_mixture(diagnosis: Diagnosis, cfg: MixtureConfig, previous: dict[str, float] | None = None) -> Mixture:
     """The mixture artifact: quotas that sum to the budget, and the shares behind them."""
     strategy = STRATEGIES.load(cfg.strategy)(temperature=cfg.temperature, step=cfg.dro_step, static=dict(cfg.static))
-    accuracy = {c.key: c.shrunk_accuracy for c in diagnosis.cells}
+    every = {c.key: c.shrunk_accuracy for c in diagnosis.cells}
+    accuracy = {k: a for k, a in every.items() if not excluded(k, cfg.exclude)}
+    if not accuracy:
+        raise ValueError(f"mixture.exclude {cfg.exclude} leaves no cell of the diagnosis to target")
     check_floor(len(accuracy), cfg.budget, cfg.floor)
     shares = strategy.shares(accuracy, previous, cfg.cap)
-    return Mixture(strategy=cfg.strategy, budget=cfg.budget, quotas=allot(shares, cfg.budget, cfg.floor),
-                   shares={k: round(v, 6) for k, v in shares.items()})
+    quotas = allot(shares, cfg.budget, cfg.floor)
+    left = {k: 0 for k in every if k not in accuracy}
+    return Mixture(strategy=cfg.strategy, budget=cfg.budget, quotas=quotas | left,
+                   shares={k: round(v, 6) for k, v in shares.items()} | {k: 0.0 for k in left})
+
+
+def excluded(cell: str, names: list[str]) -> bool:
+    """Whether ``names`` (cells or categories) name ``cell``.
+
+    >>> excluded("arithmetic/shapes", ["arithmetic"]), excluded("text/document", ["arithmetic/shapes"])
+    (True, False)
+    """
+    return cell in names or cell.split("/")[0] in names

@@ -124,3 +124,14 @@ def test_lower_accuracy_never_gets_a_smaller_share(accs, budget, name, cap):
 
 def test_largest_remainder_is_exact():
     assert sum(largest_remainder({"a": 0.5, "b": 0.25, "c": 0.25}, 7).values()) == 7
+
+
+def test_excluded_cells_get_nothing_and_the_budget_goes_to_the_rest():
+    diag = diagnosis({"arithmetic/shapes": 0.2, "arithmetic/objects": 0.3, "text/document": 0.3, "colour/shapes": 0.9})
+    mix = make_mixture(diag, MixtureConfig(strategy="dro", budget=20, floor=1, exclude=["arithmetic"]))
+    assert mix.quotas["arithmetic/shapes"] == mix.quotas["arithmetic/objects"] == 0
+    assert mix.quotas["text/document"] + mix.quotas["colour/shapes"] == 20 and mix.quotas["text/document"] > 10
+    again = make_mixture(diag, MixtureConfig(strategy="dro", budget=20), previous=mix.shares)
+    assert again.quotas["arithmetic/shapes"] > 1  # included again: a zero share from before does not stick
+    with pytest.raises(ValueError, match="leaves no cell"):
+        make_mixture(diag, MixtureConfig(exclude=["arithmetic", "text", "colour"]))
