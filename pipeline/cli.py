@@ -220,6 +220,18 @@ STATUS_EXAMPLE = """example:
 exit status: 0 everything up to date; 1 some stage would rerun; 2 params.yaml or DVC could not be read."""
 
 
+def gate_decision(train_metrics: Path) -> str:
+    """What the round gate did with a round (train.gate), read from its train metrics; empty without one."""
+    if not train_metrics.exists():
+        return ""
+    m = json.loads(train_metrics.read_text())
+    if "gate.step" not in m:
+        return ""
+    if not m.get("gate.accepted"):
+        return "carried over"
+    return f"step {m['gate.step']:g} kept ({m['gate.gain']:+.3f} on {m['gate.items']} dev items)"
+
+
 def _status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -235,14 +247,19 @@ def _status(args: argparse.Namespace) -> int:
         return 2
     stale = sorted(json.loads(done.stdout or "{}"))
     table = Table(title=f"rounds (mixture {params.mixture.strategy}, budget {params.mixture.budget})")
-    for column in ("round", "from", "overall", "weakest category", "stale stages"):
+    for column in ("round", "from", "overall", "change", "round gate", "weakest category", "stale stages"):
         table.add_column(column)
+    overall: dict[str, float] = {}
     for name, prev in [("r0", "")] + [(n, r.prev) for n, r in params.rounds.items()]:
         metrics = Path(args.metrics.format(round=name))
         accuracy = accuracy_of(json.loads(metrics.read_text())) if metrics.exists() else {}
         categories = {k: v for k, v in accuracy.items() if k != "overall"}
         weakest = min(categories, key=categories.get) if categories else None
-        table.add_row(name, prev, f"{accuracy['overall']:.3f}" if "overall" in accuracy else "not run",
+        if "overall" in accuracy:
+            overall[name] = accuracy["overall"]
+        change = f"{overall[name] - overall[prev]:+.3f}" if name in overall and prev in overall else ""
+        table.add_row(name, prev, f"{accuracy['overall']:.3f}" if "overall" in accuracy else "not run", change,
+                      gate_decision(metrics.parent / "train.json"),
                       f"{weakest} {categories[weakest]:.3f}" if weakest else "—",
                       ", ".join(s for s in stale if s.endswith(f"@{name}")) or "")
     console = Console(width=args.width)

@@ -41,3 +41,18 @@ def test_work_runs_the_rounds_own_generate_command_as_a_helper(capsys, monkeypat
 
     assert cli.main(["work", "--round", "r999", "--dry-run"]) == 2
     assert "r999" in capsys.readouterr().err
+
+
+def test_gate_decision_reads_the_round_gate_from_train_metrics(tmp_path):
+    import json
+
+    from pipeline.cli import gate_decision
+
+    path = tmp_path / "train.json"
+    assert gate_decision(path) == ""
+    path.write_text(json.dumps({"steps": 3}))
+    assert gate_decision(path) == ""  # a round trained without the gate
+    path.write_text(json.dumps({"gate.step": 0.0, "gate.accepted": 0, "gate.gain": 0.0, "gate.items": 10}))
+    assert gate_decision(path) == "carried over"
+    path.write_text(json.dumps({"gate.step": 0.5, "gate.accepted": 1, "gate.gain": 0.0125, "gate.items": 2496}))
+    assert gate_decision(path) == "step 0.5 kept (+0.013 on 2496 dev items)"
