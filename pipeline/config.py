@@ -67,6 +67,14 @@ class Params(RoundSeeded):
         return self
 
     @model_validator(mode="after")
+    def _gate_is_not_evaluation(self) -> "Params":
+        gate = self.train.gate
+        if gate.enabled and Path(gate.source).resolve() == Path(self.evaluation.source).resolve():
+            raise ValueError(f"train.gate.source and evaluation.source are the same file ({gate.source}); the gate "
+                             "selects each round's model, so it must not read the set results are reported on")
+        return self
+
+    @model_validator(mode="after")
     def _rounds_chain(self) -> "Params":
         known = {"r0"}
         for name, rnd in self.rounds.items():

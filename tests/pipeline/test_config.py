@@ -144,3 +144,17 @@ def test_cli_check_deps_prints_what_each_module_reruns(capsys):
     assert rows["pipeline/training/train.py"] == "train@*"
     assert "mixture@*" in rows["pipeline/mixture.py"] and "world" not in rows["pipeline/models/bases.py"]
     assert rows["pipeline/cli.py"].startswith("none")
+
+
+def test_the_gate_may_not_read_the_evaluation_set():
+    import yaml
+
+    from pipeline.config import ParamsError, parse_params
+    from tests import families
+
+    raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
+    raw["train"]["gate"]["source"] = raw["evaluation"]["source"]
+    with pytest.raises(ParamsError, match="train.gate.source and evaluation.source"):
+        parse_params(raw)
+    raw["train"]["gate"]["enabled"] = False
+    parse_params(raw)
