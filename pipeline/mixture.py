@@ -31,7 +31,7 @@ class MixtureConfig(Section):
     """How a diagnosis becomes quotas (see pipeline/mixture.py for the strategies)."""
 
     strategy: str = "dro"
-    budget: int = Field(64, ge=1)
+    budget: int = Field(192, ge=1)
     floor: int = Field(1, ge=0, description="minimum quota of every cell")
     cap: float = Field(1.0, gt=0, le=1, description="maximum share of one cell (excess spread over the others)")
     temperature: float = Field(0.1, gt=0, description="softmax_error: lower concentrates on the worst cells")

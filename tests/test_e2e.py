@@ -420,7 +420,7 @@ def test_a_round_from_your_own_checkpoint_clip_and_lora_through_dvc(micro_repo, 
     clip.train_clip(corpus["image"], corpus["caption"], ClipConfig(embed_dim=16, width=32, layers=1, steps=5),
                     seed=7, out=tmp_path / "clip")
     own = merge(params, {"model": {"base": str(base)}, "clip": {"model": f"local-dir:{tmp_path / 'clip'}"},
-                         "train": {"lora": {"rank": 2}}})
+                         "train": {"lora": {"rank": 2}, "reference": "previous"}})
     try:
         set_params(repo, own)
         log = run(["dvc", "repro"], repo)

@@ -75,15 +75,15 @@ class GateConfig(ItemSetConfig):
 
 
 class TrainConfig(Section):
-    learning_rate: float = Field(5e-5, gt=0, lt=1)
+    learning_rate: float = Field(2e-5, gt=0, lt=1)
     num_generations: int = Field(8, ge=2)
-    prompts_per_step: int = Field(4, ge=1)
-    epochs: float = Field(2.0, gt=0)
+    prompts_per_step: int = Field(8, ge=1)
+    epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(60, ge=1)
-    beta: float = Field(0.1, ge=0)
-    reference: Literal["previous", "base"] = Field("previous", description=(
-        "the KL term's reference: the round's starting model, or the base model r0 (drift cannot accumulate "
-        "across rounds); base needs full fine-tuning"))
+    beta: float = Field(0.5, ge=0)
+    reference: Literal["previous", "base"] = Field("base", description=(
+        "the KL term's reference: the base model r0 (drift cannot accumulate across rounds; full fine-tuning), "
+        "or the round's starting model"))
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="share of the round's steps with a rising learning rate")
     scheduler: Literal["constant", "cosine", "linear"] = Field("constant", description="learning rate schedule")
     temperature: float = Field(1.0, gt=0)
@@ -127,9 +127,9 @@ class TrainConfig(Section):
 
     @model_validator(mode="after")
     def _reference_needs_full_weights(self) -> "TrainConfig":
-        if self.lora is not None and self.reference == "base":
-            raise ValueError("reference: base needs full fine-tuning (under train.lora the adapter's own base is "
-                             "the reference); set reference: previous or lora: {}")
+        if self.lora is not None and self.reference == "base" and self.beta:
+            raise ValueError("train.reference: base needs full fine-tuning (under train.lora trl's reference is the "
+                             "round's starting model with the adapter off); set train.reference: previous with lora")
         return self
 
     @model_validator(mode="after")

@@ -105,16 +105,17 @@ def grpo_trainer(model, processor, rows: list[dict], cfg: TrainConfig, seed: int
                           train_dataset=grpo_dataset(rows), processing_class=processor, peft_config=lora_config(cfg),
                           callbacks=step_callbacks())
     if reference and trainer.ref_model is not None:
-        set_reference(trainer.ref_model, reference)
+        set_reference(trainer, reference)
     return trainer
 
 
-def set_reference(ref_model, folder: str) -> None:
-    """Load a round's weights into trl's reference model in place (same architecture, same placement)."""
+def set_reference(trainer, folder: str) -> None:
+    """Load a round's weights into the KL reference trl built from the starting model (full fine-tuning; under
+    LoRA trl's reference is the starting model with the adapter off, and params refuse reference: base)."""
     from pipeline.models.checkpoint import load
 
     weights, _ = load(folder, "auto", device=None)
-    ref_model.load_state_dict(weights.state_dict())  # copies into the reference's own dtype and device
+    trainer.ref_model.load_state_dict(weights.state_dict())  # copies into the reference's own dtype and device
     log.info("KL reference: %s", folder)
 
 

@@ -57,7 +57,8 @@ def test_two_lora_rounds_stack_into_one_adapter_that_stock_loaders_read(tmp_path
 
     def rounds(mode: str):
         params = parse_params({"train": {"max_steps": 2, "num_generations": 4, "prompts_per_step": 2, "save_steps": 0,
-                                         "learning_rate": 0.01, "lora": {"rank": 2, "alpha": 4, "chain": mode}},
+                                         "learning_rate": 0.01, "lora": {"rank": 2, "alpha": 4, "chain": mode},
+                                         "reference": "previous", "gate": {"enabled": False}},
                                "answer": {"max_new_tokens": 3}})
         previous = base
         for name in ("r1", "r2"):

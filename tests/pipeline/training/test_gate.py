@@ -50,6 +50,7 @@ def test_gate_params_are_checked_before_any_work():
         GateConfig(steps=[1.5])
     with pytest.raises(ValueError, match="full fine-tuning"):
         TrainConfig(reference="base", lora={"rank": 4})
+    assert TrainConfig(reference="previous", lora={"rank": 4}).lora.rank == 4
 
 
 def test_metrics_record_the_decision_and_every_candidate():

@@ -39,3 +39,4 @@ def test_reference_base_puts_the_base_weights_in_the_kl_reference(tmp_path):
     assert all(torch.equal(got[k], want[k]) for k in want)
     default = grpo_trainer(load(start, device=None)[0], processor, rows, cfg, 0, 3, str(tmp_path / "state2"))
     assert not all(torch.equal(default.ref_model.state_dict()[k], want[k]) for k in want)
+

@@ -78,7 +78,7 @@ def dvc_repo(tmp_path: Path, train: dict) -> tuple[Path, dict]:
     assert_state_is_not_an_out("train")
     stage = {
         "cmd": f"{sys.executable} -m stages.train --round r1 --trainset trainset.parquet --model base --out model "
-               "--state state --curves curves.csv --metrics train.json",
+               "--state state --curves curves.csv --metrics train.json --reference base",
         "deps": ["trainset.parquet", "base", "dev.parquet"], "params": ["train"],
         "outs": ["model"],  # the state is scratch, as in the project's
         "metrics": [{"train.json": {"cache": False}}],
@@ -163,13 +163,16 @@ def test_train_processes_runs_grpo_in_two_cpu_processes_over_gloo(tmp_path, lora
     base = families.build("qwen2_5_vl", tmp_path / "base")
     families.write_trainset(tmp_path / "trainset.parquet", 8)
     raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
-    raw["train"].update(max_steps=3, save_steps=2, num_generations=4, prompts_per_step=2, processes=2, lora=lora)
+    raw["train"].update(max_steps=3, save_steps=2, num_generations=4, prompts_per_step=2, processes=2, lora=lora,
+                        reference="previous" if lora else "base")
+    raw["train"]["gate"].update(source=str(families.write_items(tmp_path / "dev.parquet", 8)), half="all")
     raw["answer"]["max_new_tokens"] = 3
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     proc = families.run_stage("train", tmp_path / "params.yaml", "--round", "r1", "--trainset",
                               tmp_path / "trainset.parquet", "--model", base, "--out", tmp_path / "r1", "--state",
                               tmp_path / "state", "--curves", tmp_path / "curves.csv", "--metrics",
-                              tmp_path / "train.json", env=os.environ | {"DPE_THREADS": "1"}, timeout=600)
+                              tmp_path / "train.json", "--reference", base, env=os.environ | {"DPE_THREADS": "1"},
+                              timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for index in (0, 1):
         assert f"GRPO in 2 process(es) (MULTI_CPU), this is process {index}" in proc.stderr
