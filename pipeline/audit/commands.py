@@ -30,13 +30,21 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def params_dict(path: str = "params.yaml") -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
 def run_control(params, logs: Path, force: bool) -> int:
     """Run the control arm's experiment unless this baseline (or, without --force, any) already has it."""
     name = params.audit.control
     if not force:
         try:
-            control.resolve(name)
-            return 0
+            commit = control.resolve(name)
+            if not control.differences(control.params_at(commit, "."), params_dict(), params.audit.control_set):
+                return 0
+            log.info("control arm %s at %s ran other params: running it again", name, commit[:8])
         except ExperimentError:
             pass
     cmd = control.run_command(name, params.audit.control_set)

@@ -16,7 +16,7 @@ import yaml
 
 from pipeline.experiments import ExperimentError, exp_commit, read_parquet_at
 
-FOUND, NONE, MISSING, SELF, INCOMPLETE = "found", "none", "missing", "self", "incomplete"
+FOUND, NONE, MISSING, SELF, INCOMPLETE, STALE = "found", "none", "missing", "self", "incomplete", "stale"
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def run_command(name: str, overrides: dict) -> list[str]:
     return ["dvc", "exp", "run", "-n", name] + [a for k, v in overrides.items() for a in ("-S", f"{k}={v}")]
 
 
-def _params_at(commit: str, repo: str | Path) -> dict:
+def params_at(commit: str, repo: str | Path) -> dict:
     shown = subprocess.run(["git", "show", f"{commit}:params.yaml"], cwd=repo, capture_output=True, text=True)
     return (yaml.safe_load(shown.stdout) or {}) if not shown.returncode else {}
 
@@ -48,6 +48,50 @@ def resolve(name: str | None, repo: str | Path = ".") -> str:
         return exp_commit(name, repo=repo)
 
 
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def differences(theirs: dict, params: dict, overrides: dict) -> list[str]:
+    """The params keys (dotted) where the control arm ran otherwise than this run with the arm's overrides
+    applied: a control from an older recipe is no control (audit settings aside).
+
+    >>> differences({"mixture": {"strategy": "uniform", "budget": 64}}, {"mixture": {"strategy": "dro"}},
+    ...             {"mixture.strategy": "uniform"})
+    ['mixture.budget']
+    """
+    from pipeline.config import ParamsError, parse_params
+
+    try:
+        theirs = parse_params(theirs).model_dump(mode="json")
+    except ParamsError:
+        return ["params.yaml (not valid under this code)"]
+    ours = _flat(parse_params(_with(params, overrides)).model_dump(mode="json"))
+    mine = {k: v for k, v in ours.items() if not k.startswith("audit.")}
+    other = {k: v for k, v in _flat(theirs).items() if not k.startswith("audit.")}
+    return sorted(k for k in set(mine) | set(other) if mine.get(k) != other.get(k))
+
+
+def _with(params: dict, overrides: dict) -> dict:
+    """``params`` with dotted ``overrides`` set (the `dvc exp run -S` values of the control arm)."""
+    import copy
+
+    out = copy.deepcopy(params)
+    for dotted, value in overrides.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return out
+
+
 def find_control(name: str | None, overrides: dict, before: str, after: str, params: dict,
                  repo: str | Path = ".") -> ControlArm:
     """The arm's graded results at ``before`` and ``after`` (repository paths), or why there are none.
@@ -59,9 +103,13 @@ def find_control(name: str | None, overrides: dict, before: str, after: str, par
         commit = resolve(name, repo)
     except ExperimentError as err:
         return ControlArm(name, MISSING, f"no control arm: {err}; {hint}")
-    theirs = {k: v for k, v in _params_at(commit, repo).items() if k != "audit"}
+    theirs = {k: v for k, v in params_at(commit, repo).items() if k != "audit"}
     if theirs == {k: v for k, v in params.items() if k != "audit"}:
         return ControlArm(name, SELF, f"this run is the control arm {name!r} itself", commit)
+    stale = differences(theirs, params, overrides)
+    if stale:
+        return ControlArm(name, STALE, f"control arm {name!r} at {commit[:8]} ran other params ({', '.join(stale[:6])}"
+                          f"{', ...' if len(stale) > 6 else ''}); {hint}", commit)
     try:
         tables = [read_parquet_at(commit, path, repo) for path in (before, after)]
     except ExperimentError as err:

@@ -55,3 +55,21 @@ def test_the_control_arm_is_found_at_its_experiment_commit_or_its_absence_is_exp
 def test_the_control_command_applies_its_overrides():
     assert run_command("uniform", {"mixture.strategy": "uniform", "mixture.budget": 32}) == [
         "dvc", "exp", "run", "-n", "uniform", "-S", "mixture.strategy=uniform", "-S", "mixture.budget=32"]
+
+
+def test_a_control_arm_from_another_recipe_is_stale_but_yaml_quirks_are_not_differences():
+    import yaml
+
+    from pipeline.audit.control import differences
+    from tests import families
+
+    ours = yaml.safe_load((families.REPO / "params.yaml").read_text())
+    theirs = yaml.safe_load((families.REPO / "params.yaml").read_text())
+    theirs["mixture"]["strategy"] = "uniform"
+    theirs["train"]["vllm"] = False  # how `dvc exp run -S` rewrites "off"
+    theirs["audit"]["noise_runs"] = 5  # audit settings do not make another arm
+    assert differences(theirs, ours, {"mixture.strategy": "uniform"}) == []
+    theirs["mixture"]["budget"] = 64
+    theirs["train"]["beta"] = 0.1
+    assert differences(theirs, ours, {"mixture.strategy": "uniform"}) == ["mixture.budget", "train.beta"]
+    assert differences({"mixture": {"budget": -1}}, ours, {}) == ["params.yaml (not valid under this code)"]
