@@ -45,12 +45,9 @@ MARGIN = -0.03  # a category "loses" when its r3 − r0 may be below this
 # ---- running the arms ---------------------------------------------------------------------------------------
 
 def weak_categories() -> list[str]:
-    from pipeline.bootstrap.skills import WEAK_BELOW
+    from benchmarks.data_efficiency import weak_categories as of_profile
 
-    boot = json.loads(Path("metrics/r0/bootstrap.json").read_text())
-    prefix = "vlm.probe_accuracy."
-    return sorted(k[len(prefix):] for k, v in boot.items()
-                  if k.startswith(prefix) and k != prefix + "overall" and v <= WEAK_BELOW)
+    return of_profile(json.loads(Path("metrics/r0/bootstrap.json").read_text()))
 
 
 def arm_sets(arm: str, extra: dict[str, list[str]]) -> list[str]:

@@ -222,14 +222,9 @@ exit status: 0 everything up to date; 1 some stage would rerun; 2 params.yaml or
 
 def gate_decision(train_metrics: Path) -> str:
     """What the round gate did with a round (train.gate), read from its train metrics; empty without one."""
-    if not train_metrics.exists():
-        return ""
-    m = json.loads(train_metrics.read_text())
-    if "gate.step" not in m:
-        return ""
-    if not m.get("gate.accepted"):
-        return "carried over"
-    return f"step {m['gate.step']:g} kept ({m['gate.gain']:+.3f} on {m['gate.items']} dev items)"
+    from pipeline.audit.report import gate_decision as decision
+
+    return decision(json.loads(train_metrics.read_text())) if train_metrics.exists() else ""
 
 
 def _status(args: argparse.Namespace) -> int:

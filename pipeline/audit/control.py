@@ -14,7 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
-from pipeline.experiments import ExperimentError, exp_commit, read_parquet_at
+from pipeline.experiments import ExperimentError, exp_commit, exp_commits, read_parquet_at
+from pipeline.runtime import flatten
 
 FOUND, NONE, MISSING, SELF, INCOMPLETE, STALE = "found", "none", "missing", "self", "incomplete", "stale"
 
@@ -40,22 +41,18 @@ def params_at(commit: str, repo: str | Path) -> dict:
 
 
 def resolve(name: str | None, repo: str | Path = ".") -> str:
-    """The control's commit, preferring the experiment of the current baseline (HEAD) over older ones."""
+    """The control's commit: the experiment of the current baseline (HEAD), else the newest of that name on
+    older baselines (a control that ran other params is then reported stale, see ``differences``)."""
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
     try:
         return exp_commit(name, head, repo=repo)
     except ExperimentError:
-        return exp_commit(name, repo=repo)
-
-
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out |= _flat(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+        commits = exp_commits(name, repo)
+        if len(commits) < 2:
+            return exp_commit(name, repo=repo)
+        newest = subprocess.run(["git", "log", "--no-walk=sorted", "--format=%H", *commits], cwd=repo,
+                                capture_output=True, text=True, check=True).stdout.split()
+        return newest[0]
 
 
 def differences(theirs: dict, params: dict, overrides: dict) -> list[str]:
@@ -72,9 +69,9 @@ def differences(theirs: dict, params: dict, overrides: dict) -> list[str]:
         theirs = parse_params(theirs).model_dump(mode="json")
     except ParamsError:
         return ["params.yaml (not valid under this code)"]
-    ours = _flat(parse_params(_with(params, overrides)).model_dump(mode="json"))
+    ours = flatten(parse_params(_with(params, overrides)).model_dump(mode="json"))
     mine = {k: v for k, v in ours.items() if not k.startswith("audit.")}
-    other = {k: v for k, v in _flat(theirs).items() if not k.startswith("audit.")}
+    other = {k: v for k, v in flatten(theirs).items() if not k.startswith("audit.")}
     return sorted(k for k in set(mine) | set(other) if mine.get(k) != other.get(k))
 
 

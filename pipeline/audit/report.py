@@ -204,6 +204,20 @@ def gallery(round_name: str, rounds_dir: Path, limit: int) -> str:
     return f"<h3>{round_name}</h3><div class='gallery'>{''.join(cards)}</div>"
 
 
+def gate_decision(train_metrics: dict) -> str:
+    """What the round gate did with a round, in words, from its train metrics; empty for a round trained without it.
+
+    >>> gate_decision({"gate.step": 0.5, "gate.accepted": 1, "gate.gain": 0.0125, "gate.items": 2496})
+    'step 0.5 kept (+0.013 on 2496 dev items)'
+    """
+    if "gate.step" not in train_metrics:
+        return ""
+    if not train_metrics.get("gate.accepted"):
+        return "carried over"
+    m = train_metrics
+    return f"step {m['gate.step']:g} kept ({m['gate.gain']:+.3f} on {m['gate.items']} dev items)"
+
+
 def progress_section(rounds: list[str], rounds_dir: Path, metrics_dir: Path) -> str:
     """The overall accuracy per round and each round's paired change, with the round gate's decision."""
     points = round_points(rounds, rounds_dir)
@@ -211,9 +225,7 @@ def progress_section(rounds: list[str], rounds_dir: Path, metrics_dir: Path) -> 
         return "<p class='muted'>no graded evaluation results</p>"
     rows = []
     for p in points:
-        train = _json(metrics_dir / p["round"] / "train.json")
-        decision = ("" if "gate.step" not in train else
-                    "carried over" if not train.get("gate.accepted") else f"step {train['gate.step']:g} kept")
+        decision = gate_decision(_json(metrics_dir / p["round"] / "train.json"))
         change = "" if p["change"] is None else f"{p['change']:+.3f} [{p['change_low']:+.3f}, {p['change_high']:+.3f}]"
         rows.append([p["round"], f"{p['accuracy']:.3f} [{p['low']:.3f}, {p['high']:.3f}]", change, decision])
     return plots.round_progress(points) + _table(["round", "overall (95%)", "change from previous (paired, 95%)",
