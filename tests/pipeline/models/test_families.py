@@ -35,7 +35,8 @@ def test_a_round_runs_on_a_random_model_of_each_family(family, tmp_path):
     base = families.build(family, tmp_path / "base", warm_up=60)
     params = parse_params({"model": {"base": str(base)}, "answer": {"max_new_tokens": 3, "batch_size": 4},
                            "train": {"max_steps": 2, "num_generations": 4, "prompts_per_step": 2, "save_steps": 1,
-                                     "learning_rate": 0.01, "lora": {"rank": 2}}})
+                                     "learning_rate": 0.01, "lora": {"rank": 2}, "reference": "previous",
+                                     "gate": {"enabled": False}}})  # a random model: the plumbing, not the gate
     r0 = tmp_path / "r0"
     ref = write_base_reference(r0, params.model.base, None)
     assert ref.model_type == family and not list(r0.glob("*.safetensors"))  # a pin, not a copy
