@@ -2,21 +2,17 @@
 
 Writes the cells table (per cell and category: quota, attempts, accepted, kept and trained samples with their
 ids, evaluation accuracy before and after with 95% intervals, the control arm's change, the paired difference,
-a verdict; `fixed` also needs the category above its accuracy at --start, the run's r0), every sample's lineage, a Markdown summary and metrics. The control arm is the DVC experiment
-`audit.control` names; `dpe audit` reruns this stage when that experiment's commit changes.
+a verdict), every sample's lineage, a Markdown summary and metrics. The control arm is the DVC experiment
+`audit.control` names, the reseeded reruns (retraining noise) those `dpe audit --ablate` runs; `dpe audit` reruns
+this stage when their commits change.
 """
 
 import pyarrow.parquet as pq
 import yaml
 
 from pipeline import artifacts, schemas
-from pipeline.audit.cells import (
-    CELLS,
-    audit_cells,
-    paired_items,
-    sample_counts,
-    verdict_counts,
-)
+from pipeline.audit.ablation import reseeded
+from pipeline.audit.cells import CELLS, audit_cells, paired_items, sample_counts, verdict_counts
 from pipeline.audit.control import FOUND, find_control
 from pipeline.audit.params import AuditParams as Params
 from pipeline.audit.summary import summary
@@ -38,8 +34,9 @@ def main(argv=None):
     with open(args.params) as fh:
         raw = yaml.safe_load(fh)
     control = find_control(params.audit.control, params.audit.control_set, args.before, args.after, raw)
-    items = paired_items(before, after, control.before, control.after,
-                         artifacts.read_table(args.start, schemas.RESULTS))
+    reruns = reseeded(args.round, params.audit.noise_runs)
+    items = paired_items(before, after, control.before, control.after, artifacts.read_table(args.start, schemas.RESULTS),
+                         list(reruns.values()))
     counts = sample_counts(artifacts.read_json(args.mixture, schemas.Mixture).quotas, attempts, samples, trainset,
                            ablated)
     cells = audit_cells(args.round, counts, items)
@@ -48,9 +45,10 @@ def main(argv=None):
                     pq.read_table(args.listed, columns=["image_id", "source"]), ablated)
     frame.write_parquet(args.lineage)
     with open(args.summary, "w") as fh:
-        fh.write(summary(args.round, args.prev, cells, control.message, samples.num_rows))
+        fh.write(summary(args.round, args.prev, cells, control.message, samples.num_rows, len(reruns)))
     write_metrics(args.metrics, {"samples": samples.num_rows, "trained": frame["trained_in"].is_not_null().sum(),
                                  "control": {"status": control.status, "commit": control.commit or ""},
+                                 "noise": {"runs": len(reruns), "commits": " ".join(reruns)},
                                  "verdicts": verdict_counts(cells), "with_control": control.status == FOUND})
 
 

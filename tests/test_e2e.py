@@ -263,7 +263,10 @@ def test_audit_with_its_control_arm_and_ablations_then_the_report_in_a_browser(m
     exps = {ref.split("/")[-1]: sha for ref, sha in zip(refs[::2], refs[1::2])}
     audited = json.loads((repo / "metrics/r1/audit.json").read_text())
     assert audited["control.status"] == "found" and audited["control.commit"] == exps["uniform"]
+    assert audited["noise.runs"] == 2 and set(audited["noise.commits"].split()) == {exps["reseed-r1-1"],
+                                                                                    exps["reseed-r1-2"]}
     cells = pq.read_table(repo / "data/rounds/r1/audit/cells.parquet").to_pylist()
+    assert all(r["noise"] is not None for r in cells)  # what `fixed` must beat, measured for every row
     overall_items = sum(r["items"] for r in cells if r["level"] == "category")
     assert overall_items == len(CELLS) and all(r["control_change"] is not None for r in cells if r["items"] > 1)
     trainset = pq.read_table(repo / "data/rounds/r1/trainset.parquet").to_pylist()

@@ -100,6 +100,19 @@ def reusable(name: str, round_name: str, repo: str | Path = ".") -> str | None:
     return None
 
 
+def reseeded_commits(round_name: str, runs: int, repo: str | Path = ".") -> list[str]:
+    """The commits of the round's reseeded reruns (``noise_name``, 1..``runs``) that retrained exactly this
+    round (those not run yet are left out): the retraining noise an audit verdict `fixed` must beat."""
+    found = (reusable(noise_name(round_name, k), round_name, repo) for k in range(1, runs + 1))
+    return [commit for commit in found if commit]
+
+
+def reseeded(round_name: str, runs: int, repo: str | Path = ".") -> dict[str, pa.Table]:
+    """commit -> graded evaluation of each of ``reseeded_commits``."""
+    return {c: read_parquet_at(c, RESULTS.format(round=round_name), repo)
+            for c in reseeded_commits(round_name, runs, repo)}
+
+
 def run_experiment(name: str, sets: list[str], round_name: str, log_dir: Path, force: bool = False,
                    repo: str | Path = ".") -> str:
     """The commit of experiment ``name`` (the round retrained with ``sets``): one that started from the same

@@ -28,25 +28,32 @@ CELLS = pa.schema([
     ("vs_control", pa.float64()), ("vs_control_low", pa.float64()), ("vs_control_high", pa.float64()),
     # accuracy at the run's start (r0): a round cannot "fix" what it only brings back to below where it began
     ("start", pa.float64()),
+    # how far one retraining of the round (it and its reseeded reruns) strays from their mean (null: no reruns)
+    ("noise", pa.float64()),
     ("verdict", pa.string()),
 ])
 
 
 def verdict(change: Interval | None, vs_control: Interval | None, after: float | None = None,
-            start: float | None = None) -> str:
+            start: float | None = None, noise: float | None = None) -> str:
     """What the intervals support. fixed: the cell improved, by more than the control arm's (untargeted)
-    data of the same size improved it, and ends above its accuracy at the run's start (``start``: a round that
-    recovers part of an earlier loss fixed nothing); improved: it improved, but no control shows the targeting
-    did it or it is still at or below where the run began; regressed: it got worse; unchanged: the interval
-    holds zero.
+    data of the same size improved it, that margin is larger than retraining the round with another seed moves
+    it (``noise``: measured by the round's reseeded reruns; unmeasured, nothing is fixed), and it ends above
+    its accuracy at the run's start (``start``: a round that recovers part of an earlier loss fixed nothing);
+    improved: it improved, but nothing shows the targeting did it; regressed: it got worse; unchanged: the
+    interval holds zero.
 
-    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96))
+    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96), noise=0.02)
     'fixed'
+    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96), noise=0.09)
+    'improved'
+    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96))
+    'improved'
     >>> verdict(Interval(0.1, 0.02, 0.18, 96), None), verdict(Interval(-0.1, -0.2, -0.01, 96), None)
     ('improved', 'regressed')
-    >>> verdict(Interval(0.05, -0.02, 0.12, 96), Interval(0.2, 0.1, 0.3, 96))
+    >>> verdict(Interval(0.05, -0.02, 0.12, 96), Interval(0.2, 0.1, 0.3, 96), noise=0.0)
     'unchanged'
-    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96), after=0.318, start=0.359)
+    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96), 0.318, 0.359, noise=0.02)
     'improved'
     """
     if change is None or not change.excludes_zero():
@@ -54,7 +61,8 @@ def verdict(change: Interval | None, vs_control: Interval | None, after: float |
     if change.high < 0:
         return REGRESSED
     above_start = start is None or after is None or after > start
-    return FIXED if vs_control is not None and vs_control.low > 0 and above_start else IMPROVED
+    beyond_noise = noise is not None and vs_control is not None and vs_control.mean > noise
+    return FIXED if vs_control is not None and vs_control.low > 0 and beyond_noise and above_start else IMPROVED
 
 
 def _graded(results: pa.Table, name: str) -> pl.DataFrame:
@@ -64,12 +72,16 @@ def _graded(results: pa.Table, name: str) -> pl.DataFrame:
 
 
 def paired_items(before: pa.Table, after: pa.Table, control_before: pa.Table | None = None,
-                 control_after: pa.Table | None = None, start: pa.Table | None = None) -> pl.DataFrame:
+                 control_after: pa.Table | None = None, start: pa.Table | None = None,
+                 reruns: list[pa.Table] = ()) -> pl.DataFrame:
     """One row per evaluation item graded by every run given: item_id, category, cell, before, after (0/1) and,
-    with a control, control_before and control_after; with the run's start (r0), start."""
+    with a control, control_before and control_after; with the run's start (r0), start; with the round's
+    reseeded reruns (the same round retrained with other GRPO seeds), rerun_1, rerun_2, ..."""
     items = _graded(before, "before").join(_graded(after, "after").select("item_id", "after"), on="item_id")
     if start is not None:
         items = items.join(_graded(start, "start").select("item_id", "start"), on="item_id")
+    for k, table in enumerate(reruns, 1):
+        items = items.join(_graded(table, f"rerun_{k}").select("item_id", f"rerun_{k}"), on="item_id")
     if control_before is not None and control_after is not None:
         for table, name in ((control_before, "control_before"), (control_after, "control_after")):
             items = items.join(_graded(table, name).select("item_id", name), on="item_id")
@@ -78,6 +90,21 @@ def paired_items(before: pa.Table, after: pa.Table, control_before: pa.Table | N
 
 def _interval(values: list[int]) -> Interval | None:
     return interval(values) if len(values) > 1 else None
+
+
+def retraining_noise(items: pl.DataFrame) -> float | None:
+    """The largest distance of one run's accuracy (the round's, ``after``, and each ``rerun_k``) from their mean
+    over ``items``: how far the round's result moves by its GRPO seed alone (None without reruns).
+
+    >>> retraining_noise(pl.DataFrame({"after": [1, 1, 0, 0], "rerun_1": [1, 0, 0, 0]}))
+    0.125
+    """
+    runs = ["after"] + [c for c in items.columns if c.startswith("rerun_")]
+    if len(runs) < 2 or not items.height:
+        return None
+    accuracies = [float(items[r].mean()) for r in runs]
+    mean = sum(accuracies) / len(accuracies)
+    return round(max(abs(a - mean) for a in accuracies), 6)
 
 
 def _accuracy_row(items: pl.DataFrame) -> dict:
@@ -99,7 +126,8 @@ def _accuracy_row(items: pl.DataFrame) -> dict:
     start = None
     if "start" in items.columns and n:
         start = float(items["start"].mean())
-    return row | {"start": start, "verdict": verdict(change, vs, row["after"], start)}
+    noise = retraining_noise(items)
+    return row | {"start": start, "noise": noise, "verdict": verdict(change, vs, row["after"], start, noise)}
 
 
 def sample_counts(quotas: dict[str, int], attempts: pa.Table, samples: pa.Table, trainset: pa.Table,

@@ -53,16 +53,18 @@ def run_control(params, logs: Path, force: bool) -> int:
     return 0 if code == 0 else _fail(f"the control arm failed; its log: {logs / (name + '.log')}", 1)
 
 
-def refresh(rounds: list[str], name: str | None, metrics_dir: str = "metrics") -> int:
-    """`dvc repro` the audit stages; force those whose recorded control commit is not the control's now."""
+def refresh(rounds: list[str], name: str | None, noise_runs: int, metrics_dir: str = "metrics") -> int:
+    """`dvc repro` the audit stages; force those whose recorded control commit or reseeded reruns (the
+    experiments the stage reads besides its deps) are not those there are now."""
     try:
         current = control.resolve(name) if name else ""
     except ExperimentError:
         current = ""
     for round_name in rounds:
         recorded = Path(metrics_dir) / round_name / "audit.json"
-        before = json.loads(recorded.read_text()).get("control.commit", "") if recorded.exists() else None
-        forced = ["-f", "-s"] if before is not None and before != current else []
+        before = json.loads(recorded.read_text()) if recorded.exists() else None
+        now = {"control.commit": current, "noise.commits": " ".join(ablation.reseeded_commits(round_name, noise_runs))}
+        forced = ["-f", "-s"] if before is not None and any(before.get(k, "") != v for k, v in now.items()) else []
         if subprocess.run(DVC + ["repro"] + forced + [f"audit@{round_name}"]).returncode:
             return _fail(f"dvc repro audit@{round_name} failed", 1)
     return 0
@@ -152,7 +154,7 @@ def audit(params, args, console: Console) -> int:
         if isinstance(matrix, int):
             return matrix
         matrices.append(matrix)
-    code = refresh(rounds, params.audit.control)
+    code = refresh(rounds, params.audit.control, params.audit.noise_runs)
     if code:
         return code
     print_summary(console, rounds)

@@ -18,7 +18,7 @@ import polars as pl
 from pipeline import artifacts, schemas
 from pipeline.audit import plots
 from pipeline.audit.cells import CELLS
-from pipeline.audit.summary import interval_text
+from pipeline.audit.summary import interval_text, noise_text
 from pipeline.compare import accuracy_of
 from pipeline.experiments import ExperimentError, read_text_at
 from pipeline.lake import open_path
@@ -138,13 +138,13 @@ def audit_section(round_name: str, rounds_dir: Path) -> str:
         return f"<p class='muted'>{round_name}: no audit yet (dvc repro audit@{round_name})</p>"
     rows = [r for r in artifacts.read_table(path, CELLS).to_pylist() if r["level"] == "category"]
     summary = rounds_dir / round_name / "audit" / "summary.md"
-    control = next((line for line in summary.read_text().splitlines() if line.startswith("Control:")), "")
-    return f"<h3>{round_name}</h3><p>{_esc(control)}</p>" + _table(
+    said = [line for line in summary.read_text().splitlines() if line.startswith(("Control:", "Retraining noise:"))]
+    return f"<h3>{round_name}</h3>" + "".join(f"<p>{_esc(line)}</p>" for line in said) + _table(
         ["category", "quota", "attempts", "accepted", "kept", "trained", "before", "after", "change",
-         "control change", "vs control", "verdict"],
+         "control change", "vs control", "noise", "verdict"],
         [[r["key"], r["quota"], r["attempts"], r["accepted"], r["kept"], r["trained"], round(r["before"], 3),
           round(r["after"], 3), interval_text(r, "change"), interval_text(r, "control_change"), interval_text(r, "vs_control"),
-          r["verdict"]] for r in rows], [r["verdict"] for r in rows])
+          noise_text(r), r["verdict"]] for r in rows], [r["verdict"] for r in rows])
 
 
 def ablation_section(round_name: str, metrics_dir: Path) -> str:

@@ -42,7 +42,8 @@ def test_a_cell_is_fixed_only_when_it_beats_the_control_and_regressed_when_it_dr
     before = results({"text/document": 10, "size/shapes": 30, "colour/shapes": 20})
     after = results({"text/document": 30, "size/shapes": 18, "colour/shapes": 21})
     control_after = results({"text/document": 12, "size/shapes": 30, "colour/shapes": 20})
-    table = audit_cells("r1", counts(), paired_items(before, after, before, control_after))
+    rerun = results({"text/document": 29, "size/shapes": 18, "colour/shapes": 21})  # the round, another seed
+    table = audit_cells("r1", counts(), paired_items(before, after, before, control_after, reruns=[rerun]))
     rows = rows_of(table)
     text = rows["text/document"]
     assert (text["before"], text["after"], text["change"]) == (0.25, 0.75, 0.5)
@@ -61,11 +62,28 @@ def test_a_cell_that_recovers_only_part_of_an_earlier_loss_is_not_fixed():
     before = results({"text/document": 10})  # an earlier round lost it
     after = results({"text/document": 30})  # this round brings it back to 0.75, beating the control
     control_after = results({"text/document": 12})
-    rows = rows_of(audit_cells("r2", counts(), paired_items(before, after, before, control_after, start)))
+    reruns = [results({"text/document": 30})]
+    rows = rows_of(audit_cells("r2", counts(), paired_items(before, after, before, control_after, start, reruns)))
     assert rows["text/document"]["start"] == 0.85 and rows["text/document"]["verdict"] == "improved"
     above = rows_of(audit_cells("r2", counts(), paired_items(before, after, before, control_after,
-                                                             results({"text/document": 20}))))
+                                                             results({"text/document": 20}), reruns)))
     assert above["text/document"]["verdict"] == "fixed"
+
+
+def test_a_margin_over_the_control_within_retraining_noise_fixes_nothing():
+    before, after = results({"text/document": 10}), results({"text/document": 30})
+    control_after = results({"text/document": 25})  # the control gains too: the margin is 0.125 (5 items)
+
+    def text_row(*reruns):
+        return rows_of(audit_cells("r1", counts(), paired_items(before, after, before, control_after,
+                                                                reruns=list(reruns))))["text/document"]
+
+    assert text_row()["noise"] is None and text_row()["verdict"] == "improved"  # noise not measured
+    wild = text_row(results({"text/document": 20}))  # another seed lands at 0.50: one run strays 0.125
+    assert wild["vs_control"] == 0.125 and wild["vs_control_low"] > 0 and wild["noise"] == 0.125
+    assert wild["verdict"] == "improved"
+    steady = text_row(results({"text/document": 27}), results({"text/document": 29}))
+    assert steady["noise"] < 0.125 and steady["verdict"] == "fixed"
 
 
 def test_the_summary_names_the_verdicts_and_the_control():
@@ -74,3 +92,7 @@ def test_the_summary_names_the_verdicts_and_the_control():
     text = summary("r1", "r0", table, "no control arm", 6)
     assert "# Audit of round r1 (from r0)" in text and "improved: text" in text and "Control: no control arm" in text
     assert "| text/document | 4 | 5 | 4 | 2 | 2 | 0.250 | 0.750 | +0.500" in text
+    assert "not measured, so no verdict is `fixed`; `dpe audit --ablate --round r1`" in text
+    measured = summary("r1", "r0", audit_cells("r1", counts(), paired_items(before, after, reruns=[after])),
+                       "no control arm", 6, reruns=1)
+    assert "Retraining noise: 1 reseeded rerun(s)" in measured and "| ±0.000 | improved |" in measured
