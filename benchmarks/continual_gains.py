@@ -84,7 +84,7 @@ def run_one(name: str, sets: list[str], seed: int, rounds: int, logs: Path) -> d
         raise RuntimeError(f"{name} failed (exit {done.returncode}); see {logs / (name + '.log')}")
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     commit = exp_commit(name, head)
-    rounds_out = {}
+    rounds_out = {"r0": {"model": model_md5(commit, "r0")}}  # an arm that changes the base builds its own r0
     for i in range(1, rounds + 1):
         r = f"r{i}"
         train = json.loads(Path(f"metrics/{r}/train.json").read_text())
@@ -161,7 +161,7 @@ def grade_all(store: dict, sets: list[str], per_cell: int, path: Path) -> None:
         last = f"r{store['rounds']}"
         todo = [(None, "r0", store["r0"])] + [(run["commit"], r, info["model"]) for run in store["runs"].values()
                                               for r, info in run["rounds"].items()
-                                              if which != "test" or r == last]  # the test set: r0 and the end
+                                              if which != "test" or r in ("r0", last)]  # test: r0 and the end
         for rev, round_name, md5 in todo:
             if md5 in grades:
                 continue
@@ -178,7 +178,7 @@ def matrix(store: dict, which: str, arm: str, round_name: str) -> tuple[list[int
     for run in sorted(store["runs"].values(), key=lambda r: r["seed"]):
         if run["arm"] != arm:
             continue
-        md5 = store["r0"] if round_name == "r0" else run["rounds"][round_name]["model"]
+        md5 = run["rounds"].get(round_name, {"model": store["r0"]})["model"]  # runs stored before r0 was kept
         if md5 in grades:
             seeds.append(run["seed"])
             out.append([int(c) for c in grades[md5]])
@@ -195,8 +195,8 @@ def report(store: dict, which: str, arms: list[str]) -> str:
     names = sorted(set(cats))
     rounds = [f"r{i}" for i in range(store["rounds"] + 1)]
     last = rounds[-1]
-    lines = [f"Set `{which}` ({len(cats)} items); r0 {store['r0'][:8]}; mean over seeds [95% interval resampling "
-             "seeds and items]", "", "| arm | seeds | " + " | ".join(rounds) + f" | {last} − r0 | gate steps |",
+    lines = [f"Set `{which}` ({len(cats)} items); r0 {store['r0'][:8]} (unless an arm builds its own); mean over "
+             "seeds [95% interval resampling seeds and items]", "", "| arm | seeds | " + " | ".join(rounds) + f" | {last} − r0 | gate steps |",
              "|---|---|" + "---|" * (len(rounds) + 2)]
     finals, cat_lines = {}, []
     for arm in arms:
@@ -211,8 +211,8 @@ def report(store: dict, which: str, arms: list[str]) -> str:
         end = np.array(matrix(store, which, arm, last)[1], dtype=float)
         reps = two_way_bootstrap(end - base, cells, seed=1)
         finals[arm] = (dict(zip(seeds, end)), base)
-        steps = [run["rounds"][r]["gate_step"] for run in store["runs"].values() if run["arm"] == arm
-                 for r in run["rounds"]]
+        steps = [info.get("gate_step") for run in store["runs"].values() if run["arm"] == arm
+                 for info in run["rounds"].values()]
         lines.append(f"| {arm} | {len(seeds)} | " + " | ".join("—" if m != m else f"{m:.3f}" for m in means)
                      + f" | {np.mean(end - base):+.3f} [{np.quantile(reps, 0.025):+.3f}, {np.quantile(reps, 0.975):+.3f}]"
                      + f" | {', '.join(f'{s:g}' for s in steps if s is not None) or '—'} |")

@@ -45,6 +45,22 @@ def test_the_report_shows_a_gain_and_its_interval_and_catches_a_losing_category(
     assert float(holm.split("lower bound")[1].split()[0]) > 0
 
 
+def test_an_arm_that_builds_its_own_base_is_measured_from_its_own_r0():
+    store = _store({"default": 0.0})
+    rng = random.Random(1)
+    rounds = {"r0": {"model": "big0"}}
+    store["grades"]["test"]["big0"] = _bits(0.8, 400, rng)
+    for k in (1, 2):
+        store["grades"]["test"][f"big{k}"] = _bits(0.8, 400, rng)
+        rounds[f"r{k}"] = {"model": f"big{k}", "gate_step": 1.0}
+    for s in range(5):
+        store["runs"][f"bigbase-{s}"] = {"arm": "bigbase", "seed": s, "rounds": rounds}
+    row = next(line for line in report(store, "test", ["bigbase"]).splitlines() if line.startswith("| bigbase |"))
+    cells = [c.strip() for c in row.split("|")]
+    assert 0.75 < float(cells[3]) < 0.85  # r0 is its own base at 0.8, not the shared one at 0.5
+    assert abs(float(cells[6].split()[0])) < 0.05  # and r2 − r0 is measured from it: level
+
+
 def test_static_arm_takes_r0s_weak_categories(tmp_path, monkeypatch):
     monkeypatch.setattr("benchmarks.continual_gains.weak_categories", lambda: ["arithmetic", "text"])
     assert arm_sets("static", {}) == ["mixture.strategy=static", "++mixture.static={arithmetic: 0.5, text: 0.5}"]
