@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+from benchmarks.answer_drift import answer_profile, mean_profile
 from benchmarks.continual_gains import arm_sets, report
 
 
@@ -66,3 +67,14 @@ def test_static_arm_takes_r0s_weak_categories(tmp_path, monkeypatch):
     assert arm_sets("static", {}) == ["mixture.strategy=static", "++mixture.static={arithmetic: 0.5, text: 0.5}"]
     assert arm_sets("lever", {"lever": ["train.beta=0.5"]}) == ["train.beta=0.5"]
     assert arm_sets("uniform", {}) == ["mixture.strategy=uniform"]
+
+
+def test_answer_drift_shows_a_category_collapsing_onto_its_prior_answer():
+    labels = ["1", "2", "3", "4"] * 5
+    spread = [{"category": "text", "parsed": a, "reference": a, "correct": True} for a in labels]
+    collapsed = [{"category": "text", "parsed": "4", "reference": a, "correct": a == "4"} for a in labels]
+    before, after = answer_profile(spread)["text"], answer_profile(collapsed)["text"]
+    assert (before["top_share"], before["label_top_share"], before["accuracy"]) == (0.25, 0.25, 1.0)
+    assert (after["top"], after["top_share"], after["accuracy"]) == ("4", 1.0, 0.25)
+    both = mean_profile([answer_profile(spread), answer_profile(collapsed)])["text"]
+    assert both["top_share"] == 0.625 and both["tops"].endswith("/4")
