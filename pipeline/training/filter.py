@@ -2,7 +2,9 @@
 
 Unlike the reference, the band is never bypassed silently: when fewer than ``min_keep`` samples are in
 band, the nearest-to-band ones fill up, each flagged ``filled`` with its distance, and the metrics
-count them.
+count them. ``filter.rehearsal`` adds solved samples (pass rate above the band) from every cell in turn: every
+answer in their groups scores alike, so GRPO's only gradient on them is the KL term, which pulls back whatever
+the round drifts on questions the model already answers.
 
 What the sampled answers are graded against is ``filter.label``: ``reference``, the agent's answer (DPE's
 labelling), or ``majority``, the majority of the model's own sampled answers (for pools whose agent answers
@@ -56,6 +58,28 @@ def select(rates: list[float], low: float, high: float, min_keep: int, max_keep:
     return keep
 
 
+def rehearse(rates: list[float], cells: list[str], flags: list[tuple[bool, bool]], high: float,
+             share: float) -> list[int]:
+    """Indices of the solved samples (rate above ``high``, not kept already) to add: ``share`` × the kept
+    count, taken from the cells in turn (sorted), each cell's in order, so no one cell fills it.
+
+    >>> rehearse([1.0, 1.0, 1.0, 0.5, 0.5, 1.0], ["a", "a", "a", "b", "b", "b"], [(False, False)] * 3
+    ...          + [(True, False)] * 2 + [(False, False)], 0.9, 1.0)
+    [0, 5]
+    """
+    wanted = round(share * sum(keep for keep, _ in flags))
+    queues: dict[str, list[int]] = {}
+    for i, (rate, cell, (keep, _)) in enumerate(zip(rates, cells, flags, strict=True)):
+        if rate > high and not keep:
+            queues.setdefault(cell, []).append(i)
+    chosen: list[int] = []
+    while len(chosen) < wanted and any(queues.values()):
+        for cell in sorted(queues):
+            if queues[cell] and len(chosen) < wanted:
+                chosen.append(queues[cell].pop(0))
+    return sorted(chosen)
+
+
 def grade_rollouts(samples: list[dict], completions: list[list[str]], model: str) -> pl.DataFrame:
     """The rollouts table: every sampled answer graded once against the agent's answer (DPE's labelling)."""
     graded = grade_sampled(samples, completions, "sample_id").with_columns(model=pl.lit(model))
@@ -81,17 +105,22 @@ def label_samples(samples: list[dict], completions: list[list[str]], label: str
 
 
 def filter_samples(samples: list[dict], completions: list[list[str]], low: float, high: float, min_keep: int,
-                   model: str, label: str = "reference", max_keep: int = 0) -> tuple[pl.DataFrame, list[dict], dict]:
-    """(rollouts table, trainset rows, counts) for generated samples and their sampled answers."""
+                   model: str, label: str = "reference", max_keep: int = 0, rehearsal: float = 0.0
+                   ) -> tuple[pl.DataFrame, list[dict], dict]:
+    """(rollouts table, trainset rows, counts) for generated samples and their sampled answers. Rehearsed
+    samples are the kept rows neither in band nor filled."""
     total = len(samples)
     samples, completions, label_counts = label_samples(samples, completions, label)
     rollouts = grade_rollouts(samples, completions, model)
     by_id = dict(pass_rates(rollouts, "sample_id").iter_rows())
     rates = [by_id[s["sample_id"]] for s in samples]
     flags = select(rates, low, high, min_keep, max_keep)
-    kept = [s | {"pass_rate": r, "in_band": not filled, "filled": filled}
+    rehearsed = rehearse(rates, [s["cell"] for s in samples], flags, high, rehearsal) if rehearsal else []
+    for i in rehearsed:
+        flags[i] = (True, False)
+    kept = [s | {"pass_rate": r, "in_band": band_distance(r, low, high) == 0.0, "filled": filled}
             for s, r, (keep, filled) in zip(samples, rates, flags) if keep]
     counts = {"samples": total, "kept": len(kept), "in_band": sum(k["in_band"] for k in kept),
-              "filled": sum(k["filled"] for k in kept),
+              "filled": sum(k["filled"] for k in kept), "rehearsed": len(rehearsed),
               "pass_rate.mean": sum(rates) / len(rates) if rates else 0.0, **label_counts}
     return rollouts, kept, counts

@@ -20,6 +20,9 @@ class FilterConfig(Section):
     max_keep: int = Field(0, ge=0, description=(
         "keep at most this many (0: no cap), those nearest the band's middle first: min_keep = max_keep = N "
         "trains every arm of a comparison on exactly N samples"))
+    rehearsal: float = Field(0.0, ge=0, le=1, description=(
+        "add solved samples (pass rate above the band), up to this share of the kept count, from every cell in "
+        "turn: GRPO's only gradient on them is the KL term, which holds what the round should not lose"))
     batch_size: int = Field(8, ge=1, description="questions per sampled generate call (each n_samples times)")
     label: Literal["reference", "majority"] = Field("reference", description=(
         "what sampled answers are graded and trained against: the agent's answer, or the model's own majority"))

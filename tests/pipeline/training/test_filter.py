@@ -29,7 +29,7 @@ def test_filter_samples_records_rollouts_and_flags():
     assert rollouts.columns == ["sample_id", "k", "model", "completion", "correct"]
     assert rollouts["correct"].to_list() == [True, False, True, True] and rollouts["model"].unique().to_list() == ["m"]
     assert [k["sample_id"] for k in kept] == ["s1"] and kept[0]["pass_rate"] == 0.5
-    assert counts == {"samples": 2, "kept": 1, "in_band": 1, "filled": 0, "pass_rate.mean": 0.75}
+    assert counts == {"samples": 2, "kept": 1, "in_band": 1, "filled": 0, "rehearsed": 0, "pass_rate.mean": 0.75}
 
 
 def test_majority_labels_grade_against_the_models_own_answers_and_record_it():
@@ -46,3 +46,18 @@ def test_majority_labels_grade_against_the_models_own_answers_and_record_it():
     _, kept, counts = filter_samples(samples[:1], completions[:1], 0.0, 1.0, 0, "m")
     assert kept[0]["answer"] == kept[0]["agent_answer"] == "3" and kept[0]["label"] == "reference"
     assert "unlabelled" not in counts
+
+
+def test_rehearsal_adds_solved_samples_from_every_cell_in_turn():
+    cells = ["colour/shapes"] * 3 + ["text/document"] * 3 + ["size/shapes"]
+    samples = [{"sample_id": f"s{i}", "cell": c, "answer": "3", "answer_type": "integer", "options": []}
+               for i, c in enumerate(cells)]
+    solved, half = ["3", "3"], ["3", "4"]
+    completions = [solved, solved, solved, half, half, solved, half]
+    _, plain, counts = filter_samples(samples, completions, 0.3, 0.8, 0, "m")
+    assert [k["sample_id"] for k in plain] == ["s3", "s4", "s6"] and counts["rehearsed"] == 0
+    _, kept, counts = filter_samples(samples, completions, 0.3, 0.8, 0, "m", rehearsal=2 / 3)
+    added = [k for k in kept if not k["in_band"]]
+    assert counts["rehearsed"] == 2 and counts["in_band"] == 3 and counts["kept"] == 5
+    assert {k["cell"] for k in added} == {"colour/shapes", "text/document"}  # one from each, not two colours
+    assert all(k["pass_rate"] == 1.0 and not k["filled"] for k in added)
