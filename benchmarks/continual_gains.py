@@ -196,7 +196,8 @@ def report(store: dict, which: str, arms: list[str]) -> str:
     rounds = [f"r{i}" for i in range(store["rounds"] + 1)]
     last = rounds[-1]
     lines = [f"Set `{which}` ({len(cats)} items); r0 {store['r0'][:8]} (unless an arm builds its own); mean over "
-             "seeds [95% interval resampling seeds and items]", "", "| arm | seeds | " + " | ".join(rounds) + f" | {last} − r0 | gate steps |",
+             "seeds [95% interval resampling seeds and items]", "",
+             "| arm | seeds | " + " | ".join(rounds) + f" | {last} − r0 | gate steps |",
              "|---|---|" + "---|" * (len(rounds) + 2)]
     finals, cat_lines = {}, []
     for arm in arms:
@@ -213,8 +214,9 @@ def report(store: dict, which: str, arms: list[str]) -> str:
         finals[arm] = (dict(zip(seeds, end)), base)
         steps = [info.get("gate_step") for run in store["runs"].values() if run["arm"] == arm
                  for info in run["rounds"].values()]
+        low, high = np.quantile(reps, 0.025), np.quantile(reps, 0.975)
         lines.append(f"| {arm} | {len(seeds)} | " + " | ".join("—" if m != m else f"{m:.3f}" for m in means)
-                     + f" | {np.mean(end - base):+.3f} [{np.quantile(reps, 0.025):+.3f}, {np.quantile(reps, 0.975):+.3f}]"
+                     + f" | {np.mean(end - base):+.3f} [{low:+.3f}, {high:+.3f}]"
                      + f" | {', '.join(f'{s:g}' for s in steps if s is not None) or '—'} |")
         per = {c: two_way_bootstrap((end - base)[:, cats == c], [x for x, k in zip(cells, cats) if k == c], seed=2)
                for c in names}

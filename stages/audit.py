@@ -35,8 +35,8 @@ def main(argv=None):
         raw = yaml.safe_load(fh)
     control = find_control(params.audit.control, params.audit.control_set, args.before, args.after, raw)
     reruns = reseeded(args.round, params.audit.noise_runs)
-    items = paired_items(before, after, control.before, control.after, artifacts.read_table(args.start, schemas.RESULTS),
-                         list(reruns.values()))
+    start_table = artifacts.read_table(args.start, schemas.RESULTS)
+    items = paired_items(before, after, control.before, control.after, start_table, list(reruns.values()))
     counts = sample_counts(artifacts.read_json(args.mixture, schemas.Mixture).quotas, attempts, samples, trainset,
                            ablated)
     cells = audit_cells(args.round, counts, items)

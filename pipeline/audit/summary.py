@@ -56,7 +56,8 @@ def summary(round_name: str, prev: str, cells: pa.Table, control_message: str, s
     said = "; ".join(f"{v}: {', '.join(ks)}" for v, ks in sorted(verdicts.items()))
     lines = [f"# Audit of round {round_name} (from {prev})", "",
              f"{samples} generated samples, {sum(r['trained'] for r in categories)} trained on. Categories: {said}.",
-             f"Control: {control_message}.", noise_line(round_name, reruns), "", "## Categories", ""] + _table(categories)
+             f"Control: {control_message}.", noise_line(round_name, reruns), "", "## Categories", ""]
+    lines += _table(categories)
     lines += ["", "## Cells that moved", ""] + (_table(moved) if moved else ["No cell's change excludes zero."])
     chance = f"With {len(rows)} rows about {0.05 * len(rows):.1f} can exclude zero by chance alone (5% each)."
     return "\n".join(lines + ["", LEGEND, chance, ""])
