@@ -26,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.generation.generate import Context, generate, total_calls
+from pipeline.generation.attempt import RoundInputs
+from pipeline.generation.generate import generate, total_calls
 from pipeline.generation.openai_agents import OpenAIBackend
 from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
 from pipeline.pool.embed import embed_pool
@@ -43,7 +44,7 @@ QUOTAS = ("colour/photo", "counting/photo")
 
 
 def run(name: str, cfg: OpenAIAgentsConfig, pool, vectors, clip_dir: str, quota: int, attempts: int) -> dict:
-    ctx = Context(backend=OpenAIBackend(cfg, list(GenerateConfig().edits)), search=PoolSearch(vectors, clip_dir),
+    ctx = RoundInputs(backend=OpenAIBackend(cfg, list(GenerateConfig().edits)), search=PoolSearch(vectors, clip_dir),
                   pool_manifest=pool, brief="Colour and counting on photographs are weak.", diagnosis_hash="b" * 16,
                   round_name="r1", seed=0, top_k=8)
     began = time.perf_counter()

@@ -1,5 +1,7 @@
-"""`dpe`: the spiral from the command line (advance, status, compare, samples) and params helpers (check,
-overlay). The pipeline itself is DVC's: `dpe advance` runs `dvc repro`; status, compare and samples only read."""
+"""`dpe`: the spiral from the command line. `advance` appends rounds and runs `dvc repro`; `status`, `compare`
+and `samples` read what the rounds wrote; `audit` runs the audit stages (and their control and noise reruns) and
+`report` writes one HTML file of a run; `check` and `overlay` help with params.yaml. The pipeline itself is
+DVC's: nothing here writes a stage's outs behind its back."""
 
 from __future__ import annotations
 
@@ -170,47 +172,6 @@ def _advance(args: argparse.Namespace) -> int:
     if args.no_repro:
         return 0
     return 0 if subprocess.run([sys.executable, "-m", "dvc", "repro"]).returncode == 0 else 1
-
-
-WORK_EXAMPLE = """example:
-  dvc repro &                        # the stage leads round r3's generation and writes its outs
-  dpe work --round r3 --threads 4    # on this or another machine sharing the folder: make some of its attempts
-
-The helper runs generate@rN's own command with --follow: it claims attempts of the round's waves, makes
-them and publishes their outcomes; the leader (the DVC stage) settles and writes them, so the result is the
-same as one worker's. A killed helper's attempts are taken over; the helper stops when the round is done.
-
-exit status: 0 the round is done (or nothing was left to make); 1 the helper failed (its log says why);
-2 an unknown round or an unreadable dvc.yaml."""
-
-
-def stage_argv(name: str, repo: str | Path = ".") -> list[str]:
-    """The command dvc.yaml runs for stage ``name`` (e.g. ``generate@r3``), with this interpreter for
-    ``python``; raises DVC's error for an unknown stage."""
-    import shlex
-
-    from dvc.repo import Repo
-
-    argv = shlex.split(Repo(str(repo)).stage.collect(name)[0].cmd)
-    return [sys.executable, *argv[1:]] if argv[0] == "python" else argv
-
-
-def _work(args: argparse.Namespace) -> int:
-    import shlex
-
-    from dvc.exceptions import DvcException
-
-    try:
-        argv = stage_argv(f"generate@{args.round}")
-    except DvcException as err:
-        print(f"dpe work: no generate stage for round {args.round!r} ({err}); rounds come from params.yaml",
-              file=sys.stderr)
-        return 2
-    argv += ["--follow"] + (["--threads", str(args.threads)] if args.threads else [])
-    if args.dry_run:
-        print(shlex.join(argv))
-        return 0
-    return 0 if subprocess.run(argv).returncode == 0 else 1
 
 
 STATUS_EXAMPLE = """example:
@@ -385,11 +346,6 @@ def main(argv: list[str] | None = None) -> int:
     samples.add_argument("--rounds-dir", default="data/rounds")
     samples.add_argument("--listed", default="data/manifests/listed.parquet", help="the ingest's listed ids "
                          "(their source URIs)")
-    work = _subcommand(sub, "work", _work, "help a running generate stage make a round's attempts", WORK_EXAMPLE)
-    work.add_argument("--round", required=True)
-    work.add_argument("--threads", type=int, default=None, help="attempts made here at once (default: "
-                      "generate.concurrency, the width of a wave)")
-    work.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     status = _subcommand(sub, "status", _status, "rounds, headline metrics and stale stages", STATUS_EXAMPLE,
                          width=True)
     status.add_argument("--metrics", default="metrics/{round}/evaluate.json", help="{round} filled in")

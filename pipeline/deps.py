@@ -104,3 +104,17 @@ def reruns(root: Path) -> dict[str, list[str]]:
     every = sorted(root.glob("pipeline/**/*.py")) + sorted(root.glob("stages/*.py"))
     dag = stages(root)
     return {rel: [s.name for s in dag if any(covers(dep, rel) for dep in s.deps)] for rel in code(set(every), root)}
+
+
+def import_cycle(root: Path) -> list[str]:
+    """One cycle of project modules importing each other (imports inside functions count: a lazy import is
+    still a module that needs the other to make sense), as paths relative to ``root``; [] when none."""
+    from graphlib import CycleError, TopologicalSorter
+
+    modules = [*sorted((root / "pipeline").rglob("*.py")), *sorted((root / "stages").rglob("*.py"))]
+    graph = {path: {p for p in direct_imports(path, root) if p != path} for path in modules}
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as err:
+        return [str(p.relative_to(root)) for p in err.args[1]]
+    return []

@@ -9,7 +9,12 @@ never reads another stage's module to learn a shape. A leaf: no I/O, no project 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Union
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
@@ -63,29 +68,108 @@ RESULTS = pa.schema([  # one graded answer per item (diagnose and evaluate)
 
 # --- generation and training ----------------------------------------------------------------------
 
-SAMPLES = pa.schema([
-    ("sample_id", pa.string()), ("round", pa.string()), ("cell", pa.string()), ("category", pa.string()),
-    ("image_type", pa.string()), ("diagnosis_hash", pa.string()), ("source_image_id", pa.string()),
-    ("pool_version", pa.int64()), ("vectors_version", pa.int64()), ("retrieval_query", pa.string()),
-    ("retrieval_score", pa.float32()),
-    ("edits", pa.string()), ("question", pa.string()), ("answer", pa.string()), ("answer_type", pa.string()),
-    ("options", pa.list_(pa.string())), ("image", pa.binary()), ("image_hash", pa.string()),
-    ("attempt_id", pa.string()),
-    # who made it: the backend, each role's model (JSON role -> model), each role's prompt template hash
-    # (JSON role -> hash), the selector's fit score (null when a rule chose) and the validator's own answer
-    ("backend", pa.string()), ("role_models", pa.string()), ("prompt_hashes", pa.string()),
-    ("selector_score", pa.float32()), ("validator_answer", pa.string()),
-    ("created_at", pa.string()),  # UTC, ISO 8601
-    # images generative edits returned (id generated:<sha256>, bytes): what replay reads them back from
-    ("edit_outputs", pa.list_(pa.struct([("id", pa.string()), ("image", pa.binary())]))),
-])
-ATTEMPTS = pa.schema([
-    ("attempt_id", pa.string()), ("round", pa.string()), ("cell", pa.string()), ("outcome", pa.string()),
-    ("reason", pa.string()), ("source_image_id", pa.string()), ("calls", pa.string()),
-    ("notes", pa.string()),  # JSON list of extra counters (e.g. retrieval.untagged)
-    ("run_key", pa.string()),  # hash of the inputs the attempt was made from (resume only the same run)
-    ("started_at", pa.string()), ("finished_at", pa.string()),  # UTC, ISO 8601
-])
+@dataclass(frozen=True)
+class EditOutput:
+    """An image a generative edit returned: its id (``generated:<sha256>``) and bytes, what replay reads back."""
+
+    id: str
+    image: bytes
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One generated sample and its lineage: a row of samples.lance. Typed once, here: the Lance schema is
+    derived from it (``SAMPLES``), so a field misspelt anywhere fails when the sample is made."""
+
+    sample_id: str
+    round: str
+    cell: str
+    category: str
+    image_type: str
+    diagnosis_hash: str
+    source_image_id: str
+    pool_version: int
+    vectors_version: int
+    retrieval_query: str
+    retrieval_score: Annotated[float, pa.float32()]
+    edits: str  # JSON list of the edit specs, in the order applied
+    question: str
+    answer: str
+    answer_type: str
+    options: list[str]
+    image: bytes
+    image_hash: str
+    attempt_id: str
+    backend: str
+    role_models: str  # JSON role -> model
+    prompt_hashes: str  # JSON role -> prompt template hash
+    selector_score: Annotated[float, pa.float32()] | None  # None when a rule chose
+    validator_answer: str
+    created_at: str  # UTC, ISO 8601
+    edit_outputs: list[EditOutput]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a sample, accepted or rejected with its reason: a row of attempts.lance."""
+
+    attempt_id: str
+    round: str
+    cell: str
+    outcome: str  # accepted or rejected
+    reason: str
+    source_image_id: str
+    calls: str  # JSON list of Call
+    notes: str  # JSON list of extra counters (e.g. retrieval.untagged)
+    run_key: str  # hash of the inputs the attempt was made from (resume only the same run)
+    started_at: str  # UTC, ISO 8601
+    finished_at: str
+
+
+_ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(), bytes: pa.binary()}
+
+
+def arrow_type(hint) -> pa.DataType:
+    """The Arrow type of a field's annotation: scalars, ``Annotated[x, <arrow type>]``, ``x | None``,
+    ``list[x]`` and nested dataclasses (structs)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        return args[1]
+    if origin in (Union, types.UnionType):
+        return arrow_type(next(a for a in args if a is not type(None)))
+    if origin is list:
+        return pa.list_(arrow_type(args[0]))
+    if dataclasses.is_dataclass(hint):
+        return pa.struct(list(arrow_schema(hint)))
+    return _ARROW[hint]
+
+
+def arrow_schema(cls) -> pa.Schema:
+    """The Lance/Arrow schema of a row dataclass, field by field in its order."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return pa.schema([(f.name, arrow_type(hints[f.name])) for f in dataclasses.fields(cls)])
+
+
+def to_table(rows: list, cls) -> pa.Table:
+    """Typed rows as a table of their schema."""
+    return pa.Table.from_pylist([dataclasses.asdict(r) for r in rows], arrow_schema(cls))
+
+
+def from_row(cls, row: dict):
+    """A row read back (a dict) as its dataclass; nested dataclasses too."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for f in dataclasses.fields(cls):
+        value, hint = row[f.name], hints[f.name]
+        inner = typing.get_args(hint)[0] if typing.get_origin(hint) is list else None
+        if inner is not None and dataclasses.is_dataclass(inner) and value is not None:
+            value = [v if isinstance(v, inner) else inner(**v) for v in value]
+        out[f.name] = value
+    return cls(**out)
+
+
+SAMPLES = arrow_schema(Sample)
+ATTEMPTS = arrow_schema(Attempt)
 SEEN = pa.schema([  # the dedup index: every accepted sample up to a round (pipeline/generation/dedup.py)
     ("sample_id", pa.string()), ("round", pa.string()), ("source_image_id", pa.string()),
     ("question_key", pa.string()), ("phash", pa.string()), ("vector", pa.list_(pa.float32())),

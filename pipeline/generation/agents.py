@@ -5,7 +5,7 @@ plan (retrieval queries, the kind of question, an edit intent); the retriever is
 the selector picks the candidate image that fits the plan; the editor chooses replayable edit operations
 (applied by the pipeline, so the image rebuilds from its source); the writer looks at the final image
 and writes a question with a verifiable answer; the validator answers it on its own. The orchestration
-lives in ``pipeline/generation/generate.py``.
+lives in ``pipeline/generation/attempt.py`` (one attempt) and ``generate.py`` (the round).
 
 Every role returns a ``Reply``: its value, or None with the reason (recorded as the attempt's rejection
 reason), and the calls it made either way. Backends are picked by name in ``generate.backend``
@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from PIL import Image
 
@@ -75,7 +75,6 @@ class Reply(Generic[T]):
     reason: str = ""
     calls: list[Call] = field(default_factory=list)
     score: float | None = None  # the selector's fit score, when it gives one
-    images: dict[str, bytes] = field(default_factory=dict)  # images an editor's generative edits returned, by id
 
 
 class AgentBackend(ABC):
@@ -95,18 +94,23 @@ class AgentBackend(ABC):
     @abstractmethod
     def plan(self, request: PlanRequest, rng: random.Random) -> Reply[Plan]: ...
 
-    def select(self, plan: Plan, candidates: list, load: Callable[[str], Image.Image],
-               rng: random.Random) -> Reply:
-        """The candidate (a search hit) to build on. By default one drawn at random: the search already
-        ranked them for the plan's query."""
+    def select(self, plan: Plan, candidates: list, rng: random.Random) -> Reply:
+        """The candidate to build on (``attempt.Candidate``: a search hit, its bytes and ``image``). By default
+        one drawn at random: the search already ranked them for the plan's query."""
         return Reply(rng.choice(candidates))
 
-    def edit(self, plan: Plan, image: Image.Image, rng: random.Random, others: tuple[str, ...] = (),
-             load: Callable[[str], Image.Image] | None = None) -> Reply[list[dict]]:
-        """Edit specs (``{"op": name, **args}``) to apply to the selected image (``others``: the attempt's
-        other candidates, which ops such as ``paste`` may draw on; ``load``: pool images by id); by default
-        the plan's. Images that generative edits returned go in the reply's ``images``."""
+    def edit(self, plan: Plan, image: Image.Image, rng: random.Random,
+             others: tuple[str, ...] = ()) -> Reply[list[dict]]:
+        """Edit specs (``{"op": name, **args}``) for the pipeline to apply to the selected image, checked
+        against each op's ranges (``others``: ids of the attempt's other candidates, which ops such as ``paste``
+        may draw on); by default the plan's. A ``generative`` spec carries its prompt: the pipeline sends it to
+        ``paint`` while applying."""
         return Reply(list(plan.edits))
+
+    def paint(self, image: Image.Image, prompt: str) -> Reply[tuple[bytes, str]]:
+        """A generative edit's image: (its bytes, the image model's name), or None and why. Backends without
+        an image model refuse it."""
+        return Reply(None, "no_image_editor")
 
     @abstractmethod
     def write(self, plan: Plan, image_id: str, image: Image.Image, rng: random.Random) -> Reply[Draft]: ...

@@ -28,7 +28,7 @@ import pyarrow as pa
 from PIL import Image
 
 from pipeline.generation.params import DedupConfig
-from pipeline.schemas import SEEN
+from pipeline.schemas import SEEN, Sample
 
 
 def question_key(question: str) -> str:
@@ -69,11 +69,11 @@ class Seen:
     def table(self) -> pa.Table:
         return pa.Table.from_pylist(self.rows, SEEN)
 
-    def entry(self, sample: dict, vector: np.ndarray | None) -> dict:
+    def entry(self, sample: Sample, vector: np.ndarray | None) -> dict:
         """The row ``sample`` adds once accepted (``vector``: its image's unit CLIP embedding, if checked)."""
-        return {"sample_id": sample["sample_id"], "round": sample["round"],
-                "source_image_id": sample["source_image_id"], "question_key": question_key(sample["question"]),
-                "phash": phash(sample["image"]), "vector": None if vector is None else vector.tolist()}
+        return {"sample_id": sample.sample_id, "round": sample.round, "source_image_id": sample.source_image_id,
+                "question_key": question_key(sample.question), "phash": phash(sample.image),
+                "vector": None if vector is None else vector.tolist()}
 
     def reason(self, entry: dict) -> str:
         """Why ``entry`` repeats an accepted sample, or ""."""

@@ -344,10 +344,11 @@ GENERATED = "generated:"  # id prefix of an image a generative edit returned: ge
 
 
 class Generative(Edit):
-    """An edit an image model makes from a prompt (``images.edit`` of an OpenAI-compatible endpoint, called
-    by the agent backend). Not recomputable, so the spec records the prompt, the model and ``output``, the
-    returned image's id (``generated:<sha256>``); the sample keeps the bytes (``edit_outputs``) and replay
-    reads them back through ``fetch`` (see ``sample_fetch``), then applies the ops after it."""
+    """An edit an image model makes from a prompt (``images.edit`` of an OpenAI-compatible endpoint: the
+    pipeline hands the prompt to the backend's ``paint`` while it applies the specs). Not recomputable, so
+    the spec records the prompt, the model and ``output``, the returned image's id (``generated:<sha256>``);
+    the sample keeps the bytes (``edit_outputs``) and replay reads them back through ``fetch`` (see
+    ``sample_fetch``), then applies the ops after it."""
 
     name = "generative"
     TEXT_PARAMS = {"prompt": 500}
@@ -362,17 +363,12 @@ class Generative(Edit):
         raise ValueError("generative: made by an image model, never drawn at random")
 
 
-def edit_outputs(images: dict[str, bytes]) -> list[dict]:
-    """Images generative edits returned (id -> bytes) as a sample's ``edit_outputs`` column, by id."""
-    return [{"id": ref, "image": data} for ref, data in sorted(images.items())]
-
-
-def sample_fetch(outputs: list[dict] | None, pool: Fetch | None = None) -> Fetch:
+def sample_fetch(outputs: list | None, pool: Fetch | None = None) -> Fetch:
     """``fetch`` for replaying a sample: the images its generative edits returned (``edit_outputs``: id and
     bytes, each checked against the sha256 in its id), else the pool (``pool``, for ``paste``)."""
     from pipeline.images import decode_rgb, image_id
 
-    stored = {o["id"]: o["image"] for o in outputs or []}
+    stored = {o.id: o.image for o in outputs or []}
 
     def fetch(ref: str) -> Image.Image:
         if ref in stored:

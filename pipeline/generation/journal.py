@@ -1,4 +1,5 @@
-"""The generate stage's journal: attempts and samples appended as they finish, so a killed run resumes.
+"""The generate stage's journal: attempts and samples appended as they finish, so a killed run resumes, and
+the lock that keeps one process writing a round.
 
 Samples are appended before the attempts that made them, and on resume only samples whose accepted
 attempt is recorded are kept, so a kill between the two writes loses nothing and duplicates nothing.
@@ -10,16 +11,42 @@ uninterrupted stage would have given.
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import hashlib
 import logging
+import os
 from pathlib import Path
-
-import pyarrow as pa
 
 from pipeline import artifacts, lake, schemas
 from pipeline.runtime import reached
+from pipeline.schemas import Attempt, Sample
 
 log = logging.getLogger(__name__)
+
+
+class RoundBusy(RuntimeError):
+    """Another process is generating this round."""
+
+
+def hold(attempts: str | Path):
+    """Hold the round's writer lock (``<attempts>.lock``) until this process exits, or raise ``RoundBusy``.
+    A kernel lock (flock): the kernel drops it when its holder dies, even by SIGKILL, so a rerun after a
+    crash is never blocked and never needs a stale lock removed by hand."""
+    path = Path(f"{attempts}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise RoundBusy(f"another generate (pid {holder}) is writing this round's attempts ({attempts}); a round "
+                        f"has one writer. Wait for it to finish or stop it, then rerun: its lock ({path}) goes "
+                        "when it exits, even if it is killed") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd  # kept open: closing it, or the process ending, releases the lock
 
 
 def run_key(*parts: str) -> str:
@@ -28,16 +55,14 @@ def run_key(*parts: str) -> str:
 
 
 class Journal:
-    """In memory when no paths are given (tests, library use); otherwise two Lance tables, which a
-    ``follow``ing worker (one helping the round's leader, ``claims.py``) reads but never writes."""
+    """In memory when no paths are given (tests, library use); otherwise two Lance tables."""
 
     def __init__(self, samples: str | Path | None = None, attempts: str | Path | None = None, key: str = "",
-                 every: int = 16, follow: bool = False):
+                 every: int = 16):
         self.samples_path, self.attempts_path, self.key, self.every = samples, attempts, key, every
-        self.follow = follow
-        self.attempts: list[dict] = []  # every attempt of the run, read back or new, in order
-        self.samples: list[dict] = []
-        self.pending: tuple[list[dict], list[dict]] = ([], [])
+        self.attempts: list[Attempt] = []  # every attempt of the run, read back or new, in order
+        self.samples: list[Sample] = []
+        self.pending: tuple[list[Attempt], list[Sample]] = ([], [])
         self.written = False  # whether this run has written its tables yet (the first write replaces)
         if samples is not None:
             self._resume()
@@ -46,36 +71,35 @@ class Journal:
         if not (Path(self.attempts_path).exists() and Path(self.samples_path).exists()):
             return
         try:
-            attempts = artifacts.read_table(self.attempts_path, schemas.ATTEMPTS).to_pylist()
+            attempts = [schemas.from_row(Attempt, r) for r in
+                        artifacts.read_table(self.attempts_path, schemas.ATTEMPTS).to_pylist()]
         except schemas.SchemaError as err:  # written by an older version of the pipeline: nothing to resume
             log.info("journal not resumable (%s): starting afresh", err)
             return
-        if not attempts or any(a["run_key"] != self.key for a in attempts):
+        if not attempts or any(a.run_key != self.key for a in attempts):
             log.info("journal %s is from other inputs: starting afresh", self.attempts_path)
             return
-        accepted = {a["attempt_id"] for a in attempts if a["outcome"] == "accepted"}
-        samples = [s for s in artifacts.read_table(self.samples_path, schemas.SAMPLES).to_pylist()
-                   if s["attempt_id"] in accepted]
+        accepted = {a.attempt_id for a in attempts if a.outcome == "accepted"}
+        samples = [schemas.from_row(Sample, s) for s in
+                   artifacts.read_table(self.samples_path, schemas.SAMPLES).to_pylist() if s["attempt_id"] in accepted]
         if len(samples) != len(accepted):
             log.warning("journal %s lost accepted samples: starting afresh", self.samples_path)
             return
         self.attempts, self.samples = attempts, samples
-        if self.follow:
-            return
-        lake.write_path(self.samples_path, pa.Table.from_pylist(samples, schemas.SAMPLES))  # drop strays
+        lake.write_path(self.samples_path, schemas.to_table(samples, Sample))  # drop strays
         self.written = True
         log.info("resuming: %d attempts and %d samples already done", len(attempts), len(samples))
 
-    def done(self) -> dict[str, list[dict]]:
-        """The recorded attempts per cell, in order, with their samples attached (``sample``)."""
-        by_attempt = {s["attempt_id"]: s for s in self.samples}
-        out: dict[str, list[dict]] = {}
+    def done(self) -> dict[str, list[tuple[Attempt, Sample | None]]]:
+        """The recorded attempts per cell, in order, each with its sample (None when rejected)."""
+        by_attempt = {s.attempt_id: s for s in self.samples}
+        out: dict[str, list[tuple[Attempt, Sample | None]]] = {}
         for a in self.attempts:
-            out.setdefault(a["cell"], []).append(a | {"sample": by_attempt.get(a["attempt_id"])})
+            out.setdefault(a.cell, []).append((a, by_attempt.get(a.attempt_id)))
         return out
 
-    def record(self, attempt: dict, sample: dict | None) -> None:
-        row = attempt | {"run_key": self.key}
+    def record(self, attempt: Attempt, sample: Sample | None) -> None:
+        row = dataclasses.replace(attempt, run_key=self.key)
         self.attempts.append(row)
         self.pending[0].append(row)
         if sample is not None:
@@ -85,12 +109,12 @@ class Journal:
             self.flush()
 
     def flush(self) -> None:
-        if self.samples_path is None or self.follow:
+        if self.samples_path is None:
             return
         attempts, samples = self.pending
         write = lake.append_path if self.written else lake.write_path
-        write(self.samples_path, pa.Table.from_pylist(samples, schemas.SAMPLES))  # samples first: see above
-        write(self.attempts_path, pa.Table.from_pylist(attempts, schemas.ATTEMPTS))
+        write(self.samples_path, schemas.to_table(samples, Sample))  # samples first: see above
+        write(self.attempts_path, schemas.to_table(attempts, Attempt))
         self.written = True
         self.pending = ([], [])
         reached("journal.flush")

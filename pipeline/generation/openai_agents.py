@@ -21,8 +21,7 @@ from PIL import Image
 
 from pipeline.generation import roles as R
 from pipeline.generation.agents import AgentBackend, Draft, Plan, PlanRequest, Reply
-from pipeline.generation.edits import GENERATED, edit_outputs, replay, sample_fetch
-from pipeline.images import data_url, decode_rgb, encode_png, image_id
+from pipeline.images import data_url, decode_rgb, encode_png
 from pipeline.prompts import OPTION_LETTERS, lettered, option_letter
 from pipeline.registry import EDITS
 from pipeline.schemas import Call
@@ -169,42 +168,38 @@ class OpenAIBackend(AgentBackend):
                           question_kind=out.question_kind or request.category, edit_intent=out.edit_intent),
                      calls=reply.calls)
 
-    def select(self, plan, candidates, load, rng) -> Reply:
+    def select(self, plan, candidates, rng) -> Reply:
         top = candidates[:self.cfg.candidates]
         step = R.SelectorIn(category=plan.category, question_kind=plan.question_kind, candidates=len(top))
-        reply = self.clients["selector"].ask(step, R.SelectorOut, tuple(load(h.image_id) for h in top))
+        reply = self.clients["selector"].ask(step, R.SelectorOut, tuple(c.image for c in top))
         if reply.value is None:
             return reply
         if not 0 <= reply.value.choice < len(top):
             return Reply(None, "selector_none" if reply.value.choice < 0 else "selector_out_of_range", reply.calls)
         return Reply(top[reply.value.choice], calls=reply.calls, score=reply.value.score)
 
-    def edit(self, plan, image, rng, others=(), load=None) -> Reply[list[dict]]:
+    def edit(self, plan, image, rng, others=()) -> Reply[list[dict]]:
         if not plan.edit_intent.strip() or not self.edits:
             return Reply([])  # nothing to change: no call spent
         step = R.EditorIn(edit_intent=plan.edit_intent, operations=operations_text(self.edits))
         reply = self.clients["editor"].ask(step, R.EditorOut, (image,), self.editor_schema)
         if reply.value is None:
             return reply
-        specs, calls, images = [], list(reply.calls), {}
+        specs = []
         for op in reply.value.edits:
             if op.op not in self.edits:
-                return Reply(None, "editor_unknown_operation", calls)
+                return Reply(None, "editor_unknown_operation", reply.calls)
             try:
-                edit = EDITS.load(op.op).checked(op.args, rng, others)
+                specs.append(EDITS.load(op.op).checked(op.args, rng, others).spec())
             except ValueError:
-                return Reply(None, "editor_bad_arguments", calls)
-            if op.op == "generative":
-                so_far = replay(image, specs, sample_fetch(edit_outputs(images), load))
-                made, reason, spent = self.image_editor.edit(so_far, edit.args["prompt"])
-                calls += spent
-                if made is None:
-                    return Reply(None, reason, calls)
-                output = GENERATED + image_id(made)
-                images[output] = made
-                edit = type(edit)(**edit.args, model=self.image_editor.model, output=output)
-            specs.append(edit.spec())
-        return Reply(specs, calls=calls, images=images)
+                return Reply(None, "editor_bad_arguments", reply.calls)
+        return Reply(specs, calls=reply.calls)
+
+    def paint(self, image, prompt) -> Reply[tuple[bytes, str]]:
+        if self.image_editor is None:
+            return super().paint(image, prompt)
+        made, reason, calls = self.image_editor.edit(image, prompt)
+        return Reply(None if made is None else (made, self.image_editor.model), reason, calls)
 
     def write(self, plan, image_id, image, rng) -> Reply[Draft]:
         answer_type = plan.answer_type or "word"

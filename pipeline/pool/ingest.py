@@ -139,6 +139,7 @@ class IngestRun:
         the ids of the rows the listed sources hold (the lake keeps rows of sources no longer listed)."""
         self.flush()
         self.record_new_sources()
+        lake.index_key(self.pool, "image_id", changed=bool(self.counts["added"] or self.counts["sources_added"]))
         manifest = lake.pin(self.pool, self.lake, "ingest")
         counts = {"rows": manifest.rows, "listed": len(self.listed), "added": self.counts["added"],
                   **quarantine_counts(self.lake)}

@@ -99,3 +99,21 @@ def test_fetch_rows_reads_the_pinned_version_in_the_order_asked(tmp_path):
     pinned.checkout(version)
     rows = lake.fetch_rows(pinned, ["c", "it's", "a"], ["image_id", "v"]).to_pylist()
     assert rows == [{"image_id": "it's", "v": 3}, {"image_id": "a", "v": 1}]  # c came later; a quote is just data
+
+
+def test_ingest_pins_a_pool_indexed_by_image_id_and_folds_new_rows_in(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+
+    def write(name: str, colour: str) -> None:
+        Image.new("RGB", (8, 8), colour).save(folder / name)
+
+    write("a.png", "red")
+    first, _ = ingest([str(folder)], str(tmp_path / "lake"), max_pixels=1 << 20)
+    stats = lambda manifest: lake.open_pinned(manifest).index_stats("image_id_idx")  # noqa: E731
+    assert stats(first).index_type == "BTREE" and stats(first).num_indexed_rows == 1
+    write("b.png", "blue")
+    second, _ = ingest([str(folder)], str(tmp_path / "lake"), max_pixels=1 << 20)
+    assert second.rows == 2 and stats(second).num_unindexed_rows == 0
+    again, _ = ingest([str(folder)], str(tmp_path / "lake"), max_pixels=1 << 20)
+    assert again.version == second.version  # nothing new: no new version

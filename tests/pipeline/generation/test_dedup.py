@@ -1,5 +1,6 @@
 """Dedup: each check rejects what it should, with its own reason, and nothing else; off means off."""
 
+import dataclasses
 import io
 
 import numpy as np
@@ -8,6 +9,7 @@ from PIL import Image, ImageDraw
 from pipeline.generation.dedup import Seen, question_key
 from pipeline.generation.params import DedupConfig
 from pipeline.images import encode_png
+from pipeline.schemas import Sample
 
 
 def drawing(seed: int, shift: int = 0) -> bytes:
@@ -20,8 +22,10 @@ def drawing(seed: int, shift: int = 0) -> bytes:
     return encode_png(img)
 
 
-def sample(image: bytes, question: str = "How many dots?", source: str = "a", sid: str = "s1") -> dict:
-    return {"sample_id": sid, "round": "r1", "source_image_id": source, "question": question, "image": image}
+def sample(image: bytes, question: str = "How many dots?", source: str = "a", sid: str = "s1") -> Sample:
+    blank = {f.name: None for f in dataclasses.fields(Sample)}
+    return Sample(**blank | {"sample_id": sid, "round": "r1", "source_image_id": source, "question": question,
+                             "image": image})
 
 
 def test_question_key_ignores_case_punctuation_and_spacing():

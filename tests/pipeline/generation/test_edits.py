@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from pipeline.generation.edits import replay, sample_fetch
+from pipeline.schemas import EditOutput
 from pipeline.images import encode_png, image_id
 from pipeline.registry import EDITS
 from pipeline.world.agents import edited_scene, keeps
@@ -14,7 +15,7 @@ from pipeline.world.scenes import sample_scene
 
 RESIZING = {"crop", "rotate", "generative"}  # the ops that may change the image's size
 MADE = encode_png(Image.new("RGB", (30, 30), (0, 200, 0)))  # what an image model returned
-OUTPUTS = [{"id": "generated:" + image_id(MADE), "image": MADE}]
+OUTPUTS = [EditOutput("generated:" + image_id(MADE), MADE)]
 
 
 def other_image(image_id: str) -> Image.Image:
@@ -28,7 +29,7 @@ def test_every_edit_replays_identically_from_its_spec():
     fetch = sample_fetch(OUTPUTS, other_image)
     for name in EDITS:
         if name == "generative":
-            spec = {"op": name, "prompt": "make it green", "model": "m", "output": OUTPUTS[0]["id"]}
+            spec = {"op": name, "prompt": "make it green", "model": "m", "output": OUTPUTS[0].id}
         else:
             spec = EDITS.load(name).sample(random.Random(1)).spec() | ({"image_id": "other"} if name == "paste" else {})
         a, b = replay(img, [spec], fetch), replay(img, [json.loads(json.dumps(spec))], fetch)
@@ -106,11 +107,11 @@ def test_agent_arguments_are_checked_against_the_operations_ranges():
 
 def test_a_generative_edit_replays_only_from_the_bytes_it_returned():
     img = Image.new("RGB", (40, 40), "white")
-    specs = [{"op": "generative", "prompt": "add a red ball", "model": "m", "output": OUTPUTS[0]["id"]},
+    specs = [{"op": "generative", "prompt": "add a red ball", "model": "m", "output": OUTPUTS[0].id},
              {"op": "box", "left": 0.1, "top": 0.1, "right": 0.9, "bottom": 0.9, "width": 1, "colour": [230, 25, 25]}]
     out = np.asarray(replay(img, specs, sample_fetch(OUTPUTS)))
     assert out.shape == (30, 30, 3) and tuple(out[15, 15]) == (0, 200, 0) and tuple(out[3, 15]) == (230, 25, 25)
-    tampered = [{"id": OUTPUTS[0]["id"], "image": encode_png(Image.new("RGB", (30, 30), "black"))}]
+    tampered = [EditOutput(OUTPUTS[0].id, encode_png(Image.new("RGB", (30, 30), "black")))]
     with pytest.raises(ValueError, match="do not match the hash"):
         replay(img, specs, sample_fetch(tampered))
     with pytest.raises(ValueError, match="neither among the sample's edit outputs"):

@@ -9,7 +9,8 @@ import random
 import pytest
 
 from pipeline.generation import roles as R
-from pipeline.generation.generate import Context, generate
+from pipeline.generation.attempt import RoundInputs
+from pipeline.generation.generate import generate
 from pipeline.generation.openai_agents import OpenAIBackend, RoleClient
 from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
 from pipeline.pool.search import PoolSearch
@@ -68,9 +69,10 @@ def test_generation_through_random_faults_completes_with_exact_bookkeeping(world
     out, clip_dir, pool_manifest, vectors = world_pool
     cfg = OpenAIAgentsConfig(base_url=proxy.url, model="vlm", api_key_env="NO_KEY_HERE", timeout=1.0,
                              max_retries=2, reply_retries=1)
-    ctx = Context(backend=OpenAIBackend(cfg, list(GenerateConfig().edits)), search=PoolSearch(vectors, str(clip_dir)),
-                  pool_manifest=pool_manifest, brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1",
-                  seed=3, top_k=8)
+    ctx = RoundInputs(backend=OpenAIBackend(cfg, list(GenerateConfig().edits)),
+                      search=PoolSearch(vectors, str(clip_dir)),
+                      pool_manifest=pool_manifest, brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1",
+                      seed=3, top_k=8)
     try:
         samples, attempts, counts = generate({"counting/objects": 4, "colour/objects": 4}, ctx, 3, concurrency=2)
     finally:
@@ -79,7 +81,7 @@ def test_generation_through_random_faults_completes_with_exact_bookkeeping(world
     seen = [f for _, f in proxy.log]
     assert set(FaultProxy.FAULTS) <= set(seen), "every kind of fault was injected"
     assert len(attempts) == counts["attempts"] and counts["accepted"] == len(samples) >= 6
-    calls = [c for a in attempts for c in json.loads(a["calls"])]
+    calls = [c for a in attempts for c in json.loads(a.calls)]
     assert len(calls) == sum(f in ANSWERED for f in seen)  # every reply counted once, no fault counted
-    reasons = {a["reason"] for a in attempts if a["reason"]}
+    reasons = {a.reason for a in attempts if a.reason}
     assert all(r.startswith(("transport_error.", "invalid_reply.", "source_in_use", "duplicate_")) for r in reasons)

@@ -3,7 +3,6 @@ block and the loop that counts, the lineage a sample carries, and determinism.""
 
 import json
 import random
-import socket
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,19 +10,19 @@ import pyarrow.parquet as pq
 from pipeline import lake
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import PlanRequest
-from pipeline.generation.claims import Claims, folder_for
 from pipeline.generation.dedup import Seen, question_key
 from pipeline.generation.edits import replay
-from pipeline.generation.generate import Budget, Context, attempt, generate, retrieve
+from pipeline.generation.attempt import RoundInputs, attempt, retrieve
+from pipeline.generation.generate import Budget, RoundState, generate
 from pipeline.generation.params import DEFAULT_EDITS, DedupConfig
 from pipeline.images import decode_rgb, image_id
 from pipeline.pool.search import PoolSearch
 from pipeline.world.agents import WorldBackend
 
 
-def context(world_pool, scenes=None, **extra) -> Context:
+def context(world_pool, scenes=None, **extra) -> RoundInputs:
     out, clip_dir, pool_manifest, vectors = world_pool
-    return Context(backend=WorldBackend(scenes or out / "scenes.parquet", list(DEFAULT_EDITS)),
+    return RoundInputs(backend=WorldBackend(scenes or out / "scenes.parquet", list(DEFAULT_EDITS)),
                    search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest, brief="",
                    diagnosis_hash="d" * 16, round_name="r1", seed=7, top_k=8, **extra)
 
@@ -33,25 +32,25 @@ def test_generation_fills_quotas_with_lineage_and_counts_every_attempt(world_poo
     samples, attempts, counts = generate(quotas, context(world_pool), max_attempts_per_sample=6)
     assert counts["accepted"] == len(samples) == 7 and "unfilled" not in counts
     assert counts["calls.planner"] == counts["attempts"] and counts["tokens.prompt"] == 0  # rules cost nothing
-    assert counts["attempts"] == len(attempts) == len({a["attempt_id"] for a in attempts})
-    assert not any(a["cell"] == "text/document" for a in attempts)  # a full (zero) quota spends nothing
-    rejected = [a for a in attempts if a["outcome"] == "rejected"]
+    assert counts["attempts"] == len(attempts) == len({a.attempt_id for a in attempts})
+    assert not any(a.cell == "text/document" for a in attempts)  # a full (zero) quota spends nothing
+    rejected = [a for a in attempts if a.outcome == "rejected"]
     assert sum(v for k, v in counts.items() if k.startswith("rejected.")) == len(rejected)
-    assert all(a["reason"] for a in rejected) and all(json.loads(a["calls"]) for a in attempts)
+    assert all(a.reason for a in rejected) and all(json.loads(a.calls) for a in attempts)
 
     pool_table = lake.open_pinned(world_pool[2])
     for s in samples:
-        assert s["cell"] in quotas and s["round"] == "r1" and s["pool_version"] == world_pool[2].version
-        source = lake.fetch_rows(pool_table, [s["source_image_id"]], ["image_id", "image"])["image"][0].as_py()
-        rebuilt = replay(decode_rgb(source), json.loads(s["edits"]))  # the exact image, from lineage alone
-        assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(s["image"])))
-        assert s["image_hash"] == image_id(s["image"])
-        assert s["backend"] == "world" and s["validator_answer"] == s["answer"] and s["selector_score"] is None
-        assert set(json.loads(s["role_models"])) == {"planner", "writer", "validator"}
-    assert len({s["source_image_id"] for s in samples}) == len(samples)  # one sample per pool image
+        assert s.cell in quotas and s.round == "r1" and s.pool_version == world_pool[2].version
+        source = lake.fetch_rows(pool_table, [s.source_image_id], ["image_id", "image"])["image"][0].as_py()
+        rebuilt = replay(decode_rgb(source), json.loads(s.edits))  # the exact image, from lineage alone
+        assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(s.image)))
+        assert s.image_hash == image_id(s.image)
+        assert s.backend == "world" and s.validator_answer == s.answer and s.selector_score is None
+        assert set(json.loads(s.role_models)) == {"planner", "writer", "validator"}
+    assert len({s.source_image_id for s in samples}) == len(samples)  # one sample per pool image
 
     again, _, _ = generate(quotas, context(world_pool), max_attempts_per_sample=6)
-    assert [s["sample_id"] for s in again] == [s["sample_id"] for s in samples]  # deterministic
+    assert [s.sample_id for s in again] == [s.sample_id for s in samples]  # deterministic
 
 
 def test_an_attempt_returns_its_rejection_reason(world_pool, tmp_path):
@@ -77,39 +76,21 @@ def test_concurrent_attempts_are_deterministic_and_fill_the_quotas(world_pool):
     runs = [generate(quotas, context(world_pool), 6, concurrency=4) for _ in range(2)]
     (samples, attempts, counts), (again, attempts_again, _) = runs
     assert counts["accepted"] == len(samples) == 7 and "unfilled" not in counts
-    assert [s["sample_id"] for s in again] == [s["sample_id"] for s in samples]
-    assert [a["reason"] for a in attempts_again] == [a["reason"] for a in attempts]
-    assert len({s["source_image_id"] for s in samples}) == len(samples)  # one wave never uses an image twice
-
-
-def test_attempts_taken_over_from_a_dead_worker_are_made_as_their_wave_began(world_pool, tmp_path):
-    """A worker takes over a dead helper's claim while it settles the wave, after earlier attempts of that wave
-    took their images: the attempt must still see the pool as it was when the wave began (found by CI: the
-    round with a killed helper accepted one sample more than one worker alone)."""
-    quotas = {"counting/shapes": 3, "colour/objects": 2, "chart/bar_chart": 2}
-    alone = generate(quotas, context(world_pool), 6, concurrency=4)
-    claims = Claims(folder_for(tmp_path / "attempts.lance", "k"), leader="the lock")
-    for cell in quotas:  # every other attempt claimed by a worker of this host that is gone
-        for i in range(1, 18 * 6, 2):
-            claims._path(f"r1/{cell}/{i:05d}", "claim").write_text(f"{socket.gethostname()}:999999999")
-    shared = generate(quotas, context(world_pool), 6, concurrency=4, claims=claims)
-    claims.close({"attempts": len(shared[1])})
-    assert claims.made == len(shared[1]) and any(a["outcome"] == "accepted" for a in shared[1][1::2])
-    assert [(a["attempt_id"], a["reason"], a["source_image_id"]) for a in shared[1]] == \
-        [(a["attempt_id"], a["reason"], a["source_image_id"]) for a in alone[1]]
-    assert [s["sample_id"] for s in shared[0]] == [s["sample_id"] for s in alone[0]]
+    assert [s.sample_id for s in again] == [s.sample_id for s in samples]
+    assert [a.reason for a in attempts_again] == [a.reason for a in attempts]
+    assert len({s.source_image_id for s in samples}) == len(samples)  # one wave never uses an image twice
 
 
 def test_samples_repeating_an_earlier_round_are_rejected(world_pool):
     quotas = {"counting/shapes": 3, "colour/objects": 2}
-    first = context(world_pool)
-    samples, _, _ = generate(quotas, first, 6)
+    first = RoundState()
+    samples, _, _ = generate(quotas, context(world_pool), 6, state=first)
     # the same round again (same seed, same attempt ids) with the first run's index: its samples come back
-    later = context(world_pool, seen=Seen.from_table(first.seen.table(), DedupConfig()))
-    repeat, attempts, counts = generate(quotas, later, 6)
+    later = RoundState(seen=Seen.from_table(first.seen.table(), DedupConfig()))
+    repeat, attempts, counts = generate(quotas, context(world_pool), 6, state=later)
     assert counts.get("rejected.duplicate_image", 0) + counts.get("rejected.duplicate_question", 0) >= len(samples)
-    before = {(s["source_image_id"], question_key(s["question"])) for s in samples}
-    assert not before & {(s["source_image_id"], question_key(s["question"])) for s in repeat}
+    before = {(s.source_image_id, question_key(s.question)) for s in samples}
+    assert not before & {(s.source_image_id, question_key(s.question)) for s in repeat}
     assert len(later.seen.rows) == len(samples) + len(repeat)
 
 
@@ -125,3 +106,11 @@ def test_retrieval_also_searches_by_the_failed_probe_images(world_pool):
     queries = [h.query for h in hits]
     assert queries[0] == plan.query and {f"image:{i['item_id']}" for i in items} <= set(queries[:3])
     assert len({h.image_id for h in hits}) == len(hits) == ctx.top_k and all(h.image_type == "shapes" for h in hits)
+
+
+def test_an_attempt_reads_all_its_candidates_images_in_one_batch(world_pool, monkeypatch):
+    reads, real = [], lake.fetch_rows
+    monkeypatch.setattr(lake, "fetch_rows", lambda table, ids, columns: reads.append(list(ids)) or
+                        real(table, ids, columns))
+    out = attempt(context(world_pool), "counting/shapes", "r1/counting/shapes/00000", set())
+    assert len(reads) == 1 and len(reads[0]) == 8 and out.image_id in reads[0]  # top_k candidates, one read

@@ -11,8 +11,7 @@ import pytest
 from pipeline import schemas
 from pipeline.runtime import KILL_AT
 from tests.disks import fill, small_disk
-from tests.pipeline.generation.test_resume import REPO, command, env, inputs, rows
-from tests.pipeline.generation.test_workers import result
+from tests.pipeline.generation.test_resume import REPO, command, env, inputs, result, rows
 
 pytestmark = pytest.mark.slow  # mounts a tmpfs and runs the stage in subprocesses
 

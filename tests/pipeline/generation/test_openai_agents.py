@@ -12,7 +12,8 @@ import pytest
 
 from pipeline import lake
 from pipeline.generation.edits import replay
-from pipeline.generation.generate import Budget, Context, generate
+from pipeline.generation.attempt import RoundInputs
+from pipeline.generation.generate import Budget, generate
 from pipeline.generation.openai_agents import OpenAIBackend
 from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
 from pipeline.images import decode_rgb
@@ -52,15 +53,20 @@ def scripted(validator_answers: list[str], **overrides):
     return script
 
 
-def context(world_pool, endpoint, edits=GenerateConfig().edits, **cfg) -> Context:
+def context(world_pool, endpoint, edits=GenerateConfig().edits, **cfg) -> RoundInputs:
     out, clip_dir, pool_manifest, vectors = world_pool
     settings = OpenAIAgentsConfig(base_url=endpoint.url, model="vlm", api_key_env="NO_KEY_HERE", max_retries=1,
                                   reply_retries=1, **cfg)
     backend = OpenAIBackend(settings, list(edits))
     failures = {"counting/objects": ({"question": "How many red dots?", "reference": "3", "answer": "4"},)}
-    return Context(backend=backend, search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest,
+    return RoundInputs(backend=backend, search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest,
                    brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1", seed=3, top_k=8,
                    failures=failures)
+
+
+def load(inputs: RoundInputs, image_id: str):
+    """A pool image, decoded: how a test rebuilds a sample from its lineage."""
+    return decode_rgb(inputs.images([image_id])[image_id])
 
 
 def test_roles_see_what_they_should_and_the_grader_decides(world_pool):
@@ -88,12 +94,12 @@ def test_roles_see_what_they_should_and_the_grader_decides(world_pool):
 
     pool = lake.open_pinned(world_pool[2])
     for sample in samples:
-        assert json.loads(sample["edits"]) == [{"op": "brightness", "factor": 1.2}]
-        source = lake.fetch_rows(pool, [sample["source_image_id"]], ["image_id", "image"])["image"][0].as_py()
-        rebuilt = replay(decode_rgb(source), json.loads(sample["edits"]))
-        assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample["image"])))
-    accepted = next(a for a in attempts if a["outcome"] == "accepted")
-    calls = json.loads(accepted["calls"])
+        assert json.loads(sample.edits) == [{"op": "brightness", "factor": 1.2}]
+        source = lake.fetch_rows(pool, [sample.source_image_id], ["image_id", "image"])["image"][0].as_py()
+        rebuilt = replay(decode_rgb(source), json.loads(sample.edits))
+        assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample.image)))
+    accepted = next(a for a in attempts if a.outcome == "accepted")
+    calls = json.loads(accepted.calls)
     assert [c["role"] for c in calls] == ["planner", "selector", "editor", "writer", "validator"]
     assert all(c["prompt_tokens"] == 50 and c["completion_tokens"] == 9 and c["model"] == "vlm" for c in calls)
 
@@ -109,7 +115,7 @@ def test_bad_replies_are_asked_again_then_recorded_and_transport_faults_apart(wo
     finally:
         endpoint.close()
     assert counts["rejected.invalid_reply.writer"] == 2 and counts["accepted"] == 0
-    writer_calls = [c for a in attempts for c in json.loads(a["calls"]) if c["role"] == "writer"]
+    writer_calls = [c for a in attempts for c in json.loads(a.calls) if c["role"] == "writer"]
     assert len(writer_calls) == 4  # each attempt: the reply and one retry (reply_retries=1)
 
     endpoint = Endpoint(script=scripted(["5"], planner=503))
@@ -119,7 +125,7 @@ def test_bad_replies_are_asked_again_then_recorded_and_transport_faults_apart(wo
         endpoint.close()
     assert counts["rejected.transport_error.planner"] == 1
     assert sum(role_of(r["body"]) == "planner" for r in endpoint.requests) == 2  # the client retried once
-    assert json.loads(attempts[0]["calls"]) == []  # no reply, no call counted as a model's
+    assert json.loads(attempts[0].calls) == []  # no reply, no call counted as a model's
 
 
 def test_servers_without_structured_outputs_and_editor_mistakes(world_pool):
@@ -175,7 +181,7 @@ def test_attempts_run_concurrently_up_to_the_bound(world_pool):
         endpoint.close()
     assert counts["accepted"] == len(samples) == 6 and len(attempts) == counts["attempts"], {k: v for k, v in counts.items() if k.startswith("rej")}
     assert state["met"] and state["most"] == 3  # three planners in flight at once (not one after another), never more
-    assert len({s["source_image_id"] for s in samples}) == 6
+    assert len({s.source_image_id for s in samples}) == 6
 
 
 def test_a_pasted_image_is_recorded_and_replays_from_the_pool(world_pool):
@@ -188,10 +194,10 @@ def test_a_pasted_image_is_recorded_and_replays_from_the_pool(world_pool):
     finally:
         endpoint.close()
     (sample,) = samples
-    pasted, text = json.loads(sample["edits"])
-    assert pasted["op"] == "paste" and pasted["image_id"] != sample["source_image_id"] and text["text"] == "A"
-    rebuilt = replay(ctx.load(sample["source_image_id"]), json.loads(sample["edits"]), ctx.load)
-    assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample["image"])))
+    pasted, text = json.loads(sample.edits)
+    assert pasted["op"] == "paste" and pasted["image_id"] != sample.source_image_id and text["text"] == "A"
+    rebuilt = replay(load(ctx, sample.source_image_id), json.loads(sample.edits), lambda i: load(ctx, i))
+    assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample.image)))
 
 
 def test_an_endpoint_that_refuses_stops_the_round_and_keeps_what_was_done(world_pool, tmp_path, monkeypatch):
@@ -219,7 +225,7 @@ def test_an_endpoint_that_refuses_stops_the_round_and_keeps_what_was_done(world_
     assert "$NO_KEY_HERE" in message and "sk-secret" not in message
     assert sum(role_of(r["body"]) == "planner" for r in endpoint.requests) == 3  # a 401 is not retried
     resumed = Journal(tmp_path / "samples.lance", tmp_path / "attempts.lance", "k")
-    assert [a["outcome"] for a in resumed.attempts] == ["accepted", "accepted"] and len(resumed.samples) == 2
+    assert [a.outcome for a in resumed.attempts] == ["accepted", "accepted"] and len(resumed.samples) == 2
 
 
 def test_a_generative_edit_goes_to_the_image_endpoint_and_replays_from_what_it_returned(world_pool):
@@ -240,17 +246,17 @@ def test_a_generative_edit_goes_to_the_image_endpoint_and_replays_from_what_it_r
 
     endpoint, ctx, samples, attempts, counts = painted(world_pool, inverted, 2)
     (sample,) = samples
-    generative, marker = json.loads(sample["edits"])
-    (made,) = sample["edit_outputs"]
+    generative, marker = json.loads(sample.edits)
+    (made,) = sample.edit_outputs
     assert generative == {"op": "generative", "prompt": "turn it into a negative", "model": "painter",
-                          "output": made["id"]} and made["id"] == "generated:" + image_id(made["image"])
+                          "output": made.id} and made.id == "generated:" + image_id(made.image)
     assert marker["op"] == "marker"
     (asked,) = [r for r in endpoint.requests if r["path"].endswith("/images/edits")]
     assert asked["body"]["prompt"] == "turn it into a negative" and asked["body"]["model"] == "painter"
-    source = ctx.load(sample["source_image_id"])
+    source = load(ctx, sample.source_image_id)
     assert np.array_equal(np.asarray(decode_rgb(asked["body"]["image"])), np.asarray(source))  # the image so far
-    rebuilt = replay(source, json.loads(sample["edits"]), sample_fetch(sample["edit_outputs"], ctx.load))
-    assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample["image"])))
+    rebuilt = replay(source, json.loads(sample.edits), sample_fetch(sample.edit_outputs, lambda i: load(ctx, i)))
+    assert np.array_equal(np.asarray(rebuilt), np.asarray(decode_rgb(sample.image)))
     assert counts["calls.image_edit"] == 1 and counts["tokens.prompt"] == 5 * 50 + 40
     assert counts["tokens.completion"] == 5 * 9 + 100
     assert counts["tokens.image_edit.prompt"] == 40 and counts["tokens.writer.completion"] == 9  # per role

@@ -61,6 +61,13 @@ def rows(out: Path, name: str, schema) -> list[dict]:
     return artifacts.read_table(out / f"{name}.lance", schema).to_pylist()
 
 
+def result(out: Path) -> dict:
+    return {"attempts": [r["attempt_id"] for r in rows(out, "attempts", schemas.ATTEMPTS)],
+            "samples": [r["sample_id"] for r in rows(out, "samples", schemas.SAMPLES)],
+            "metrics": json.loads((out / "m.json").read_text()),
+            "seen": artifacts.read_table(out / "seen.parquet", schemas.SEEN)["sample_id"].to_pylist()}
+
+
 def test_killed_generate_resumes_to_the_uninterrupted_result(world_pool, tmp_path):
     args = inputs(world_pool, tmp_path)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -89,3 +96,25 @@ def test_killed_generate_resumes_to_the_uninterrupted_result(world_pool, tmp_pat
     replaced = rows(killed, "attempts", schemas.ATTEMPTS)
     assert len(replaced) == len(rows(whole, "attempts", schemas.ATTEMPTS))  # the world's agents ignore the brief
     assert {r["run_key"] for r in replaced} != {r["run_key"] for r in rows(whole, "attempts", schemas.ATTEMPTS)}
+
+
+def test_a_second_generate_on_a_round_is_refused_and_a_killed_ones_rerun_is_not(world_pool, tmp_path):
+    """While another process writes the round (it holds the round's lock, as a running stage does from its
+    first line) a second generate stops at once with a message and writes nothing; once the holder is
+    SIGKILLed nothing blocks the rerun. (The stage itself SIGKILLed and rerun: the test above.)"""
+    args, out = inputs(world_pool, tmp_path), tmp_path / "round"
+    attempts = out / "attempts.lance"
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom pipeline.generation.journal import hold\n"
+                               f"hold({str(attempts)!r}); print('held', flush=True); time.sleep(300)"],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused = subprocess.run(command(args, out), cwd=REPO, env=env(), capture_output=True, text=True,
+                                 timeout=300)
+        assert refused.returncode == 1 and f"pid {holder.pid}" in refused.stderr and "one writer" in refused.stderr
+        assert "Traceback" not in refused.stderr and not attempts.exists()  # refused before any work
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    subprocess.run(command(args, out), cwd=REPO, env=env(), check=True, capture_output=True, timeout=300)
+    assert len(rows(out, "attempts", schemas.ATTEMPTS)) > 0

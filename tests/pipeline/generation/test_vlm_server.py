@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from pipeline.generation import roles as R
-from pipeline.generation.generate import Budget, Context, generate
+from pipeline.generation.attempt import RoundInputs
+from pipeline.generation.generate import Budget, generate
 from pipeline.generation.openai_agents import OpenAIBackend, RoleClient
 from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
 from pipeline.pool.search import PoolSearch
@@ -68,16 +69,17 @@ def test_generation_against_the_served_vlm_stops_at_its_budget(world_pool, vlm_s
     cfg = OpenAIAgentsConfig(base_url=url, model=model, max_tokens=16, reply_retries=0, timeout=120,
                              roles={"planner": {"base_url": planner.url, "model": "planner"}})
     out, clip_dir, pool_manifest, vectors = world_pool
-    ctx = Context(backend=OpenAIBackend(cfg, list(GenerateConfig().edits)), search=PoolSearch(vectors, str(clip_dir)),
-                  pool_manifest=pool_manifest, brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1",
-                  seed=3, top_k=8)
+    ctx = RoundInputs(backend=OpenAIBackend(cfg, list(GenerateConfig().edits)),
+                      search=PoolSearch(vectors, str(clip_dir)),
+                      pool_manifest=pool_manifest, brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1",
+                      seed=3, top_k=8)
     try:
         samples, attempts, counts = generate({"counting/objects": 4}, ctx, 6, budget=Budget(calls=6))
     finally:
         planner.close()
     assert counts["stopped.calls"] == 1 and counts["accepted"] == len(samples)
-    assert len(attempts) == counts["attempts"] >= 3 and all(a["reason"] or a["outcome"] == "accepted" for a in attempts)
-    calls = [c for a in attempts for c in json.loads(a["calls"])]
+    assert len(attempts) == counts["attempts"] >= 3 and all(a.reason or a.outcome == "accepted" for a in attempts)
+    calls = [c for a in attempts for c in json.loads(a.calls)]
     assert {c["model"] for c in calls if c["role"] != "planner"} == {model} and counts["calls.selector"] >= 1
     assert counts["tokens.prompt"] == sum(c["prompt_tokens"] for c in calls) > 0
     assert counts["tokens.prompt"] == sum(v for k, v in counts.items() if k.endswith(".prompt") and k.count(".") == 2)
