@@ -73,8 +73,10 @@ def test_index_increment_and_pinned_reads(tiny_world, tmp_path):
     second_vecs, counts = embed_pool(second_pool, str(tmp_path / "clip"), prompts, EmbedConfig(), search_cfg)
     assert counts["added"] == second_pool.rows - first_pool.rows  # only the new rows were embedded
     table = lake.open_pinned(second_vecs)
-    index = table.list_indices()[0]
-    assert table.index_stats(index.name).num_unindexed_rows == 0  # optimize() folded the new rows in
+    indexes = {ix.columns[0]: ix.name for ix in table.list_indices()}
+    assert set(indexes) == {"vector", *lake.FILTERED}  # the filters a query applies are indexed too
+    # optimize() folded the new rows into every index
+    assert all(table.index_stats(name).num_unindexed_rows == 0 for name in indexes.values())
 
     new_ids = set(lake.open_pinned(second_pool).to_arrow()["image_id"].to_pylist()) - set(
         lake.open_pinned(first_pool).to_arrow()["image_id"].to_pylist())
