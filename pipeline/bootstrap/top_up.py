@@ -1,30 +1,19 @@
 """Top the base model's weak categories up into the weak-but-partly-learned profile after the warm-up.
 
-A skew weight sets how many examples a category gets, but near zero a handful of examples more or less
-swings its accuracy by ±0.1 from one draw to the next. The top-up makes "weak but partly learned" a
-target instead of a lottery: short SFT chunks on fresh examples of the weak categories that are not yet
-well inside the profile (mixed half and half with replay of the warm-up's other questions, so the rest is
-not forgotten), each followed by the skill profile of the weak categories, until every one sits well inside.
+Near zero, a handful of warm-up examples more or less swings a category's accuracy by ±0.1 from one draw to
+the next, so the skew alone cannot place a category in the profile. The top-up makes "weak but partly learned"
+a target: short SFT chunks on fresh examples of the weak categories not yet well inside the profile (half and
+half with replay of the warm-up's other questions, so the rest is not forgotten), each followed by the weak
+categories' skill profile, until every one sits well inside.
 
-Which chunk it keeps is a rule on the profile itself, measured on the item set the profile is checked on
-(the probe): the chunk whose weak categories sit deepest inside every bound of ``skills.uneven`` (accuracy
-window and pass-rate band, ``skills.profile_margins``). Two earlier rules left the profile to noise: keeping
-the chunk nearest accuracy targets landed text at 0.354 against a weak line of 0.35 on a CPU without AVX-512,
-and a margin measured on the world's dev set missed on the probe, where one cell's accuracy differed from
-the dev set's by 0.10 (arithmetic on shapes: dev 0.40, probe 0.30; 192 and 384 items) and the pass-rate band,
-which the dev rule did not see, held 46% of arithmetic items against the 50% required. A third rule trained
-only the categories below their accuracy target, so it stopped with both at target while arithmetic's
-pass-rate band held 48.7% of its items: a category is trained while it is short of any bound that more
-training moves it towards (the floor above the majority answer, the band), whatever its accuracy target.
-
-A chunk is kept only when it helps, and the step shrinks when it overshoots (step-size control). On AVX2
-kernels one 6-step chunk moved text by +0.32 (0.109 -> 0.432), past the whole window; the replay half of the
-next chunk pulled it back to 0.208, and with text above the weak line the old rule had nothing left to train
-and stopped below the floor. Now a chunk that ends no deeper inside the profile than the best so far is undone
-(back to the best state) and retried on fresh examples; one that pushes a weak category past the weak line is
-undone too, and the next chunk runs at half the learning rate (down to ``LR_FLOOR`` of it); a chunk that stands
-doubles it again, up to ``bootstrap.vlm.top_up_lr``. Halving on every undone chunk instead left seed 1 at an
-eighth of the rate after three chunks, where a chunk moved arithmetic by less than the probe's noise.
+The profile is measured on the item set it is checked on (the probe), and a category is trained while it is
+short of any bound more training moves it towards (the floor above its majority answer, the pass-rate band),
+whatever its accuracy. A chunk stands only when it leaves the weak categories deeper inside every bound of
+``skills.uneven`` (``skills.profile_margins``) than the best state so far; otherwise it is undone and retried on
+fresh examples. One that pushes a weak category past the weak line is undone too, and the next chunk runs at half
+the learning rate (down to ``LR_FLOOR`` of it): one chunk at the full rate can move a category further than the
+window is wide. A chunk that stands doubles the rate again, up to ``bootstrap.vlm.top_up_lr``, so a run is never
+left crawling at a rate below the probe's noise.
 """
 
 from __future__ import annotations

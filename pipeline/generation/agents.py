@@ -1,6 +1,6 @@
 """The agent roles and the interface every backend implements.
 
-Roles (METHOD.md §3): the planner turns a weakness cell, the brief and the model's failures there into a
+Roles: the planner turns a weakness cell, the brief and the model's failures there into a
 plan (retrieval queries, the kind of question, an edit intent); the retriever is the pool-search tool;
 the selector picks the candidate image that fits the plan; the editor chooses replayable edit operations
 (applied by the pipeline, so the image rebuilds from its source); the writer looks at the final image
