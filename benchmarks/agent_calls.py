@@ -45,8 +45,8 @@ QUOTAS = ("colour/photo", "counting/photo")
 
 def run(name: str, cfg: OpenAIAgentsConfig, pool, vectors, clip_dir: str, quota: int, attempts: int) -> dict:
     ctx = RoundInputs(backend=OpenAIBackend(cfg, list(GenerateConfig().edits)), search=PoolSearch(vectors, clip_dir),
-                  pool_manifest=pool, brief="Colour and counting on photographs are weak.", diagnosis_hash="b" * 16,
-                  round_name="r1", seed=0, top_k=8)
+                      pool_manifest=pool, brief="Colour and counting on photographs are weak.",
+                      diagnosis_hash="b" * 16, round_name="r1", seed=0, top_k=8)
     began = time.perf_counter()
     _, rows, counts = generate({cell: quota for cell in QUOTAS}, ctx, attempts)
     return {"setup": name, **counts, "calls": total_calls(counts), "seconds": round(time.perf_counter() - began, 1)}
