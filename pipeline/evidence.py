@@ -168,3 +168,18 @@ def p_at_most(replicates, bound: float = 0.0) -> float:
 
     r = np.asarray(replicates)
     return round(float((np.sum(r <= bound) + 1) / (len(r) + 1)), 6)
+
+
+def label_precision(correct: list[bool | None], stage: str) -> dict[str, float]:
+    """Label precision of a stage's samples (``label_precision.<stage>``) with its Wilson 95% interval and n,
+    over the samples whose backend knew the truth (``label_correct`` not None); nothing when none did.
+
+    >>> label_precision([True, True, False, None], "kept")["label_precision.kept.n"]
+    3
+    """
+    known = [c for c in correct if c is not None]
+    if not known:
+        return {}
+    low, high = wilson(sum(known), len(known))
+    return {f"label_precision.{stage}": sum(known) / len(known), f"label_precision.{stage}.low": low,
+            f"label_precision.{stage}.high": high, f"label_precision.{stage}.n": len(known)}

@@ -107,6 +107,11 @@ class Sample:
     validator_answer: str
     created_at: str  # UTC, ISO 8601
     edit_outputs: list[EditOutput]
+    # what a backend that knows the truth (the embedded world) says of the label, None from any other: whether
+    # it is right for the sample as filed (its answer, within its cell) and the right answer ("" when the question
+    # is off its cell: no answer is right as filed); quality measures that no training stage reads
+    label_correct: bool | None = None
+    true_answer: str | None = None
 
 
 @dataclass(frozen=True)

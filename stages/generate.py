@@ -9,7 +9,7 @@ from pipeline import artifacts, schemas
 from pipeline.generation.agents import make_backend
 from pipeline.generation.attempt import RoundInputs
 from pipeline.generation.dedup import Seen
-from pipeline.generation.generate import Budget, RoundState, failure_images, generate
+from pipeline.generation.generate import Budget, RoundState, generate, probe_facts
 from pipeline.generation.journal import Journal, RoundBusy, hold, run_key
 from pipeline.generation.params import GenerateParams as Params
 from pipeline.pool.ingest import listed_ids
@@ -37,7 +37,7 @@ def main(argv=None):
         pool_manifest=pool_manifest, brief=Path(args.brief).read_text(), diagnosis_hash=file_hash(args.diagnosis),
         round_name=args.round, seed=params.seed_of(args.round), top_k=cfg.top_k, image_queries=cfg.image_queries,
         failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells},
-        failure_images=failure_images(diagnosis, args.probe, params.probe))
+        **probe_facts(diagnosis, args.probe, params.probe))
     state = RoundState(seen=Seen.from_table(artifacts.read_table(args.seen_before, schemas.SEEN), cfg.dedup))
     key = run_key(args.round, file_hash(args.mixture), file_hash(args.diagnosis), file_hash(args.brief),
                   pool_manifest.model_dump_json(), vectors.model_dump_json(),

@@ -65,6 +65,8 @@ class Draft:
     answer: str
     answer_type: str
     options: list[str] = field(default_factory=list)
+    truth: str | None = None  # the right answer, when the backend knows it (ground truth): sets label_correct
+    cell: str | None = None  # the cell the question is really about, when the backend knows it
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class RoundInputs:
     failures: Mapping[str, tuple[dict, ...]] = field(default_factory=dict)  # cell -> probe items it got wrong
     failure_images: Mapping[str, bytes] = field(default_factory=dict)  # probe item id -> its image
     image_queries: int = 1  # failed probe images searched by image per attempt (beside the text queries)
+    probe_answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cell -> the probe's answers
 
     @cached_property
     def pool(self):
@@ -176,6 +177,20 @@ def agreement(draft: Draft, answer: str) -> str:
     return ""
 
 
+def true_answer(draft: Draft, cell: str) -> str | None:
+    """The right answer for a sample of ``cell`` when the backend knows it: "" for a question off the cell (no
+    answer is right as filed), None when the backend does not know."""
+    if draft.truth is None:
+        return None
+    return draft.truth if draft.cell in (None, cell) else ""
+
+
+def label_correct(draft: Draft, cell: str) -> bool | None:
+    """Whether the draft's label is right for a sample of ``cell``; None when the backend does not know."""
+    truth = true_answer(draft, cell)
+    return None if truth is None else bool(truth) and is_correct(draft.answer, truth, draft.answer_type, draft.options)
+
+
 def attempt(inputs: RoundInputs, cell: str, attempt_id: str, skip: set[str], lane: int = 0) -> Outcome:
     """Plan, retrieve (never the images in ``skip``), select, edit, write and validate one sample."""
     rng = random.Random(f"{inputs.seed}:{attempt_id}")
@@ -223,5 +238,6 @@ def attempt(inputs: RoundInputs, cell: str, attempt_id: str, skip: set[str], lan
         image=data, image_hash=image_id(data), attempt_id=attempt_id, backend=backend.name,
         role_models=json.dumps({c.role: c.model for c in calls}, sort_keys=True),
         prompt_hashes=json.dumps(backend.prompt_hashes(), sort_keys=True), selector_score=selected.score,
-        validator_answer=checked.value, created_at=now(), edit_outputs=applied.outputs)
+        validator_answer=checked.value, created_at=now(), edit_outputs=applied.outputs,
+        label_correct=label_correct(draft, cell), true_answer=true_answer(draft, cell))
     return Outcome(sample, "", chosen.image_id, calls, notes)

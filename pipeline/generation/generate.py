@@ -25,6 +25,7 @@ from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.attempt import Outcome, RoundInputs, attempt, now
 from pipeline.generation.dedup import Seen
 from pipeline.generation.journal import Journal
+from pipeline.generation.quality import quality
 from pipeline.images import decode_rgb
 from pipeline.schemas import Attempt, Diagnosis, Sample, calls_json
 
@@ -39,13 +40,17 @@ class RoundState:
     used: set[str] = field(default_factory=set)  # pool images already in an accepted sample this round
 
 
-def failure_images(diagnosis: Diagnosis, probe_source: str, probe_cfg) -> dict[str, bytes]:
-    """Probe item id -> image, for the items the diagnosis names as failures: the retriever's image queries."""
+def probe_facts(diagnosis: Diagnosis, probe_source: str, probe_cfg) -> dict:
+    """What a round reads of the probe (``RoundInputs`` fields): the images of the items the diagnosis names as
+    failures (the retriever's image queries), and every cell's answers (what the generated answers' entropy is
+    held against)."""
     wanted = {e.item_id for cell in diagnosis.cells for e in cell.examples if e.item_id}
-    if not wanted:
-        return {}
     items = load_items(probe_source, probe_cfg.kind, probe_cfg.columns)
-    return {item["item_id"]: item["image"] for item in items if item["item_id"] in wanted}
+    answers: dict[str, list[str]] = {}
+    for item in items:
+        answers.setdefault(f"{item['category']}/{item['image_type']}", []).append(item["answer"])
+    return {"failure_images": {i["item_id"]: i["image"] for i in items if i["item_id"] in wanted},
+            "probe_answers": {cell: tuple(a) for cell, a in answers.items()}}
 
 
 def total_calls(counts: dict) -> int:
@@ -229,6 +234,7 @@ def generate(quotas: dict[str, int], inputs: RoundInputs, max_attempts_per_sampl
             log.warning("cell %s: %d of %d filled after %d attempts", run.cell, run.accepted, run.quota,
                         run.counter)
     counts.update(per_accepted(counts))
+    counts.update(quality(journal.samples, journal.attempts, dict(inputs.probe_answers), inputs.search, inputs.seed))
     if stopped:
         counts[f"stopped.{stopped}"] = 1
         log.warning("generation stopped: the round's %s budget is spent; %d samples kept", stopped,

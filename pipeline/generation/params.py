@@ -10,10 +10,22 @@ from pipeline.pool.params import EmbedConfig, PoolConfig, SearchConfig
 from pipeline.registry import BACKENDS, EDITS
 
 
+class WorldErrorsConfig(Section):
+    """How often the world's agents get it wrong on purpose (pipeline/world/mistakes.py); all 0: never."""
+
+    writer: float = Field(0.0, ge=0, le=1, description="share of drafts whose answer is a plausible wrong one")
+    validator: float = Field(0.0, ge=0, le=1, description=(
+        "share of checks where the validator errs on its own (a wrong answer, or an off-cell image passed)"))
+    shared: float = Field(0.0, ge=0, le=1, description=(
+        "when the writer is wrong, the chance the validator gives the same wrong answer (one model fails alike)"))
+    off_cell: float = Field(0.0, ge=0, le=1, description="share of drafts asking about another skill than the cell's")
+
+
 class WorldAgentsConfig(Section):
     """The embedded world's offline agents: they read the pool's hidden scene records."""
 
     scenes: str = Field("data/world/scenes.parquet", description="scene records of the world's pool images")
+    errors: WorldErrorsConfig = WorldErrorsConfig()
 
 
 ROLES = ("planner", "selector", "editor", "writer", "validator")

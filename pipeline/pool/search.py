@@ -85,3 +85,19 @@ class PoolSearch:
 
     def by_image(self, image, k: int, **filters) -> list[Hit]:
         return self.by_vector(self.embed(image), k, **filters)
+
+    def vectors(self, ids: list[str]) -> np.ndarray:
+        """The unit vectors this model gave ``ids`` (each once, in no particular order), in one read."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        wanted = (pc.field("model") == self.model_id) & pc.field("image_id").isin(pa.array(sorted(set(ids))))
+        column = self.table.to_lance().to_table(columns=["vector"], filter=wanted)["vector"]
+        vecs = np.asarray(column.to_pylist(), np.float32).reshape(len(column), -1)
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+    def sample_vectors(self, n: int, rng) -> np.ndarray:
+        """The vectors of ``n`` pool images drawn at random (from ``allowed`` when set)."""
+        ids = sorted(self.allowed) if self.allowed is not None else sorted(self.table.to_lance().to_table(
+            columns=["image_id"], filter=f"model = '{self.model_id}'")["image_id"].to_pylist())
+        return self.vectors(rng.sample(ids, min(n, len(ids))))

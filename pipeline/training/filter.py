@@ -18,6 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import schemas
+from pipeline.evidence import label_precision
 from pipeline.grading import is_correct, majority_answer
 from pipeline.results import grade_sampled, pass_rates
 
@@ -86,6 +87,15 @@ def grade_rollouts(samples: list[dict], completions: list[list[str]], model: str
     return pl.from_arrow(schemas.conform(graded.to_arrow(), schemas.ROLLOUTS, "rollouts"))
 
 
+def relabelled_correct(sample: dict, answer: str) -> bool | None:
+    """Whether ``answer`` is right for the sample, where its backend knew the truth (``true_answer``; "" for an
+    off-cell sample, wrong whatever its answer)."""
+    truth = sample.get("true_answer")
+    if truth is None:
+        return None
+    return bool(truth) and is_correct(answer, truth, sample["answer_type"], sample["options"])
+
+
 def label_samples(samples: list[dict], completions: list[list[str]], label: str
                   ) -> tuple[list[dict], list[list[str]], dict]:
     """(samples with the answer to grade and train against, their completions, counts): ``label`` is
@@ -97,7 +107,8 @@ def label_samples(samples: list[dict], completions: list[list[str]], label: str
     for sample, sampled in zip(samples, completions, strict=True):
         voted = majority_answer(sampled, sample["answer_type"], sample["options"])
         if voted is not None:
-            labelled.append(sample | {"answer": voted, "label": label, "agent_answer": sample["answer"]})
+            labelled.append(sample | {"answer": voted, "label": label, "agent_answer": sample["answer"],
+                                      "label_correct": relabelled_correct(sample, voted)})
             texts.append(sampled)
     agree = sum(is_correct(s["agent_answer"], s["answer"], s["answer_type"], s["options"]) for s in labelled)
     return labelled, texts, {"unlabelled": len(samples) - len(labelled),
@@ -122,5 +133,6 @@ def filter_samples(samples: list[dict], completions: list[list[str]], low: float
             for s, r, (keep, filled) in zip(samples, rates, flags) if keep]
     counts = {"samples": total, "kept": len(kept), "in_band": sum(k["in_band"] for k in kept),
               "filled": sum(k["filled"] for k in kept), "rehearsed": len(rehearsed),
-              "pass_rate.mean": sum(rates) / len(rates) if rates else 0.0, **label_counts}
+              "pass_rate.mean": sum(rates) / len(rates) if rates else 0.0, **label_counts,
+              **label_precision([k.get("label_correct") for k in kept], "kept")}
     return rollouts, kept, counts

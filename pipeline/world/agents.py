@@ -15,10 +15,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.generation.agents import AgentBackend, Draft, Plan, PlanRequest, Reply
+from pipeline.generation.params import WorldErrorsConfig
 from pipeline.registry import EDITS
 from pipeline.schemas import Call
 from pipeline.world.captions import type_prompt
-from pipeline.world.questions import ask
+from pipeline.world.mistakes import stream, wrong_answer
+from pipeline.world.questions import FAMILIES, ask
 from pipeline.world.scenes import Scene
 
 FLIPS = {"hflip": "col", "vflip": "row"}  # the grid axis each flip mirrors
@@ -50,14 +52,17 @@ def edited_scene(spec: dict, scene: Scene) -> Scene | None:
 class WorldBackend(AgentBackend):
     name = "world"
 
-    def __init__(self, scenes_path: str | Path, edits: list[str]):
+    def __init__(self, scenes_path: str | Path, edits: list[str], errors: WorldErrorsConfig | None = None,
+                 seed: int = 0):
         table = pq.read_table(scenes_path, columns=["image_id", "scene"])
         self.scenes = dict(zip(table["image_id"].to_pylist(), table["scene"].to_pylist()))
         self.edits = edits
+        self.errors, self.seed = errors or WorldErrorsConfig(), seed  # mistakes on purpose (mistakes.py)
 
     @classmethod
     def from_params(cls, params) -> "WorldBackend":
-        return cls(params.generate.world.scenes, list(params.generate.edits))
+        return cls(params.generate.world.scenes, list(params.generate.edits), params.generate.world.errors,
+                   params.seed)
 
     def _call(self, role: str) -> list[Call]:
         return [Call(role=role, backend=self.name, model="world-rules")]
@@ -78,6 +83,14 @@ class WorldBackend(AgentBackend):
             scene = edited_scene(spec, scene)
         return scene
 
+    def _category(self, plan, image_id: str, scene: dict) -> str:
+        """The cell's category, or (at rate ``off_cell``) another skill the image supports."""
+        draw = stream(self.seed, image_id, plan.cell, "off_cell")
+        if not self.errors.off_cell or draw.random() >= self.errors.off_cell:
+            return plan.category
+        others = sorted(c for c, t in FAMILIES if t == scene["image_type"] and c != plan.category)
+        return draw.choice(others) if others else plan.category
+
     def write(self, plan, image_id, image, rng) -> Reply[Draft]:
         calls = self._call("writer")
         if image_id not in self.scenes:
@@ -85,16 +98,32 @@ class WorldBackend(AgentBackend):
         scene = self._scene(image_id, plan.edits)
         if scene is None:
             return Reply(None, "edit_breaks_ground_truth", calls)
-        q = ask(scene, plan.category, rng)
+        q = ask(scene, self._category(plan, image_id, scene), rng)
         if q is None:
             return Reply(None, "no_question_for_image", calls)
-        return Reply(Draft(q.question, q.answer, q.answer_type, q.options), calls=calls)
+        answer, draw = q.answer, stream(self.seed, image_id, q.question, "writer")
+        if self.errors.writer and draw.random() < self.errors.writer:
+            answer = wrong_answer(q.answer, q.answer_type, q.options, scene, draw)
+        return Reply(Draft(q.question, answer, q.answer_type, q.options, truth=q.answer,
+                           cell=f"{q.category}/{q.image_type}"), calls=calls)
 
     def validate(self, plan, image_id, image, draft) -> Reply[str]:
-        """The record is the answer: the world's validator re-reads the scene the writer used (it checks
-        the image is of the cell's type, not the answer; the openai backend's validator answers on its own)."""
+        """The validator re-reads the scene record: it checks the draft is about the cell (an off-cell draft
+        passes when it errs) and answers from the record, erring as ``generate.world.errors`` says (the openai
+        backend's validator answers on its own)."""
         calls = self._call("validator")
         scene = self._scene(image_id, plan.edits)
-        if scene is None or scene["image_type"] != plan.image_type:
-            return Reply(None, "off_cell", calls)
-        return Reply(draft.answer, calls=calls)
+        draw = stream(self.seed, image_id, draft.question, "validator")
+
+        def erred() -> bool:
+            return bool(self.errors.validator) and draw.random() < self.errors.validator
+
+        if scene is None or scene["image_type"] != plan.image_type or draft.cell not in (None, plan.cell):
+            if scene is None or not erred():
+                return Reply(None, "off_cell", calls)
+        truth = draft.truth if draft.truth is not None else draft.answer
+        if draft.answer != truth and self.errors.shared and draw.random() < self.errors.shared:
+            return Reply(draft.answer, calls=calls)  # one model fails alike
+        if erred():
+            return Reply(wrong_answer(truth, draft.answer_type, draft.options, scene, draw), calls=calls)
+        return Reply(truth, calls=calls)

@@ -61,3 +61,23 @@ def test_rehearsal_adds_solved_samples_from_every_cell_in_turn():
     assert counts["rehearsed"] == 2 and counts["in_band"] == 3 and counts["kept"] == 5
     assert {k["cell"] for k in added} == {"colour/shapes", "text/document"}  # one from each, not two colours
     assert all(k["pass_rate"] == 1.0 and not k["filled"] for k in added)
+
+
+def test_label_precision_of_what_is_kept_follows_the_label_trained_on():
+    """Where the backend knew the truth, the kept samples' labels are counted right or wrong; a majority label
+    is judged against the truth itself, and an off-cell sample ("" truth) is wrong whatever its label."""
+    samples = [{"sample_id": "s1", "answer": "3", "answer_type": "integer", "options": [], "label_correct": False,
+                "true_answer": "4"},
+               {"sample_id": "s2", "answer": "5", "answer_type": "integer", "options": [], "label_correct": True,
+                "true_answer": "5"},
+               {"sample_id": "s3", "answer": "2", "answer_type": "integer", "options": [], "label_correct": False,
+                "true_answer": ""}]
+    completions = [["4", "4", "3", "7"], ["5", "6", "5", "9"], ["2", "2", "1", "3"]]
+    _, kept, counts = filter_samples(samples, completions, 0.0, 1.0, 0, "m")
+    assert counts["label_precision.kept"] == 1 / 3 and counts["label_precision.kept.n"] == 3
+    _, kept, counts = filter_samples(samples, completions, 0.0, 1.0, 0, "m", label="majority")
+    assert [k["label_correct"] for k in kept] == [True, True, False]  # the model's 4 is right where the agent erred
+    assert counts["label_precision.kept"] == 2 / 3
+    _, _, counts = filter_samples([s | {"label_correct": None, "true_answer": None} for s in samples], completions,
+                                  0.0, 1.0, 0, "m")
+    assert not any(k.startswith("label_precision") for k in counts)  # no truth known: nothing claimed
