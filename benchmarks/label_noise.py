@@ -6,7 +6,8 @@ repeats the writer's mistake). For each setting and seed this runs round r1's ge
 diagnosis, mixture and pinned pool) and its filter (r0's sampled answers, the pass-rate band, ``filter.label``
 reference or majority) in process, and pools over seeds the label precision of the accepted and the kept
 (trained) samples, with Wilson 95% intervals, and the agent calls per accepted sample. "no validator" is a
-validator that always repeats the writer (``shared`` 1, ``validator`` 0).
+validator that always repeats the writer (``shared`` 1, ``validator`` 0); "2 validators" asks two
+(``generate.validators``), each repeating the writer's mistake or erring on its own independently.
 
 Part 2 (``--part gain``): what the wrong labels that get through cost training. GRPO from r0 on one weak
 category's fresh world samples (the setting where GRPO reliably gains), clean against the same samples with
@@ -44,13 +45,17 @@ from pipeline.world.agents import WorldBackend  # noqa: E402
 from pipeline.world.mistakes import wrong_answer  # noqa: E402
 
 GOAL = {"writer": 0.2, "validator": 0.1, "shared": 0.33}
-SETTINGS = {  # name -> world errors; the goal setting is writer 20%
-    "writer 0%": {"writer": 0.0, "validator": 0.1, "shared": 0.33},
-    "writer 10%": {"writer": 0.1, "validator": 0.1, "shared": 0.33},
-    "writer 20% (goal)": GOAL,
-    "writer 30%": {"writer": 0.3, "validator": 0.1, "shared": 0.33},
-    "writer 20%, shared 0": {"writer": 0.2, "validator": 0.1, "shared": 0.0},
-    "writer 20%, no validator": {"writer": 0.2, "validator": 0.0, "shared": 1.0},
+SETTINGS = {  # name -> (world errors, validator calls per draft); the goal setting is writer 20%
+    "writer 0%": ({"writer": 0.0, "validator": 0.1, "shared": 0.33}, 1),
+    "writer 10%": ({"writer": 0.1, "validator": 0.1, "shared": 0.33}, 1),
+    "writer 20% (goal)": (GOAL, 1),
+    "writer 30%": ({"writer": 0.3, "validator": 0.1, "shared": 0.33}, 1),
+    "writer 20%, shared 0": ({"writer": 0.2, "validator": 0.1, "shared": 0.0}, 1),
+    "writer 20%, no validator": ({"writer": 0.2, "validator": 0.0, "shared": 1.0}, 1),
+    "writer 0%, 2 validators": ({"writer": 0.0, "validator": 0.1, "shared": 0.33}, 2),
+    "writer 20% (goal), 2 validators": (GOAL, 2),
+    "writer 30%, 2 validators": ({"writer": 0.3, "validator": 0.1, "shared": 0.33}, 2),
+    "writer 20% (goal), 3 validators": (GOAL, 3),
 }
 log = logging.getLogger("label_noise")
 
@@ -74,7 +79,8 @@ class Rollouts:
         return [self.cache[(r["image_hash"], r["question"])] for r in rows]
 
 
-def round_inputs(params, errors: dict, seed: int, rounds: Path, manifests: Path, clip: str) -> RoundInputs:
+def round_inputs(params, errors: dict, validators: int, seed: int, rounds: Path, manifests: Path,
+                 clip: str) -> RoundInputs:
     diagnosis = artifacts.read_json(rounds / "r1/diagnosis.json", schemas.Diagnosis)
     listed = listed_ids(manifests / "listed.parquet")
     vectors = artifacts.read_manifest(manifests / "embed.json")
@@ -84,6 +90,7 @@ def round_inputs(params, errors: dict, seed: int, rounds: Path, manifests: Path,
                        pool_manifest=artifacts.read_manifest(manifests / "ingest.json"),
                        brief=(rounds / "r1/brief.md").read_text(), diagnosis_hash="label-noise", round_name="r1",
                        seed=seed, top_k=params.generate.top_k, image_queries=params.generate.image_queries,
+                       validators=validators,
                        failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells},
                        **probe_facts(diagnosis, params.probe.source, params.probe))
 
@@ -93,10 +100,12 @@ def controls(args, params) -> dict:
     quotas = artifacts.read_json(rounds / "r1/mixture.json", schemas.Mixture).quotas
     rollouts = Rollouts(params, args.model)
     out: dict = {}
-    for name, errors in SETTINGS.items():
+    for name, (errors, validators) in SETTINGS.items():
+        if args.settings and name not in args.settings:
+            continue
         runs = []
         for seed in args.seeds:
-            inputs = round_inputs(params, errors, seed, rounds, manifests, args.clip)
+            inputs = round_inputs(params, errors, validators, seed, rounds, manifests, args.clip)
             state = RoundState(seen=Seen(params.generate.dedup))
             samples, _, counts = generate(quotas, inputs, params.generate.max_attempts_per_sample, state=state)
             rows = [s.__dict__ for s in samples]
@@ -109,7 +118,7 @@ def controls(args, params) -> dict:
                 run[f"kept.{label}"] = [k["label_correct"] for k in kept]
             runs.append(run)
             log.warning("%s seed %d: %d accepted, %d kept", name, seed, len(samples), len(run["kept.reference"]))
-        out[name] = {"errors": errors, "runs": runs}
+        out[name] = {"errors": errors, "validators": validators, "runs": runs}
     return out
 
 
@@ -180,6 +189,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=["controls", "gain"], required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--settings", nargs="*", help="only these settings of part 1 (default: all)")
     ap.add_argument("--model", default="data/rounds/r0/model")
     ap.add_argument("--clip", default="data/models/clip")
     ap.add_argument("--rounds", default="data/rounds")

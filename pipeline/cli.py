@@ -1,7 +1,7 @@
 """`dpe`: the spiral from the command line. `advance` appends rounds and runs `dvc repro`; `status`, `compare`
 and `samples` read what the rounds wrote; `audit` runs the audit stages (and their control and noise reruns) and
-`report` writes one HTML file of a run; `check` and `overlay` help with params.yaml. The pipeline itself is
-DVC's: nothing here writes a stage's outs behind its back."""
+`report` writes one HTML file of a run; `review` has a person check a round's labels; `check` and `overlay`
+help with params.yaml. The pipeline itself is DVC's: nothing here writes a stage's outs behind its back."""
 
 from __future__ import annotations
 
@@ -305,6 +305,27 @@ def _report(args: argparse.Namespace) -> int:
     return commands.report(params, args)
 
 
+REVIEW_EXAMPLE = """example:
+  dpe review --round r1 --n 50                    # review-r1.html: 50 samples, stratified by cell
+  dpe review --import review-r1.json --round r1   # the saved marks -> data/reviews/r1.json (commit it)
+
+The page needs no server: mark each label correct, wrong or unclear, press "Save marks" (a JSON download, also
+shown to copy). Imported marks are kept in git; the audit stage reads them and reports label precision per
+cell with Wilson intervals, as does dpe report.
+
+exit status: 0 written or imported; 2 bad input (an unknown round, a round without samples, a marks file of
+another round or with unknown samples or marks)."""
+
+
+def _review(args: argparse.Namespace) -> int:
+    from pipeline.audit import commands
+
+    params = _params(args)
+    if params is None:
+        return 2
+    return commands.review(params, args)
+
+
 def _subcommand(sub, name: str, func, summary: str, example: str, width: bool = False) -> argparse.ArgumentParser:
     """A subcommand with its example and exit statuses under --help, reading --params."""
     parser = sub.add_parser(name, help=summary, epilog=example, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -346,6 +367,14 @@ def main(argv: list[str] | None = None) -> int:
     samples.add_argument("--rounds-dir", default="data/rounds")
     samples.add_argument("--listed", default="data/manifests/listed.parquet", help="the ingest's listed ids "
                          "(their source URIs)")
+    review = _subcommand(sub, "review", _review, "check a round's labels by hand: a page to mark, then import the "
+                         "marks", REVIEW_EXAMPLE)
+    review.add_argument("--round", required=True)
+    review.add_argument("--n", type=int, default=50, help="samples on the page (stratified by cell)")
+    review.add_argument("--out", help="the page (default review-<round>.html)")
+    review.add_argument("--import", dest="import_file", metavar="FILE", help="store the marks a page saved")
+    review.add_argument("--rounds-dir", default="data/rounds")
+    review.add_argument("--reviews", default="data/reviews", help="where imported marks are kept (in git)")
     status = _subcommand(sub, "status", _status, "rounds, headline metrics and stale stages", STATUS_EXAMPLE,
                          width=True)
     status.add_argument("--metrics", default="metrics/{round}/evaluate.json", help="{round} filled in")

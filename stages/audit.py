@@ -2,7 +2,8 @@
 
 Writes the cells table (per cell and category: quota, attempts, accepted, kept and trained samples with their
 ids, evaluation accuracy before and after with 95% intervals, the control arm's change, the paired difference,
-a verdict), every sample's lineage, a Markdown summary and metrics. The control arm is the DVC experiment
+a verdict), every sample's lineage, a Markdown summary and metrics, with label precision where the truth is
+known or a person reviewed the round (--reviews: data/reviews, whose <round>.json `dpe review --import` writes). The control arm is the DVC experiment
 `audit.control` names, the reseeded reruns (retraining noise) those `dpe audit --ablate` runs; `dpe audit` reruns
 this stage when their commits change.
 """
@@ -15,12 +16,13 @@ from pipeline.audit.ablation import reseeded
 from pipeline.audit.cells import CELLS, audit_cells, paired_items, sample_counts, verdict_counts
 from pipeline.audit.control import FOUND, find_control
 from pipeline.audit.params import AuditParams as Params
+from pipeline.audit.review import label_quality
 from pipeline.audit.summary import summary
 from pipeline.lineage import lineage
 from pipeline.runtime import start, write_metrics
 
 FLAGS = ("--round", "--prev", "--mixture", "--attempts", "--samples", "--rollouts", "--trainset", "--listed",
-         "--before", "--after", "--start", "--cells", "--lineage", "--summary", "--metrics")
+         "--before", "--after", "--start", "--cells", "--lineage", "--summary", "--metrics", "--reviews")
 
 
 def main(argv=None):
@@ -44,12 +46,13 @@ def main(argv=None):
     frame = lineage(samples, artifacts.read_table(args.rollouts, schemas.ROLLOUTS), trainset, args.round, attempts,
                     pq.read_table(args.listed, columns=["image_id", "source"]), ablated)
     frame.write_parquet(args.lineage)
+    labels, label_lines = label_quality(args.reviews, args.round, samples, trainset)
     with open(args.summary, "w") as fh:
-        fh.write(summary(args.round, args.prev, cells, control.message, samples.num_rows, len(reruns)))
+        fh.write(summary(args.round, args.prev, cells, control.message, samples.num_rows, len(reruns)) + label_lines)
     write_metrics(args.metrics, {"samples": samples.num_rows, "trained": frame["trained_in"].is_not_null().sum(),
                                  "control": {"status": control.status, "commit": control.commit or ""},
                                  "noise": {"runs": len(reruns), "commits": " ".join(reruns)},
-                                 "verdicts": verdict_counts(cells), "with_control": control.status == FOUND})
+                                 "verdicts": verdict_counts(cells), "with_control": control.status == FOUND, **labels})
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ def main(argv=None):
         backend=make_backend(params), search=PoolSearch(vectors, args.clip, params.search.nprobes, allowed=allowed),
         pool_manifest=pool_manifest, brief=Path(args.brief).read_text(), diagnosis_hash=file_hash(args.diagnosis),
         round_name=args.round, seed=params.seed_of(args.round), top_k=cfg.top_k, image_queries=cfg.image_queries,
+        validators=cfg.validators,
         failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells},
         **probe_facts(diagnosis, args.probe, params.probe))
     state = RoundState(seen=Seen.from_table(artifacts.read_table(args.seen_before, schemas.SEEN), cfg.dedup))

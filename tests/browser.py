@@ -67,3 +67,67 @@ def screenshot(page: Path, out: Path, width: int = 1280, height: int = 2400) -> 
                     f"--screenshot={out.resolve()}", page.resolve().as_uri()], capture_output=True, timeout=180,
                    check=True)
     return out
+
+
+class Person:
+    """Chromium driven the way a person drives it, over the DevTools protocol: a page loaded from disk, real
+    mouse clicks at the on-screen centre of an element (found by its CSS selector), downloads into a folder.
+    Nothing calls the page's own functions."""
+
+    def __init__(self, downloads: Path, width: int = 1200, height: int = 6000):
+        import socket
+        import time
+        import urllib.request
+
+        import websocket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.proc = subprocess.Popen([chromium(), *FLAGS, f"--remote-debugging-port={port}", "about:blank"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline, targets = time.time() + 60, []
+        while not targets:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=2) as reply:
+                    targets = [t for t in json.load(reply) if t["type"] == "page"]
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.ws = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=60,
+                                              suppress_origin=True)
+        self.next_id = 0
+        self.call("Page.enable")
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        self.call("Page.setDownloadBehavior", behavior="allow", downloadPath=str(downloads.resolve()))
+
+    def call(self, method: str, **params) -> dict:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+
+    def open(self, page: Path) -> None:
+        self.call("Page.navigate", url=page.resolve().as_uri())
+        while self.read("document.readyState") != "complete":
+            pass
+
+    def read(self, expression: str):
+        """The value of a read-only expression (where an element is, what a field holds)."""
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def click(self, selector: str) -> None:
+        box = self.read(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+                        " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+
+    def close(self) -> None:
+        self.ws.close()
+        self.proc.kill()
+        self.proc.wait()

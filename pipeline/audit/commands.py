@@ -176,3 +176,35 @@ def report(params, args) -> int:
         return 2
     print(f"wrote {path} ({path.stat().st_size // 1024} KiB); it opens offline in any browser")
     return 0
+
+
+def review(params, args) -> int:
+    """``dpe review``: write the review page of a round, or import its marks into data/reviews/<round>.json."""
+    from pipeline.audit.review import ReviewError, page, pick, precision, read_marks
+
+    if args.round not in params.rounds:
+        return _fail(f"no round {args.round!r} in {args.params} (rounds: {list(params.rounds)})")
+    folder = Path(args.rounds_dir) / args.round
+    try:
+        samples = artifacts.read_table(folder / "samples.lance", schemas.SAMPLES).to_pylist()
+    except (schemas.SchemaError, FileNotFoundError, OSError) as err:
+        return _fail(f"round {args.round} has no samples to review ({err}): run dvc repro first")
+    if args.import_file is None:
+        out = Path(args.out or f"review-{args.round}.html")
+        out.write_text(page(pick(samples, args.n, params.seed), args.round))
+        print(f"wrote {out}: {min(args.n, len(samples))} samples of round {args.round}; mark them in a browser, save, "
+              f"then `dpe review --import review-{args.round}.json --round {args.round}`")
+        return 0
+    try:
+        marks = read_marks(args.import_file, args.round, {s["sample_id"] for s in samples})
+    except ReviewError as err:
+        return _fail(str(err))
+    stored = Path(args.reviews) / f"{args.round}.json"
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_text(json.dumps({"round": args.round, "marks": marks}, indent=1) + "\n")
+    whole = precision(marks, {s["sample_id"]: s["cell"] for s in samples})[""]
+    shown = "no label judged" if whole["precision"] is None else (
+        f"label precision {whole['precision']:.3f} [{whole['low']:.3f}, {whole['high']:.3f}]")
+    print(f"stored {len(marks)} marks in {stored} ({shown}; {whole['unclear']} unclear). Commit it and run "
+          "dvc repro: the audits read it")
+    return 0

@@ -118,9 +118,10 @@ class AgentBackend(ABC):
     def write(self, plan: Plan, image_id: str, image: Image.Image, rng: random.Random) -> Reply[Draft]: ...
 
     @abstractmethod
-    def validate(self, plan: Plan, image_id: str, image: Image.Image, draft: Draft) -> Reply[str]:
+    def validate(self, plan: Plan, image_id: str, image: Image.Image, draft: Draft, vote: int = 0) -> Reply[str]:
         """The validator's own answer (whether it agrees with the draft is the grader's call, in
-        ``generate.agreement``), or None and the reason it could not check the draft."""
+        ``attempt.agreement``), or None and the reason it could not check the draft. ``vote``: which of the
+        ``generate.validators`` independent checks of the draft this is."""
 
 
 def make_backend(params) -> AgentBackend:

@@ -53,6 +53,7 @@ class RoundInputs:
     failure_images: Mapping[str, bytes] = field(default_factory=dict)  # probe item id -> its image
     image_queries: int = 1  # failed probe images searched by image per attempt (beside the text queries)
     probe_answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cell -> the probe's answers
+    validators: int = 1  # validator calls per draft, each of which must agree with the writer
 
     @cached_property
     def pool(self):
@@ -222,11 +223,12 @@ def attempt(inputs: RoundInputs, cell: str, attempt_id: str, skip: set[str], lan
     if written.value is None:
         return Outcome(None, written.reason or "no_reply", chosen.image_id, calls, notes)
     draft = written.value
-    checked = backend.validate(plan, chosen.image_id, applied.image, draft)
-    calls += checked.calls
-    reason = checked.reason or "no_reply" if checked.value is None else agreement(draft, checked.value)
-    if reason:
-        return Outcome(None, reason, chosen.image_id, calls, notes)
+    for vote in range(inputs.validators):  # every validator must agree; the first that does not rejects
+        checked = backend.validate(plan, chosen.image_id, applied.image, draft, vote)
+        calls += checked.calls
+        reason = checked.reason or "no_reply" if checked.value is None else agreement(draft, checked.value)
+        if reason:
+            return Outcome(None, reason, chosen.image_id, calls, notes)
     data = encode_png(applied.image)
     sample = Sample(
         sample_id=hashlib.sha256(f"{attempt_id}:{chosen.image_id}:{draft.question}".encode()).hexdigest()[:16],

@@ -214,8 +214,9 @@ class OpenAIBackend(AgentBackend):
         answer = (option_letter(out.answer, options) if options else None) or out.answer.strip()
         return Reply(Draft(out.question, answer, out.answer_type, options), calls=reply.calls)
 
-    def validate(self, plan, image_id, image, draft) -> Reply[str]:
-        """Answers from the image alone: the writer's answer is never shown."""
+    def validate(self, plan, image_id, image, draft, vote=0) -> Reply[str]:
+        """Answers from the image alone: the writer's answer is never shown. A second vote is another call, as
+        independent as the endpoint's sampling (or point roles.validator at another model)."""
         step = R.ValidatorIn(question=draft.question, options="\n".join(lettered(draft.options)) or "none",
                              answer_type=draft.answer_type)
         reply = self.clients["validator"].ask(step, R.ValidatorOut, (image,))

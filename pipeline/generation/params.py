@@ -86,6 +86,8 @@ class GenerateConfig(Section):
     concurrency: int = Field(1, ge=1, le=256, description="attempts in flight at once (threads)")
     image_queries: int = Field(1, ge=0, description="failed probe images searched image-to-image per attempt")
     max_attempts_per_sample: int = Field(6, ge=1)
+    validators: int = Field(1, ge=1, le=5, description=(
+        "validator calls per draft, each of which must agree with the writer (benchmarks/label_noise.py)"))
     checkpoint_every: int = Field(16, ge=1, description="attempts per append to the journal (a killed run resumes)")
     budget_calls: int = Field(0, ge=0, description="per-round cap on agent calls (0: none)")
     budget_tokens: int = Field(0, ge=0, description="per-round cap on prompt + completion tokens (0: none)")

@@ -107,13 +107,13 @@ class WorldBackend(AgentBackend):
         return Reply(Draft(q.question, answer, q.answer_type, q.options, truth=q.answer,
                            cell=f"{q.category}/{q.image_type}"), calls=calls)
 
-    def validate(self, plan, image_id, image, draft) -> Reply[str]:
+    def validate(self, plan, image_id, image, draft, vote=0) -> Reply[str]:
         """The validator re-reads the scene record: it checks the draft is about the cell (an off-cell draft
         passes when it errs) and answers from the record, erring as ``generate.world.errors`` says (the openai
         backend's validator answers on its own)."""
         calls = self._call("validator")
         scene = self._scene(image_id, plan.edits)
-        draw = stream(self.seed, image_id, draft.question, "validator")
+        draw = stream(self.seed, image_id, draft.question, f"validator{vote or ''}")  # each vote errs on its own
 
         def erred() -> bool:
             return bool(self.errors.validator) and draw.random() < self.errors.validator

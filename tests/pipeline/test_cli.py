@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import cli
 
-COMMANDS = ["check", "overlay", "advance", "status", "compare", "samples", "audit", "report"]
+COMMANDS = ["check", "overlay", "advance", "status", "compare", "samples", "audit", "report", "review"]
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -14,11 +14,11 @@ from pipeline.world.mistakes import wrong_answer
 QUOTAS = {"counting/shapes": 4, "spatial/shapes": 4, "chart/bar_chart": 4, "colour/objects": 4}
 
 
-def run(world_pool, **errors):
+def run(world_pool, validators=1, **errors):
     out, clip_dir, pool_manifest, vectors = world_pool
     backend = WorldBackend(out / "scenes.parquet", list(DEFAULT_EDITS), WorldErrorsConfig(**errors), seed=5)
     inputs = RoundInputs(backend=backend, search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest,
-                         brief="", diagnosis_hash="d" * 16, round_name="r1", seed=7, top_k=8)
+                         brief="", diagnosis_hash="d" * 16, round_name="r1", seed=7, top_k=8, validators=validators)
     return generate(QUOTAS, inputs, max_attempts_per_sample=6)
 
 
@@ -72,3 +72,10 @@ def test_the_rounds_metrics_measure_agreement_diversity_and_label_precision(worl
     assert counts["label_precision.accepted"] == right / len(noisy) < 1.0
     assert counts["label_precision.accepted.low"] < right / len(noisy) < counts["label_precision.accepted.high"]
     assert counts["agreement"] < 1.0
+
+
+def test_a_second_validator_stops_mistakes_the_first_repeated(world_pool):
+    one, _, _ = run(world_pool, writer=1.0, shared=0.5)
+    two, _, counts = run(world_pool, validators=2, writer=1.0, shared=0.5)
+    assert len(two) < len(one) and not any(s.label_correct for s in one + two)  # every draft was wrong
+    assert counts["calls.validator"] >= 2 * len(two) > 0  # each accepted draft passed two calls
