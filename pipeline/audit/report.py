@@ -178,6 +178,30 @@ def usage_rows(rounds: list[str], metrics_dir: Path) -> list[list]:
     return rows
 
 
+def _share(metrics: dict, key: str) -> str:
+    """A share with its interval when the metrics hold one (``key.low``/``key.high``), else the share, else —."""
+    if key not in metrics:
+        return "—"
+    if f"{key}.low" in metrics:
+        return f"{metrics[key]:.3f} [{metrics[f'{key}.low']:.3f}, {metrics[f'{key}.high']:.3f}]"
+    return f"{metrics[key]:.3f}"
+
+
+def quality_rows(rounds: list[str], metrics_dir: Path) -> list[list]:
+    """Per round: validator agreement, diversity, and label precision (the backend's truth, a person's review)."""
+    rows = []
+    for round_name in rounds:
+        gen, kept = _json(metrics_dir / round_name / "generate.json"), _json(metrics_dir / round_name / "filter.json")
+        audit = _json(metrics_dir / round_name / "audit.json")
+        review = {k.removeprefix("review.all."): v for k, v in audit.items() if k.startswith("review.all.")}
+        reviewed = "—" if review.get("precision") is None else (
+            f"{review['precision']:.3f} [{review['low']:.3f}, {review['high']:.3f}] of {review['n']}")
+        rows.append([round_name, _share(gen, "agreement"), _share(gen, "diversity.sources"),
+                     _share(gen, "diversity.questions"), _share(gen, "diversity.clip_spread"),
+                     _share(gen, "label_precision.accepted"), _share(kept, "label_precision.kept"), reviewed])
+    return rows
+
+
 def gallery(round_name: str, rounds_dir: Path, limit: int) -> str:
     """The round's samples, the trained-on first, each with its image and lineage."""
     lineage_path = rounds_dir / round_name / "audit" / "lineage.parquet"
@@ -261,6 +285,14 @@ def write_report(params, out: Path, arms: list[str], limit: int, rounds_dir: Pat
         parts += ["<h2>Training curves</h2>", plots.training_curves(trained)]
     parts += ["<h2>Audit: which data fixed which weakness</h2>"] + [audit_section(r, rounds_dir) for r in rounds]
     parts += [ablation_section(r, metrics_dir) for r in rounds]
+    parts += ["<h2>Quality of the generated data</h2>",
+              "<p class='muted'>agreement: of the drafts the validator checked, the share it agreed with; distinct "
+              "sources and questions per accepted sample; CLIP spread: the chosen images' mean pairwise distance "
+              "over that of as many random pool images; label precision (95%) where the backend knew the truth, "
+              "and where a person reviewed the round (<code>dpe review</code>)</p>",
+              _table(["round", "agreement", "distinct sources", "distinct questions", "CLIP spread",
+                      "right labels, accepted", "right labels, trained", "right labels, reviewed"],
+                     quality_rows(rounds, metrics_dir))]
     parts += ["<h2>Agent calls, tokens and cost</h2>",
               _table(["round", "attempts", "accepted", "calls", "prompt tokens", "completion tokens", "cost"],
                      usage_rows(rounds, metrics_dir))]

@@ -34,3 +34,16 @@ def test_progress_section_names_the_gate_decision(tmp_path):
     (tmp_path / "metrics/r1/train.json").write_text(json.dumps({"gate.step": 0.0, "gate.accepted": 0}))
     html = progress_section(["r0", "r1"], tmp_path / "rounds", tmp_path / "metrics")
     assert "<svg" in html and "carried over" in html and "+0.000" in html
+
+
+def test_the_quality_table_shows_agreement_diversity_and_label_precision(tmp_path):
+    from pipeline.audit.report import quality_rows
+
+    (tmp_path / "r1").mkdir()
+    (tmp_path / "r1/generate.json").write_text(json.dumps({
+        "agreement": 0.9, "diversity.sources": 1.0, "diversity.questions": 0.75, "diversity.clip_spread": 0.8,
+        "label_precision.accepted": 0.92, "label_precision.accepted.low": 0.9, "label_precision.accepted.high": 0.94}))
+    (tmp_path / "r1/audit.json").write_text(json.dumps({"review.all.precision": 0.5, "review.all.low": 0.1,
+                                                         "review.all.high": 0.9, "review.all.n": 2}))
+    (row,) = quality_rows(["r1"], tmp_path)
+    assert row == ["r1", "0.900", "1.000", "0.750", "0.800", "0.920 [0.900, 0.940]", "—", "0.500 [0.100, 0.900] of 2"]
