@@ -15,7 +15,7 @@ a share of their labels made wrong (plausibly, as the writer errs), that share b
 reaching training in the goal setting; per seed, graded on a large fresh measurement set.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/label_noise.py --part controls --seeds 0 1 2 --out c.json
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/label_noise.py --part gain --wrong 0.03 --seeds 0 1 2 3 4
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/label_noise.py --part gain --wrong 0.029 0.079 --seeds 0 1 2 3 4
 """
 
 from __future__ import annotations
@@ -161,10 +161,11 @@ def gain(args, params) -> dict:
     before = accuracy_table(greedy_results(model, processor, bench))
     cfg = TrainConfig(**(params.train.model_dump() | {"epochs": 1000.0, "save_steps": 0}))
     out = {"category": args.category, "wrong": args.wrong, "before": before, "runs": []}
+    arms = [("clean", 0.0)] + [(f"wrong {share:g}", share) for share in args.wrong]
     for seed in args.seeds:
         rows = category_rows(args.category, args.samples, seed, params.world.image_size, held_out)
         run = {"seed": seed}
-        for arm, share in (("clean", 0.0), ("noisy", args.wrong)):
+        for arm, share in arms:
             trained = copy.deepcopy(model)
             with tempfile.TemporaryDirectory(prefix="dpe-noise-") as state:
                 trained, _, _ = run_grpo(trained, processor, corrupt(rows, share, random.Random(seed)), cfg, seed, state)
@@ -175,14 +176,15 @@ def gain(args, params) -> dict:
 
 
 def gain_table(results: dict) -> str:
+    """Per arm: the category's gain over r0 (mean over seeds, t interval) and the share of the clean gain kept."""
     category, before, runs = results["category"], results["before"][results["category"]], results["runs"]
-    clean = [r["clean"][category] - before for r in runs]
-    noisy = [r["noisy"][category] - before for r in runs]
-    kept = sum(noisy) / sum(clean) if sum(clean) else float("nan")
-    c, n = interval(clean), interval(noisy)
-    return (f"{category} before {before:.3f}; over {len(runs)} seeds, gain clean {c[0]:+.3f} [{c[1]:+.3f}, "
-            f"{c[2]:+.3f}], with {results['wrong']:.1%} wrong labels {n[0]:+.3f} [{n[1]:+.3f}, {n[2]:+.3f}]: "
-            f"{kept:.0%} of the clean gain kept")
+    clean = interval([r["clean"][category] - before for r in runs])
+    lines = [f"{category} at r0: {before:.3f}; {len(runs)} seeds", "| labels | gain | share of the clean gain |",
+             "|---|---|---|"]
+    for arm in [a for a in runs[0] if a != "seed"]:
+        got = interval([r[arm][category] - before for r in runs])
+        lines.append(f"| {arm} | {got.mean:+.3f} [{got.low:+.3f}, {got.high:+.3f}] | {got.mean / clean.mean:.0%} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -198,7 +200,8 @@ def main() -> None:
     ap.add_argument("--category", default="text")
     ap.add_argument("--samples", type=int, default=512)
     ap.add_argument("--per-cell", type=int, default=100)
-    ap.add_argument("--wrong", type=float, default=0.03, help="share of wrong labels in the noisy arm (part 2)")
+    ap.add_argument("--wrong", type=float, nargs="+", default=[0.03],
+                    help="shares of wrong labels, one noisy arm each (part 2)")
     ap.add_argument("--out", help="write the per-seed results here as JSON")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
