@@ -71,11 +71,11 @@ def micro_run(tmp_path_factory):
     repo.mkdir()
     for name in ("pipeline", "stages"):
         shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(REPO / name, repo)
+    shutil.copytree(REPO / "data/reviews", repo / "data/reviews")  # in git: people's marks, read by the audits
     params = merge(yaml.safe_load((REPO / "params.yaml").read_text()), MICRO)
     set_params(repo, params)
-    (repo / ".gitignore").write_text("/data/\n__pycache__/\n")
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
     shutil.copy(REPO / ".dvcignore", repo)  # dvc init writes its own
