@@ -12,7 +12,8 @@ Arms: ``default`` (params.yaml as committed), ``uniform`` and ``static`` (r0's w
 re-diagnosed), each with the same budget and recipe; ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run
 ``-S`` values) and ``--recipe`` sets values for every arm. Per-item correctness is stored (``--results``,
 keyed by the model's DVC md5, so a carried-over round is graded once), and the report resamples seeds and
-items (``pipeline.evidence.two_way_bootstrap``), with Holm over categories and over the arms compared:
+items (``pipeline.evidence.seeds_and_items``: Student's t over seeds), with Bonferroni bounds over categories and
+Holm over the arms compared:
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/continual_gains.py run --arms default uniform static \\
         --seeds 0 1 2 3 4 5 6 7 8 9 --rounds 3
@@ -186,17 +187,20 @@ def matrix(store: dict, which: str, arm: str, round_name: str) -> tuple[list[int
 
 
 def report(store: dict, which: str, arms: list[str]) -> str:
+    """The arms' means per round, r_last − r0 with its interval over seeds and items, per category lower bounds
+    (Bonferroni over the categories) and default against each control (Holm over the controls)."""
     import numpy as np
 
-    from pipeline.evidence import holm, holm_levels, p_at_most, two_way_bootstrap
+    from pipeline.evidence import bonferroni, holm, seeds_and_items
 
     cats = np.array(store["items"][which]["categories"])
     cells = store["items"][which]["cells"]
     names = sorted(set(cats))
     rounds = [f"r{i}" for i in range(store["rounds"] + 1)]
     last = rounds[-1]
+    level = bonferroni(0.05, len(names))
     lines = [f"Set `{which}` ({len(cats)} items); r0 {store['r0'][:8]} (unless an arm builds its own); mean over "
-             "seeds [95% interval resampling seeds and items]", "",
+             "seeds [95% interval over seeds (Student's t) and items (`pipeline.evidence.seeds_and_items`)]", "",
              "| arm | seeds | " + " | ".join(rounds) + f" | {last} − r0 | gate steps |",
              "|---|---|" + "---|" * (len(rounds) + 2)]
     finals, cat_lines = {}, []
@@ -210,37 +214,34 @@ def report(store: dict, which: str, arms: list[str]) -> str:
             means.append(float(np.mean(m)) if m else float("nan"))
         base = np.array(matrix(store, which, arm, "r0")[1], dtype=float)
         end = np.array(matrix(store, which, arm, last)[1], dtype=float)
-        reps = two_way_bootstrap(end - base, cells, seed=1)
+        change = seeds_and_items(end - base, cells)
         finals[arm] = (dict(zip(seeds, end)), base)
         steps = [info.get("gate_step") for run in store["runs"].values() if run["arm"] == arm
                  for info in run["rounds"].values()]
-        low, high = np.quantile(reps, 0.025), np.quantile(reps, 0.975)
         lines.append(f"| {arm} | {len(seeds)} | " + " | ".join("—" if m != m else f"{m:.3f}" for m in means)
-                     + f" | {np.mean(end - base):+.3f} [{low:+.3f}, {high:+.3f}]"
-                     + f" | {', '.join(f'{s:g}' for s in steps if s is not None) or '—'} |")
-        per = {c: two_way_bootstrap((end - base)[:, cats == c], [x for x, k in zip(cells, cats) if k == c], seed=2)
+                     + f" | {change} | {', '.join(f'{s:g}' for s in steps if s is not None) or '—'} |")
+        per = {c: seeds_and_items((end - base)[:, cats == c], [x for x, k in zip(cells, cats) if k == c])
                for c in names}
-        pvals = [p_at_most(per[c], MARGIN) for c in names]
-        levels = holm_levels(pvals)
         cat_lines.append(f"| {arm} | " + " | ".join(
-            f"{np.mean((end - base)[:, cats == c]):+.3f} (≥ {np.quantile(per[c], lv):+.3f})"
-            for c, lv in zip(names, levels)) + " |")
-    lines += ["", f"Per category, {last} − r0 (one-sided lower bound at the Holm level over the categories; "
-              f"a category loses when it is below {MARGIN}):", "", "| arm | " + " | ".join(names) + " |",
-              "|---|" + "---|" * len(names)] + cat_lines
+            f"{per[c].mean:+.3f} (≥ {per[c].lower(level):+.3f}{'' if per[c].lower(level) >= MARGIN else ' loses?'})"
+            for c in names) + " |")
+    lines += ["", f"Per category, {last} − r0 with its one-sided lower bound at the Bonferroni level {level:g} "
+              f"(0.05 over {len(names)} categories); `loses?`: the bound is below {MARGIN}, so a loss that large is "
+              "not excluded:", "", "| arm | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)] + cat_lines
     if "default" in finals:
         others = [a for a in ("uniform", "static") if a in finals]
         diffs = {}
         for a in others:
             common = sorted(set(finals["default"][0]) & set(finals[a][0]))
             d = np.array([finals["default"][0][s] - finals[a][0][s] for s in common])
-            diffs[a] = (two_way_bootstrap(d, cells, seed=3), len(common))
-        pvals = [p_at_most(diffs[a][0]) for a in others]
-        lines += ["", f"default against the controls at {last} (paired by seed; Holm over {others}):", ""]
-        for a, p, adj, lv in zip(others, pvals, holm(pvals), holm_levels(pvals)):
-            reps, n = diffs[a]
-            lines.append(f"* default − {a}: {np.mean(reps):+.3f}, one-sided lower bound {np.quantile(reps, lv):+.3f} "
-                         f"(level {lv}), Holm p {adj} ({n} seeds)")
+            diffs[a] = seeds_and_items(d, cells)
+        pvals = [diffs[a].p_at_most() for a in others]
+        lines += ["", f"default against the controls at {last} (paired by seed; one-sided bounds at the Bonferroni "
+                  f"level {bonferroni(0.05, len(others)):g}; Holm over {others}):", ""]
+        for a, p, adj in zip(others, pvals, holm(pvals)):
+            lines.append(f"* default − {a}: {diffs[a]}, one-sided lower bound "
+                         f"{diffs[a].lower(bonferroni(0.05, len(others))):+.3f}, p {p:.3f}, Holm p {adj:.3f} "
+                         f"({diffs[a].seeds} seeds)")
     return "\n".join(lines) + "\n"
 
 

@@ -9,23 +9,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# Two-sided 95% quantiles of Student's t by degrees of freedom (beyond 30 the normal 1.96 is within 4%).
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-       11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-       20: 2.086, 25: 2.060, 30: 2.042}
-
-
 def t95(df: int) -> float:
-    """The t quantile for ``df`` degrees of freedom (the nearest tabled df at or below it).
+    """The two-sided 95% quantile of Student's t with ``df`` degrees of freedom (``scipy``).
 
-    >>> t95(4), t95(22), t95(100)
-    (2.776, 2.086, 1.96)
+    >>> round(t95(1), 3), round(t95(4), 3), round(t95(1000), 3)
+    (12.706, 2.776, 1.962)
     """
     if df < 1:
         raise ValueError("an interval needs at least two values")
-    if df > 30:
-        return 1.96
-    return T95[max(k for k in T95 if k <= df)]
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, df))
 
 
 @dataclass(frozen=True)
@@ -54,7 +48,7 @@ def interval(values: list[float]) -> Interval:
     """Mean and t interval of ``values`` (seeds).
 
     >>> interval([0.2, 0.4])
-    Interval(mean=0.3, low=-0.9706, high=1.5706, n=2)
+    Interval(mean=0.3, low=-0.97062, high=1.57062, n=2)
     """
     n = len(values)
     if n == 0:
@@ -88,10 +82,11 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """
     if n == 0:
         return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    from scipy import stats
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(k, n, alpha=2 * float(stats.norm.sf(z)), method="wilson")
+    return max(0.0, float(low)), min(1.0, float(high))
 
 
 def samples_to_reach(curve: list[tuple[float, float]], level: float) -> float | None:
@@ -112,62 +107,128 @@ def samples_to_reach(curve: list[tuple[float, float]], level: float) -> float | 
 
 
 def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjustment of ``pvalues`` (one family): compare each adjusted value with the level.
+    """Holm's step-down adjusted p-values of one family (``statsmodels``): a test is rejected at ``alpha`` when
+    its adjusted value is at most ``alpha``, which stops at the first test in order that fails.
 
     >>> holm([0.01, 0.04, 0.03])
     [0.03, 0.06, 0.06]
     """
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    adjusted, running = [0.0] * m, 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = round(running, 6)
-    return adjusted
+    if not pvalues:
+        return []
+    from statsmodels.stats.multitest import multipletests
+
+    return [round(float(p), 6) for p in multipletests(pvalues, method="holm")[1]]
 
 
-def holm_levels(pvalues: list[float], alpha: float = 0.05) -> list[float]:
-    """Each test's own level under Holm (alpha / (m − rank)): an interval drawn at it is the corrected one.
+def bonferroni(alpha: float, tests: int) -> float:
+    """The per-test level of ``tests`` simultaneous one-sided bounds at family level ``alpha``: a bound drawn at
+    it is a Bonferroni bound (valid for all at once; no step-down, so no ordering to respect).
 
-    >>> holm_levels([0.01, 0.04, 0.03])
-    [0.016667, 0.05, 0.025]
+    >>> bonferroni(0.05, 4)
+    0.0125
     """
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    levels = [0.0] * m
-    for rank, i in enumerate(order):
-        levels[i] = round(alpha / (m - rank), 6)
-    return levels
+    return alpha / max(1, tests)
 
 
-def two_way_bootstrap(diffs, strata: list, reps: int = 2000, seed: int = 0):
-    """Replicates of the mean of ``diffs`` (seeds × items: a per-item change for each seed's run, or any paired
-    score) resampling both what varies: seeds with replacement, and items with replacement within each stratum
-    (a cell), so the interval covers a new draw of seeds *and* of items. Returns a numpy array of ``reps``."""
+@dataclass(frozen=True)
+class SeedsItems:
+    """The mean of a seeds × items matrix of paired scores, with the two parts of its variance.
+
+    ``var_seeds`` is the spread of the per-seed means over ``seeds`` (what a new seed draw moves: seed effects and
+    seed × item interaction), with ``seeds − 1`` degrees of freedom; ``var_items`` the spread of the per-item
+    means within strata (what a new draw of items moves) less the residual that the seed part already counts
+    (two-way random-effects ANOVA), with hundreds. The interval's quantile is the variance-weighted mean of
+    Student's t at ``seeds − 1`` degrees of freedom (seed part) and the normal quantile (item part): with few
+    seeds it is t's, which a percentile bootstrap over 2-3 seeds cannot see (it was far too narrow), and
+    Satterthwaite's pooled degrees of freedom, estimated from the same two seeds, made it too narrow as well
+    (``tests/pipeline/test_calibration.py`` measures all three). With one seed there is no seed part:
+    ``seed_interval`` is False and the interval covers a new draw of items only.
+    """
+
+    mean: float
+    var_seeds: float
+    var_items: float
+    seeds: int
+    items: int
+
+    @property
+    def seed_interval(self) -> bool:
+        return self.seeds > 1
+
+    @property
+    def se(self) -> float:
+        return math.sqrt(self.var_seeds + self.var_items)
+
+    def quantile(self, u: float) -> float:
+        """The ``u`` quantile of (mean − truth) / se."""
+        from scipy import stats
+
+        total = self.var_seeds + self.var_items
+        if not self.seed_interval or total == 0:
+            return float(stats.norm.ppf(u))
+        return float((stats.t.ppf(u, self.seeds - 1) * self.var_seeds + stats.norm.ppf(u) * self.var_items) / total)
+
+    def bounds(self, level: float = 0.95) -> tuple[float, float]:
+        """The two-sided interval at ``level``."""
+        half = self.quantile(1 - (1 - level) / 2) * self.se
+        return self.mean - half, self.mean + half
+
+    def lower(self, alpha: float = 0.05) -> float:
+        """The one-sided lower bound at level ``1 − alpha``."""
+        return self.mean - self.quantile(1 - alpha) * self.se
+
+    def p_at_most(self, bound: float = 0.0) -> float:
+        """One-sided p-value of "the mean is at most ``bound``": the ``alpha`` whose lower bound is ``bound``."""
+        from scipy.optimize import brentq
+
+        if self.se == 0:
+            return 0.0 if self.mean > bound else 1.0
+        stat = (self.mean - bound) / self.se
+        edge = 1e-12
+        if stat >= self.quantile(1 - edge):
+            return edge
+        if stat <= self.quantile(edge):
+            return 1 - edge
+        return float(1 - brentq(lambda u: self.quantile(u) - stat, edge, 1 - edge, xtol=1e-12))
+
+    def __str__(self) -> str:
+        low, high = self.bounds()
+        note = "" if self.seed_interval else " (1 seed: items only, no interval over seeds)"
+        return f"{self.mean:+.3f} [{low:+.3f}, {high:+.3f}]{note}"
+
+
+def seeds_and_items(diffs, strata: list) -> SeedsItems:
+    """:class:`SeedsItems` of ``diffs`` (seeds × items: each seed's per-item change, or any paired score; the
+    items are the same for every seed), the items drawn within ``strata`` (a cell per item).
+
+    >>> s = seeds_and_items([[1, 0, 0, 1], [1, 1, 0, 1]], ["a", "a", "b", "b"])
+    >>> round(s.mean, 3), s.seed_interval, round(s.p_at_most(0.0), 3)
+    (0.625, True, 0.062)
+    """
     import numpy as np
 
-    diffs = np.asarray(diffs, dtype=float)
-    n_seeds, n_items = diffs.shape
-    rng = np.random.default_rng(seed)
-    groups: dict = {}
-    for i, s in enumerate(strata):
-        groups.setdefault(s, []).append(i)
-    weights = np.zeros((reps, n_items))
-    for idx in groups.values():
-        idx = np.asarray(idx)
-        draws = rng.integers(0, len(idx), size=(reps, len(idx)))
-        np.add.at(weights, (np.repeat(np.arange(reps), len(idx)), idx[draws].ravel()), 1.0)
-    per_seed = diffs @ weights.T / n_items  # seeds × reps: each seed's mean on each item draw
-    seeds = rng.integers(0, n_seeds, size=(reps, n_seeds))
-    return per_seed[seeds, np.arange(reps)[:, None]].mean(axis=1)
-
-
-def p_at_most(replicates, bound: float = 0.0) -> float:
-    """One-sided bootstrap p-value of "the mean is at most ``bound``": the share of replicates at or below it."""
-    import numpy as np
-
-    r = np.asarray(replicates)
-    return round(float((np.sum(r <= bound) + 1) / (len(r) + 1)), 6)
+    y = np.asarray(diffs, dtype=float)
+    if y.ndim != 2 or y.size == 0:
+        raise ValueError("diffs must be a non-empty seeds × items matrix")
+    n_seeds, n_items = y.shape
+    if len(strata) != n_items:
+        raise ValueError(f"{len(strata)} strata for {n_items} items")
+    strata = np.asarray(strata)
+    item_means = y.mean(axis=0)
+    var_items = 0.0  # the stratified variance of the mean of per-item means (each stratum keeps its size)
+    for s in np.unique(strata):
+        group = item_means[strata == s]
+        if len(group) > 1:
+            var_items += (len(group) / n_items) ** 2 * group.var(ddof=1) / len(group)
+    var_seeds = 0.0
+    if n_seeds > 1:
+        seed_means = y.mean(axis=1)
+        var_seeds = float(seed_means.var(ddof=1)) / n_seeds
+        if n_items > 1:
+            residual = y - seed_means[:, None] - item_means[None, :] + y.mean()
+            var_items = max(0.0, var_items - float((residual**2).sum()) / ((n_seeds - 1) * (n_items - 1))
+                            / (n_seeds * n_items))
+    return SeedsItems(float(y.mean()), var_seeds, float(var_items), n_seeds, n_items)
 
 
 def label_precision(correct: list[bool | None], stage: str) -> dict[str, float]:
