@@ -3,7 +3,9 @@
 For each cell (category/image_type) and each category: the quota, attempts, accepted, kept and trained
 samples (with their ids), the evaluation accuracy before and after the round (Wilson 95% intervals), the
 change paired over the items (95% interval), the same change in the control arm, the difference between the
-two paired over the items, and a verdict the intervals support. Pure polars over the round's artifacts.
+two paired over the items, and a verdict at a stated error rate: one-sided bounds at 0.05 Bonferroni-corrected
+over the round's verdicts (about 21: 13 cells and 8 categories), and a margin over the control that must clear
+the 95% quantile of retraining noise. Pure polars over the round's artifacts.
 """
 
 from __future__ import annotations
@@ -28,41 +30,62 @@ CELLS = pa.schema([
     ("vs_control", pa.float64()), ("vs_control_low", pa.float64()), ("vs_control_high", pa.float64()),
     # accuracy at the run's start (r0): a round cannot "fix" what it only brings back to below where it began
     ("start", pa.float64()),
-    # how far one retraining of the round (it and its reseeded reruns) strays from their mean (null: no reruns)
+    # the 95% quantile of the difference two retrainings make (the round's reseeded reruns; null: no reruns)
     ("noise", pa.float64()),
+    # vs_control's one-sided lower bound at the round's corrected level (Bonferroni over its verdicts)
+    ("vs_control_bound", pa.float64()),
     ("verdict", pa.string()),
 ])
 
 
-def verdict(change: Interval | None, vs_control: Interval | None, after: float | None = None,
-            start: float | None = None, noise: float | None = None) -> str:
-    """What the intervals support. fixed: the cell improved, by more than the control arm's (untargeted)
-    data of the same size improved it, that margin is larger than retraining the round with another seed moves
-    it (``noise``: measured by the round's reseeded reruns; unmeasured, nothing is fixed), and it ends above
-    its accuracy at the run's start (``start``: a round that recovers part of an earlier loss fixed nothing);
-    improved: it improved, but nothing shows the targeting did it; regressed: it got worse; unchanged: the
-    interval holds zero.
+FAMILY_ALPHA = 0.05  # the error rate of a round's verdicts together (Bonferroni over its rows)
+NOISE_QUANTILE = 0.95  # the quantile of retraining noise a margin over the control must clear
 
-    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96), noise=0.02)
-    'fixed'
-    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96), noise=0.09)
-    'improved'
-    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96))
-    'improved'
-    >>> verdict(Interval(0.1, 0.02, 0.18, 96), None), verdict(Interval(-0.1, -0.2, -0.01, 96), None)
-    ('improved', 'regressed')
-    >>> verdict(Interval(0.05, -0.02, 0.12, 96), Interval(0.2, 0.1, 0.3, 96), noise=0.0)
-    'unchanged'
-    >>> verdict(Interval(0.1, 0.02, 0.18, 96), Interval(0.08, 0.01, 0.15, 96), 0.318, 0.359, noise=0.02)
-    'improved'
+
+def bound(values: list[float], alpha: float) -> tuple[float, float] | None:
+    """One-sided lower and upper bounds of the mean of ``values`` (paired per-item differences), each at level
+    ``1 − alpha`` (Student's t); None for fewer than two values.
+
+    >>> [round(x, 3) for x in bound([0, 1, 1, 0, 1, 1, 1, 1], 0.05)]
+    [0.44, 1.06]
     """
-    if change is None or not change.excludes_zero():
+    if len(values) < 2:
+        return None
+    from scipy import stats
+
+    n = len(values)
+    mean = sum(values) / n
+    sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+    half = float(stats.t.ppf(1 - alpha, n - 1)) * sd / n**0.5
+    return mean - half, mean + half
+
+
+def verdict(change: tuple[float, float] | None, vs_control: tuple[float, float] | None,
+            after: float | None = None, start: float | None = None, noise: float | None = None) -> str:
+    """What the bounds support, each bound one-sided at the round's corrected level (``FAMILY_ALPHA`` over the
+    round's verdicts). fixed: the change's lower bound is above zero, the lower bound of its margin over the
+    control arm's change is above ``noise`` (the ``NOISE_QUANTILE`` quantile of how far two retrainings of a
+    round apart, the control's own counted; unmeasured, nothing is fixed), and the cell ends above its
+    accuracy at the run's start (``start``: a round that recovers part of an earlier loss fixed nothing);
+    improved: it improved, but nothing shows the targeting did it; regressed: the upper bound is below zero;
+    unchanged: neither.
+
+    >>> verdict((0.02, 0.18), (0.05, 0.15), noise=0.02), verdict((0.02, 0.18), (0.01, 0.15), noise=0.02)
+    ('fixed', 'improved')
+    >>> verdict((0.02, 0.18), (0.05, 0.15)), verdict((0.02, 0.18), None), verdict((-0.2, -0.01), None)
+    ('improved', 'improved', 'regressed')
+    >>> verdict((-0.02, 0.12), (0.1, 0.3), noise=0.0), verdict((0.02, 0.18), (0.05, 0.15), 0.318, 0.359, 0.02)
+    ('unchanged', 'improved')
+    """
+    if change is None:
         return UNCHANGED
-    if change.high < 0:
+    if change[1] < 0:
         return REGRESSED
+    if change[0] <= 0:
+        return UNCHANGED
     above_start = start is None or after is None or after > start
-    beyond_noise = noise is not None and vs_control is not None and vs_control.mean > noise
-    return FIXED if vs_control is not None and vs_control.low > 0 and beyond_noise and above_start else IMPROVED
+    beyond_noise = noise is not None and vs_control is not None and vs_control[0] > noise
+    return FIXED if beyond_noise and above_start else IMPROVED
 
 
 def _graded(results: pa.Table, name: str) -> pl.DataFrame:
@@ -92,34 +115,41 @@ def _interval(values: list[int]) -> Interval | None:
     return interval(values) if len(values) > 1 else None
 
 
-def retraining_noise(items: pl.DataFrame) -> float | None:
-    """The largest distance of one run's accuracy (the round's, ``after``, and each ``rerun_k``) from their mean
-    over ``items``: how far the round's result moves by its GRPO seed alone (None without reruns).
+def retraining_noise(items: pl.DataFrame, quantile: float = NOISE_QUANTILE) -> float | None:
+    """The ``quantile`` quantile of the accuracy difference between two independent retrainings of the round
+    over ``items``: the standard deviation of the round's run (``after``) and its reseeded reruns (``rerun_k``),
+    times √2 (the control arm, one run, has retraining noise of its own), times Student's t over the reruns'
+    degrees of freedom (None without reruns).
 
     >>> retraining_noise(pl.DataFrame({"after": [1, 1, 0, 0], "rerun_1": [1, 0, 0, 0]}))
-    0.125
+    1.578438
     """
     runs = ["after"] + [c for c in items.columns if c.startswith("rerun_")]
     if len(runs) < 2 or not items.height:
         return None
+    from scipy import stats
+
     accuracies = [float(items[r].mean()) for r in runs]
     mean = sum(accuracies) / len(accuracies)
-    return round(max(abs(a - mean) for a in accuracies), 6)
+    sd = (sum((a - mean) ** 2 for a in accuracies) / (len(runs) - 1)) ** 0.5
+    return round(float(stats.t.ppf(quantile, len(runs) - 1)) * 2**0.5 * sd, 6)
 
 
-def _accuracy_row(items: pl.DataFrame) -> dict:
+def _accuracy_row(items: pl.DataFrame, alpha: float) -> dict:
     n = items.height
     row = {"items": n}
     for name in ("before", "after"):
         correct = int(items[name].sum()) if n else 0
         low, high = wilson(correct, n)
         row |= {name: correct / n if n else None, f"{name}_low": low if n else None, f"{name}_high": high if n else None}
-    change = _interval((items["after"] - items["before"]).to_list()) if n else None
-    control = vs = None
+    diff = (items["after"] - items["before"]).to_list() if n else []
+    change = _interval(diff) if n else None
+    control = vs = vs_values = None
     if "control_after" in items.columns and n:
         control_diff = items["control_after"] - items["control_before"]
         control = _interval(control_diff.to_list())
-        vs = _interval(((items["after"] - items["before"]) - control_diff).to_list())
+        vs_values = ((items["after"] - items["before"]) - control_diff).to_list()
+        vs = _interval(vs_values)
     for name, value in (("change", change), ("control_change", control), ("vs_control", vs)):
         row |= {name: value.mean if value else None, f"{name}_low": value.low if value else None,
                 f"{name}_high": value.high if value else None}
@@ -127,7 +157,9 @@ def _accuracy_row(items: pl.DataFrame) -> dict:
     if "start" in items.columns and n:
         start = float(items["start"].mean())
     noise = retraining_noise(items)
-    return row | {"start": start, "noise": noise, "verdict": verdict(change, vs, row["after"], start, noise)}
+    change_bounds, vs_bounds = bound(diff, alpha), bound(vs_values, alpha) if vs_values else None
+    return row | {"start": start, "noise": noise, "vs_control_bound": vs_bounds[0] if vs_bounds else None,
+                  "verdict": verdict(change_bounds, vs_bounds, row["after"], start, noise)}
 
 
 def sample_counts(quotas: dict[str, int], attempts: pa.Table, samples: pa.Table, trainset: pa.Table,
@@ -153,16 +185,18 @@ def audit_cells(round_name: str, counts: dict[str, dict], items: pl.DataFrame) -
     """The CELLS table: a row per cell (quota or evaluation items) and per category, cells first."""
     rows = []
     cells = sorted(set(counts) | set(items["cell"].unique().to_list()))
+    categories = sorted({c.split("/")[0] for c in cells})
+    alpha = FAMILY_ALPHA / max(1, len(cells) + len(categories))  # Bonferroni over the round's verdicts
     empty = {"quota": 0, "attempts": 0, "accepted": 0, "kept": 0, "trained": 0, "trained_ids": []}
     for cell in cells:
         rows.append({"round": round_name, "level": "cell", "key": cell, "category": cell.split("/")[0],
-                     **counts.get(cell, empty), **_accuracy_row(items.filter(pl.col("cell") == cell))})
-    for category in sorted({c.split("/")[0] for c in cells}):
+                     **counts.get(cell, empty), **_accuracy_row(items.filter(pl.col("cell") == cell), alpha)})
+    for category in categories:
         mine = [counts[c] for c in counts if c.split("/")[0] == category]
         summed = {k: sum(m[k] for m in mine) for k in ("quota", "attempts", "accepted", "kept", "trained")}
         rows.append({"round": round_name, "level": "category", "key": category, "category": category, **summed,
                      "trained_ids": sorted(i for m in mine for i in m["trained_ids"]),
-                     **_accuracy_row(items.filter(pl.col("category") == category))})
+                     **_accuracy_row(items.filter(pl.col("category") == category), alpha)})
     return pa.Table.from_pylist(rows, CELLS)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-LEGEND = ("Verdicts (95% intervals, paired over the evaluation items): **fixed**: improved, by more than the "
-          "control arm's untargeted data improved it, by a margin larger than the retraining noise (how far the "
-          "round and its reseeded reruns stray from their mean), and above its accuracy at the run's start (r0); "
+LEGEND = ("Verdicts, at a 5% error rate for the round's verdicts together (one-sided bounds, paired over the "
+          "evaluation items, Bonferroni over the table's rows; the intervals shown are the plain 95% ones): "
+          "**fixed**: improved, and the lower bound of its margin over the control arm's untargeted change is above "
+          "the retraining noise (the 95% quantile of how far two retrainings of the round differ, from its reseeded "
+          "reruns, the control's own noise counted), and it ends above its accuracy at the run's start (r0); "
           "**improved**: improved, but nothing shows the targeting did it (no control, no margin beyond the noise, "
-          "no noise measured, or not above r0's level); **regressed**: got worse; **unchanged**: the interval "
-          "holds zero.")
+          "no noise measured, or not above r0's level); **regressed**: got worse; **unchanged**: neither is shown.")
 
 
 def _pct(value: float | None) -> str:
