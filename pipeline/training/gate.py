@@ -1,20 +1,28 @@
-"""The round gate: a trained round replaces the previous model only if a dev check says it did not make the
-model worse, overall and in every category beyond the check's own noise.
+"""The round gate: a trained round replaces the previous model only if a dev check shows, at a stated error rate,
+that it gained overall and lost no category beyond a margin.
 
 The check grades the previous model and each candidate greedily on the same held-out items (the gate half of
 ``train.gate.source``, never read by a diagnosis, a search or a choice of default), so every difference is
 paired. Candidates are the trained model interpolated towards the previous one (``θ_prev + step·(θ_new −
-θ_prev)`` for each step of ``train.gate.steps``): a step that overshoots often lands better halfway. The best
-candidate that gains overall by more than ``min_gain`` and loses no category significantly (one-sided at
-``alpha``, Bonferroni over the categories) wins; none: the previous model is carried over (step 0). The math
-here is pure; the stage evaluates and saves.
+θ_prev)``), tried in the fixed order of ``train.gate.steps``; the first that passes is taken and the rest are not
+graded. A candidate passes when
+
+* the one-sided lower bound of its overall paired gain exceeds ``min_gain``, and
+* every category is shown non-inferior: its one-sided lower bound is above ``−margin``.
+
+Each step's tests run at ``alpha / len(steps)`` (the level split over the candidates), so a round that changed
+nothing is accepted at most ``alpha`` of the time; the category tests need no further correction, since all of
+them must pass (an intersection-union test keeps the level of each). Because the order is fixed and not chosen
+by the gains, the recorded gain is the chosen candidate's own, not the larger of two noisy ones. The same gate
+items serve every round. ``tests/pipeline/training/test_gate.py`` measures the acceptance rates by simulation.
+The math here is pure; the stage evaluates and saves.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from statistics import NormalDist
 
 log = logging.getLogger(__name__)
@@ -30,8 +38,8 @@ class Change:
     se: float
     n: int
 
-    def loses_beyond(self, z: float) -> bool:
-        return self.diff + z * self.se < 0
+    def lower(self, z: float) -> float:
+        return self.diff - z * self.se
 
 
 def paired_change(before: list[bool], after: list[bool]) -> Change:
@@ -51,53 +59,73 @@ def paired_change(before: list[bool], after: list[bool]) -> Change:
     return Change(round(mean, 6), round(math.sqrt(var / n), 6), n)
 
 
+def step_z(alpha: float, steps: int) -> float:
+    """The one-sided critical value of each candidate's tests: ``alpha`` split over the ``steps``.
+
+    >>> round(step_z(0.05, 1), 3), round(step_z(0.05, 2), 3)
+    (1.645, 1.96)
+    """
+    return NormalDist().inv_cdf(1 - alpha / max(1, steps))
+
+
 @dataclass(frozen=True)
 class Check:
-    """One candidate against the previous model: its overall change and each category's."""
+    """One candidate against the previous model: its overall change and each category's, and the rule."""
 
     step: float
     overall: Change
     categories: dict[str, Change]
     z: float
+    min_gain: float
+    margin: float
 
     @property
-    def losing(self) -> list[str]:
-        """Categories that lose beyond the noise (z paired standard errors)."""
-        return sorted(c for c, ch in self.categories.items() if ch.loses_beyond(self.z))
+    def lower(self) -> float:
+        """The one-sided lower bound of the overall gain."""
+        return round(self.overall.lower(self.z), 6)
 
-    def passes(self, min_gain: float) -> bool:
-        return self.overall.diff > min_gain and not self.losing
+    @property
+    def inferior(self) -> list[str]:
+        """Categories not shown within ``margin`` of the previous model."""
+        return sorted(c for c, ch in self.categories.items() if ch.lower(self.z) <= -self.margin)
+
+    @property
+    def passes(self) -> bool:
+        return self.lower > self.min_gain and not self.inferior
+
+    @property
+    def reason(self) -> str:
+        why = []
+        if self.lower <= self.min_gain:
+            why.append(f"overall gain {self.overall.diff:+.4f}, its lower bound {self.lower:+.4f} is not above "
+                       f"min_gain {self.min_gain:g}")
+        if self.inferior:
+            why.append(f"not shown within -{self.margin:g}: {', '.join(self.inferior)}")
+        return "; ".join(why) or f"passes: lower bound {self.lower:+.4f} > {self.min_gain:g}, every category within"
 
 
-def category_z(alpha: float, categories: int) -> float:
-    """The one-sided critical value at ``alpha`` with Bonferroni over ``categories`` tests.
-
-    >>> round(category_z(0.05, 1), 3), round(category_z(0.05, 8), 3)
-    (1.645, 2.498)
-    """
-    return NormalDist().inv_cdf(1 - alpha / max(1, categories))
-
-
-def check(step: float, before: list[bool], after: list[bool], categories: list[str], z: float) -> Check:
+def check(step: float, before: list[bool], after: list[bool], categories: list[str], z: float,
+          min_gain: float = 0.0, margin: float = 0.05) -> Check:
     """Compare a candidate's per-item correctness with the previous model's on the same items."""
     by_cat: dict[str, tuple[list[bool], list[bool]]] = {}
     for b, a, c in zip(before, after, categories, strict=True):
         pair = by_cat.setdefault(c, ([], []))
         pair[0].append(b)
         pair[1].append(a)
-    return Check(step, paired_change(before, after), {c: paired_change(*p) for c, p in sorted(by_cat.items())}, z)
+    return Check(step, paired_change(before, after), {c: paired_change(*p) for c, p in sorted(by_cat.items())}, z,
+                 min_gain, margin)
 
 
-def decide(checks: list[Check], min_gain: float) -> Check | None:
-    """The passing candidate with the largest overall gain (ties: the larger step); None carries over.
+def decide(checks: list[Check]) -> Check | None:
+    """The first passing candidate in the fixed order of the steps; None carries the previous model over.
 
-    >>> ok = Change(0.02, 0.01, 100)
-    >>> a, b = Check(1.0, ok, {"x": ok}, 1.645), Check(0.5, Change(0.03, 0.01, 100), {"x": ok}, 1.645)
-    >>> decide([a, b], 0.0).step, decide([a], 0.05)
-    (0.5, None)
+    >>> ok, big = Change(0.02, 0.005, 2000), Change(0.05, 0.005, 2000)
+    >>> a = Check(1.0, ok, {"x": ok}, 1.96, 0.0, 0.05)
+    >>> b = Check(0.5, big, {"x": big}, 1.96, 0.0, 0.05)
+    >>> decide([a, b]).step, decide([Check(1.0, ok, {"x": ok}, 1.96, 0.02, 0.05)])
+    (1.0, None)
     """
-    passing = [c for c in checks if c.passes(min_gain)]
-    return max(passing, key=lambda c: (c.overall.diff, c.step), default=None)
+    return next((c for c in checks if c.passes), None)
 
 
 def interpolate(previous: dict, trained: dict, step: float) -> dict:
@@ -114,17 +142,21 @@ def interpolate(previous: dict, trained: dict, step: float) -> dict:
 
 
 def metrics(checks: list[Check], chosen: Check | None, before: float, items: int, seconds: float) -> dict:
-    """What the round's metrics record of the gate: the decision, and every candidate's numbers."""
+    """What the round's metrics record of the gate: the decision and why, and every graded candidate's numbers."""
     out = {"gate.step": chosen.step if chosen else CARRY, "gate.accepted": int(chosen is not None),
            "gate.items": items, "gate.before": round(before, 6),
-           "gate.gain": chosen.overall.diff if chosen else 0.0, "gate.seconds": round(seconds, 1)}
+           "gate.gain": chosen.overall.diff if chosen else 0.0, "gate.gain_lower": chosen.lower if chosen else 0.0,
+           "gate.reason": (f"step {chosen.step:g}: {chosen.reason}" if chosen else
+                           "every candidate failed: previous model kept"), "gate.seconds": round(seconds, 1)}
     for c in checks:
         key = f"gate.candidates.{c.step:g}"
-        out[f"{key}.gain"], out[f"{key}.se"] = c.overall.diff, c.overall.se
-        out[f"{key}.losing"] = ",".join(c.losing)
+        out[f"{key}.gain"], out[f"{key}.se"], out[f"{key}.lower"] = c.overall.diff, c.overall.se, c.lower
+        out[f"{key}.passes"], out[f"{key}.reason"] = int(c.passes), c.reason
+        out[f"{key}.inferior"] = ",".join(c.inferior)
         out |= {f"{key}.category.{name}": ch.diff for name, ch in c.categories.items()}
+        out |= {f"{key}.category_lower.{name}": round(ch.lower(c.z), 6) for name, ch in c.categories.items()}
     return out
 
 
 def describe(check_: Check) -> str:
-    return f"step {check_.step:g}: {asdict(check_.overall)}, losing {check_.losing or 'none'}"
+    return f"step {check_.step:g}: gain {check_.overall.diff:+.4f} (se {check_.overall.se:.4f}): {check_.reason}"
