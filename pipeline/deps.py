@@ -55,6 +55,15 @@ def direct_imports(path: Path, root: Path) -> set[Path]:
     return found
 
 
+def packages_of(path: Path, root: Path) -> list[Path]:
+    """The ``__init__.py`` of every package above ``path`` in ``root``: running ``python -m stages.world`` runs
+    ``stages/__init__.py`` first."""
+    if not path.is_relative_to(root):
+        return []
+    return [p / "__init__.py" for p in path.parents if p.is_relative_to(root) and p != root
+            and (p / "__init__.py").exists()]
+
+
 def closure(start: Path, root: Path) -> set[Path]:
     """Every project module ``start`` runs, following imports and the registries it loads from."""
     seen, todo = set(), [start]
@@ -64,6 +73,7 @@ def closure(start: Path, root: Path) -> set[Path]:
             continue
         seen.add(path)
         todo.extend(direct_imports(path, root))
+        todo.extend(packages_of(path, root))
         for reg in REGISTRIES:
             if path == module_path(reg.owner, root):
                 todo.extend(p for p in (module_path(t.split(":")[0], root) for t in reg.entries.values()) if p)
@@ -77,7 +87,26 @@ def stages(root: Path) -> list[Stage]:
         body = stage.get("do", stage)
         module = body["cmd"].split("python -m ", 1)[1].split()[0]
         out.append(Stage(f"{name}@*" if "foreach" in stage else name, module_path(module, root),
-                         tuple(body.get("deps", [])), tuple(body.get("params", []))))
+                         tuple(body.get("deps", [])), tuple(param_names(body.get("params", [])))))
+    return out
+
+
+WHOLE_FILE = "*"  # a stage that depends on every key of params.yaml (``- params.yaml:`` in dvc.yaml)
+
+
+def param_names(entries: list) -> list[str]:
+    """A stage's params entries as names: a key of params.yaml, or ``*`` for the whole file.
+
+    >>> param_names(["seed", "train.gate", {"params.yaml": None}])
+    ['seed', 'train.gate', '*']
+    """
+    out = []
+    for entry in entries:
+        if isinstance(entry, str):
+            out.append(entry)
+        else:
+            for keys in entry.values():
+                out.extend(keys or [WHOLE_FILE])
     return out
 
 
@@ -118,3 +147,26 @@ def import_cycle(root: Path) -> list[str]:
     except CycleError as err:
         return [str(p.relative_to(root)) for p in err.args[1]]
     return []
+
+
+def source_root() -> Path:
+    """The folder holding ``pipeline/`` and ``stages/`` (a checkout, or an editable install's source)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def code_hash(*entries: str | Path) -> str:
+    """A short hash of the source of every project module the ``entries`` (files) run, followed as
+    :func:`closure` follows them: what a journal, resume state or cache must be keyed by besides its inputs, so
+    that changed code never resumes (or replays) what older code produced. A file outside the project (a user's
+    agent backend) counts with the project modules it imports."""
+    import hashlib
+
+    root = source_root()
+    modules: set[Path] = set()
+    for entry in entries:
+        modules |= closure(Path(entry).resolve(), root)
+    digest = hashlib.sha256()
+    for path in sorted(modules):
+        name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]

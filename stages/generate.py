@@ -10,7 +10,7 @@ from pipeline.generation.agents import make_backend
 from pipeline.generation.attempt import RoundInputs
 from pipeline.generation.dedup import Seen
 from pipeline.generation.generate import Budget, RoundState, generate, probe_facts
-from pipeline.generation.journal import Journal, RoundBusy, hold, run_key
+from pipeline.generation.journal import Journal, RoundBusy, code_key, hold, run_key
 from pipeline.generation.params import GenerateParams as Params
 from pipeline.pool.ingest import listed_ids
 from pipeline.pool.restore import ensure_pinned
@@ -43,7 +43,8 @@ def main(argv=None):
     key = run_key(args.round, file_hash(args.mixture), file_hash(args.diagnosis), file_hash(args.brief),
                   pool_manifest.model_dump_json(), vectors.model_dump_json(),
                   inputs.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(inputs.seed),
-                  file_hash(args.seen_before), file_hash(args.probe), file_hash(args.listed) if args.listed else "")
+                  file_hash(args.seen_before), file_hash(args.probe), file_hash(args.listed) if args.listed else "",
+                  code_key(__file__, inputs.backend))
     journal = Journal(args.samples, args.attempts, key, cfg.checkpoint_every)
     try:
         counts = generate(artifacts.read_json(args.mixture, schemas.Mixture).quotas, inputs,

@@ -13,6 +13,7 @@ from pipeline.bootstrap.skills import measure
 from pipeline.bootstrap.top_up import top_up
 from pipeline.models.card import write_card
 from pipeline.models.checkpoint import write_base_reference
+from pipeline.deps import code_hash
 from pipeline.models.resume import fingerprint
 from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
 from pipeline.prompts import prompt_text
@@ -42,7 +43,8 @@ WARM_UP_ONLY = ("weak", "top_up_steps", "top_up_lr", "top_up_chunks", "save_step
 
 def warm_up(rows: list[dict], captions: list[dict], params, state_dir: str | None = None):
     """(model, processor, stats, ids of the SFT rows used): the tiny VLM built and warmed up on the skewed
-    curriculum. Its resume fingerprint leaves out the top-up's fields, which do not change the warm-up."""
+    curriculum. Its resume fingerprint leaves out the top-up's fields, which do not change the warm-up, and
+    holds the hash of the code it runs, which does."""
     cfg = params.bootstrap.vlm
     corpus = warmup_corpus(rows, captions, skew=cfg.skew, examples=cfg.examples, caption_share=cfg.caption_share,
                            seed=params.seed)
@@ -56,7 +58,7 @@ def warm_up(rows: list[dict], captions: list[dict], params, state_dir: str | Non
                     seed=params.seed, state_dir=state_dir, save_steps=cfg.save_steps,
                     run=fingerprint(corpus=[r.get("item_id", r["answer"]) for r in corpus],
                                     vlm=cfg.model_dump(exclude=set(WARM_UP_ONLY)), seed=params.seed,
-                                    image_size=params.world.image_size))
+                                    image_size=params.world.image_size, code=code_hash(__file__)))
     return model, processor, stats, {r["item_id"] for r in corpus if "item_id" in r}
 
 

@@ -4,7 +4,8 @@ the lock that keeps one process writing a round.
 Samples are appended before the attempts that made them, and on resume only samples whose accepted
 attempt is recorded are kept, so a kill between the two writes loses nothing and duplicates nothing.
 Attempts carry the ``run_key`` of the inputs they were made from (mixture, diagnosis, brief, pinned
-tables, generate params, seed): a journal from other inputs is not resumed but replaced. Attempt ids
+tables, generate params, seed) and of the code that made them (``code_key``): a journal from other inputs or
+other code is not resumed but replaced. Attempt ids
 and their randomness are deterministic, so skipping the recorded attempts and going on gives the run an
 uninterrupted stage would have given.
 """
@@ -47,6 +48,16 @@ def hold(attempts: str | Path):
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd  # kept open: closing it, or the process ending, releases the lock
+
+
+def code_key(stage_file: str, backend) -> str:
+    """The hash of the code that makes the attempts: the stage's modules and the agent backend's (a user's
+    backend outside the project too). Part of the run key, so changed code never resumes an old journal."""
+    import inspect
+
+    from pipeline.deps import code_hash
+
+    return code_hash(stage_file, inspect.getsourcefile(type(backend)))
 
 
 def run_key(*parts: str) -> str:

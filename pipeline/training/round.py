@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.deps import code_hash
 from pipeline.models import resume
 from pipeline.models.bases import weight_index_hash
 from pipeline.models.checkpoint import load
@@ -41,9 +42,12 @@ def model_fingerprint(folder: Path) -> str:
 
 
 def run_id(trainset: str, model_dir: str, params, round_seed: int) -> str:
+    """What a trainer checkpoint belongs to: the inputs, the params, the seed and the training code (changed code
+    starts afresh instead of resuming what older code trained)."""
     return resume.fingerprint(trainset=Path(trainset), model=model_fingerprint(Path(model_dir)),
                               train=params.train.model_dump(), seed=round_seed,
-                              max_new_tokens=params.answer.max_new_tokens, dtype=params.model.dtype)
+                              max_new_tokens=params.answer.max_new_tokens, dtype=params.model.dtype,
+                              code=code_hash(__file__))
 
 
 def leave_out(rows: list[dict], cells: list[str]) -> list[dict]:
@@ -140,7 +144,7 @@ def run_gate(trained, processor, model_dir: str, params):
     began = time.perf_counter()
     items = gate_items(cfg)
     categories = [it["category"] for it in items]
-    z = gate.category_z(cfg.alpha, len(set(categories)))
+    z = gate.step_z(cfg.alpha, len(cfg.steps))
     new_state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
     if params.train.lora is not None:
         prev_state = {k: v.new_zeros(v.shape) if "lora_B" in k else v for k, v in new_state.items()}
@@ -151,14 +155,15 @@ def run_gate(trained, processor, model_dir: str, params):
     trained.load_state_dict(prev_state)
     before = correct(trained, processor, items, params, "gate: previous")
     checks = []
-    for step in cfg.steps:
+    for step in cfg.steps:  # in their fixed order; the first that passes is taken, the rest are not graded
         reached("train.gate")
         trained.load_state_dict(gate.interpolate(prev_state, new_state, step))
         checks.append(gate.check(step, before, correct(trained, processor, items, params, f"gate: step {step:g}"),
-                                 categories, z))
-    chosen = gate.decide(checks, cfg.min_gain)
-    for c in checks:
-        log.info("gate %s", gate.describe(c))
+                                 categories, z, cfg.min_gain, cfg.margin))
+        log.info("gate %s", gate.describe(checks[-1]))
+        if checks[-1].passes:
+            break
+    chosen = gate.decide(checks)
     log.info("gate: %s", f"step {chosen.step:g} accepted" if chosen else "every candidate failed: previous model kept")
     trained.load_state_dict(gate.interpolate(prev_state, new_state, chosen.step) if chosen else prev_state)
     return gate.metrics(checks, chosen, sum(before) / max(1, len(before)), len(items), time.perf_counter() - began)
