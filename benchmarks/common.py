@@ -15,6 +15,14 @@ from pipeline.world.params import WorldConfig
 from pipeline.world.questions import CELLS
 
 
+def pipeline_code() -> str:
+    """The hash of every stage's code (``pipeline.deps.code_hash``): a stored run or cached model is reused only
+    when the code that made it is this code."""
+    from pipeline.deps import code_hash, source_root
+
+    return code_hash(*sorted((source_root() / "stages").glob("*.py")))
+
+
 def world_pool(out_dir: Path, size: int, seed: int = 0) -> Path:
     """Render a world pool of ``size`` images (pool.parquet: uri, image) into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)

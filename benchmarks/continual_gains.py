@@ -4,9 +4,9 @@
 * ``choose``: the half of ``data/world/dev.parquet`` that no round reads (the round gate reads the other half):
   levers and defaults are chosen on it, and on nothing else;
 * ``eval``: the evaluation set (the ``evaluate`` stage's graded results, read from each experiment's commit);
-* ``test``: ``--test-per-cell`` fresh world items of every cell, drawn once with their own world seed, held
-  out from the probe, evaluation and dev sets' images: read by this benchmark alone (r0 and the last round
-  only: it is the costly set).
+* ``test``: the ``testset`` stage's fresh world items (``data/world/test.parquet``: 400 per cell, their own seed,
+  apart from every other set's images), read by no stage and no choice: the set claims are made on (r0 and the
+  last round only: it is the costly set). Its grades are keyed by its draw (``data/world/test.json``).
 
 Arms: ``default`` (params.yaml as committed), ``uniform`` and ``static`` (r0's weak categories, never
 re-diagnosed), each with the same budget and recipe; ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run
@@ -35,11 +35,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import pipeline_code  # noqa: E402
 from pipeline.experiments import exp_commit, get_at, read_parquet_at, restore_workspace  # noqa: E402
 
 log = logging.getLogger("continual_gains")
 SETS = ("choose", "eval", "test")
-TEST_SEED = 7919  # the test set's own world seed: no set of the pipeline is drawn with it
+TEST_SET, TEST_MANIFEST = "data/world/test.parquet", "data/world/test.json"  # the testset stage's outs
 MARGIN = -0.03  # a category "loses" when its r3 − r0 may be below this
 
 
@@ -104,7 +105,7 @@ def model_md5(rev: str, round_name: str) -> str:
 
 # ---- grading ------------------------------------------------------------------------------------------------
 
-def items_of(which: str, per_cell: int) -> list[dict]:
+def items_of(which: str) -> list[dict]:
     from pipeline.config import load_params
     from pipeline.diagnosis.itemsets import half, load_items
 
@@ -114,15 +115,16 @@ def items_of(which: str, per_cell: int) -> list[dict]:
         return half(load_items(gate.source, gate.kind, gate.columns), "choose")
     if which == "eval":
         return sorted(load_items(params.evaluation.source), key=lambda it: it["item_id"])
-    import pyarrow.parquet as pq
+    return sorted(load_items(TEST_SET), key=lambda it: it["item_id"])
 
-    from pipeline.world.build import labelled_items
-    from pipeline.world.questions import CELLS
 
-    held = {r["image_id"] for name in ("probe", "eval", "dev")
-            for r in pq.read_table(f"data/world/{name}.parquet", columns=["image_id"]).to_pylist()}
-    return labelled_items("continual-test", TEST_SEED, [c for c in CELLS for _ in range(per_cell)],
-                          params.world.image_size, held)
+def set_key(which: str) -> str:
+    """Where a set's grades are stored: the test set's by its draw (seed, world version, file hash), so a
+    redrawn test set is graded afresh instead of read against another draw's grades."""
+    if which != "test":
+        return which
+    draw = json.loads(Path(TEST_MANIFEST).read_text())
+    return f"test@{draw['seed']}:{draw['world_version']}:{draw['sha256']}"
 
 
 def bits(correct) -> str:
@@ -152,13 +154,13 @@ def eval_bits(rev: str | None, round_name: str) -> str:
     return bits(r["correct"] for r in rows)
 
 
-def grade_all(store: dict, sets: list[str], per_cell: int, path: Path) -> None:
+def grade_all(store: dict, sets: list[str], path: Path) -> None:
     """Grade r0 and every stored run's rounds on ``sets`` where not done yet (saved as it goes)."""
     for which in sets:
-        items = items_of(which, per_cell)
-        store["items"][which] = {"categories": [it["category"] for it in items],
-                                 "cells": [f"{it['category']}/{it['image_type']}" for it in items]}
-        grades = store["grades"].setdefault(which, {})
+        items = items_of(which)
+        store["items"][set_key(which)] = {"categories": [it["category"] for it in items],
+                                          "cells": [f"{it['category']}/{it['image_type']}" for it in items]}
+        grades = store["grades"].setdefault(set_key(which), {})
         last = f"r{store['rounds']}"
         todo = [(None, "r0", store["r0"])] + [(run["commit"], r, info["model"]) for run in store["runs"].values()
                                               for r, info in run["rounds"].items()
@@ -193,6 +195,7 @@ def report(store: dict, which: str, arms: list[str]) -> str:
 
     from pipeline.evidence import bonferroni, holm, seeds_and_items
 
+    which = set_key(which)
     cats = np.array(store["items"][which]["categories"])
     cells = store["items"][which]["cells"]
     names = sorted(set(cats))
@@ -255,7 +258,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sets", nargs="+", default=["choose", "eval", "test"], choices=SETS)
     parser.add_argument("--set", default="test", choices=SETS, help="report: the set to report on")
-    parser.add_argument("--test-per-cell", type=int, default=400)
     parser.add_argument("--results", default="benchmarks/continual_gains.json")
     parser.add_argument("--logs", default="data/benchmarks/continual_gains")
     parser.add_argument("--markdown")
@@ -271,13 +273,14 @@ def main() -> None:
             for seed in args.seeds:
                 name = f"cg-{arm}-s{seed}"
                 sets = arm_sets(arm, extra) + args.recipe
-                if name in store["runs"] and store["runs"][name]["sets"] == sets:
-                    continue
+                done = store["runs"].get(name, {})
+                if done.get("sets") == sets and done.get("code") == pipeline_code():
+                    continue  # a run of other code is run again, not reused
                 store["runs"][name] = run_one(name, sets, seed, args.rounds, Path(args.logs)) | {
-                    "arm": arm, "seed": seed, "sets": sets}
+                    "arm": arm, "seed": seed, "sets": sets, "code": pipeline_code()}
                 path.write_text(json.dumps(store, indent=0, sort_keys=True) + "\n")
     if args.command in ("run", "grade"):
-        grade_all(store, args.sets, args.test_per_cell, path)
+        grade_all(store, args.sets, path)
     text = report(store, args.set, list(dict.fromkeys([*args.arms, *extra])))
     print(text)
     if args.markdown:

@@ -117,8 +117,10 @@ def r0_md5() -> str:
 
 
 def run_key(r0: str, sets: list[str]) -> str:
-    """What a stored run must match to count: the r0 it started from and its overrides."""
-    return hashlib.sha256(json.dumps([r0, sets]).encode()).hexdigest()[:12]
+    """What a stored run must match to count: the r0 it started from, its overrides and the code that ran it."""
+    from benchmarks.common import pipeline_code
+
+    return hashlib.sha256(json.dumps([r0, sets, pipeline_code()]).encode()).hexdigest()[:12]
 
 
 def current_runs(store: dict) -> dict[str, dict]:

@@ -52,7 +52,9 @@ def one(seed: int, isa: str, cache: Path) -> dict:
         build_world(params.world, seed, files)
     items = lambda path: read_table(path, WORLD_ITEMS).to_pylist()  # noqa: E731
     rows, captions = items(files.sft), read_table(files.clip, CAPTIONS).to_pylist()
-    warm = cache / f"warmup-s{seed}-{isa}"
+    from benchmarks.common import pipeline_code
+
+    warm = cache / f"warmup-s{seed}-{isa}-{pipeline_code()}"  # a warm-up of other code is not reused
     began = time.perf_counter()
     if (warm / "used.json").exists():
         model, processor = load(warm, device=None)

@@ -17,3 +17,10 @@ class WorldConfig(Section):
     dev_per_cell: int = Field(384, ge=1, description="held-out dev items per cell (how far r0's top-up carries beyond the probe)")
     sft_size: int = Field(12000, ge=10)
     clip_size: int = Field(3000, ge=10)
+
+
+class TestSetConfig(Section):
+    """The test set (stage: testset): fresh world items that no stage and no choice reads, for the claims."""
+
+    seed: int = Field(7919, description="the test set's own draw; no other set of the world uses it")
+    per_cell: int = Field(400, ge=1, description="items per (category, image type) cell")

@@ -1,0 +1,94 @@
+"""The test set: fresh world items, drawn once per world version with their own seed, that no stage reads and
+no choice is made on, so the claims of a result (``benchmarks/``) come from items nothing was tuned on.
+
+Its images exclude every image of the pool and of the sft, clip, probe, evaluation and dev sets, by id (the
+bytes' hash) and by perceptual hash (a re-render of the same drawing at other bytes is the same picture). The
+manifest beside it names the draw: the seed, the world version (the world's params and the code that renders
+it) and the file's hash; a result on the test set is keyed by that draw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from pathlib import Path
+
+import imagehash
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from pipeline import schemas
+from pipeline.world.build import _item, _rng
+from pipeline.world.params import TestSetConfig, WorldConfig
+from pipeline.world.questions import CELLS, ask
+from pipeline.world.scenes import sample_scene
+
+log = logging.getLogger(__name__)
+MAX_TRIES = 10_000
+
+
+def picture(data: bytes) -> int:
+    """A 64-bit perceptual hash of an image (``imagehash.phash``)."""
+    return int(str(imagehash.phash(Image.open(io.BytesIO(data)))), 16)
+
+
+def world_version(world: WorldConfig, seed: int) -> str:
+    """The world's params, seed and rendering code: what the test set must be redrawn for."""
+    from pipeline.deps import code_hash
+
+    return hashlib.sha256(f"{world.model_dump_json()}:{seed}:{code_hash(__file__)}".encode()).hexdigest()[:16]
+
+
+def excluded(paths: list[str | Path]) -> tuple[set[str], set[int]]:
+    """(image ids, perceptual hashes) of every image in the world's parquet files at ``paths``."""
+    ids, pictures = set(), set()
+    for path in paths:
+        for batch in pq.ParquetFile(path).iter_batches(columns=["image"], batch_size=1024):
+            for data in batch.column("image").to_pylist():
+                ids.add(hashlib.sha256(data).hexdigest())
+                pictures.add(picture(data))
+    return ids, pictures
+
+
+def draw_test_set(world: WorldConfig, cfg: TestSetConfig, ids: set[str], pictures: set[int]) -> tuple[list, dict]:
+    """``cfg.per_cell`` items of every cell whose image is in neither exclusion set; (rows, counts)."""
+    rows, counts, i = [], {"by_id": 0, "by_picture": 0}, 0
+    for category, image_type in [c for c in CELLS for _ in range(cfg.per_cell)]:
+        for _ in range(MAX_TRIES):
+            rng = _rng(cfg.seed, "test", i)
+            i += 1
+            scene = sample_scene(image_type, rng)
+            q = ask(scene, category, rng)
+            if q is None:
+                continue
+            item = _item("test", i, scene, q, world.image_size)
+            if item["image_id"] in ids:
+                counts["by_id"] += 1
+            elif picture(item["image"]) in pictures:
+                counts["by_picture"] += 1
+            else:
+                ids.add(item["image_id"])  # nor twice within the test set
+                pictures.add(picture(item["image"]))
+                rows.append(item)
+                break
+        else:
+            raise RuntimeError(f"testset: no image for {category}/{image_type} outside the other sets after "
+                               f"{MAX_TRIES} tries; lower testset.per_cell")
+    return rows, counts
+
+
+def write_test_set(world: WorldConfig, world_seed: int, cfg: TestSetConfig, sources: list[str], out: str,
+                   manifest: str) -> dict:
+    """Draw and write the test set and its manifest; returns the manifest."""
+    ids, pictures = excluded(sources)
+    rows, skipped = draw_test_set(world, cfg, ids, pictures)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schemas.WORLD_ITEMS), out)
+    info = {"seed": cfg.seed, "per_cell": cfg.per_cell, "world_version": world_version(world, world_seed),
+            "rows": len(rows), "sha256": hashlib.sha256(Path(out).read_bytes()).hexdigest()[:16],
+            "excluded_images": len(ids) - len(rows), "skipped": skipped}
+    Path(manifest).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    log.info("test set: %s", info)
+    return info

@@ -1,0 +1,20 @@
+"""DVC stage `testset`: fresh world items for the claims, read by no stage (pipeline/world/testset.py)."""
+
+from pipeline.params import Seeded
+from pipeline.runtime import start
+from pipeline.world.params import TestSetConfig, WorldConfig
+from pipeline.world.testset import write_test_set
+
+
+class Params(Seeded):
+    world: WorldConfig = WorldConfig()
+    testset: TestSetConfig = TestSetConfig()
+
+
+def main(argv=None):
+    args, params = start(__doc__, Params, argv, required=("--exclude", "--out", "--manifest"))
+    write_test_set(params.world, params.seed, params.testset, args.exclude.split(","), args.out, args.manifest)
+
+
+if __name__ == "__main__":
+    main()
