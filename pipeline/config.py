@@ -27,7 +27,7 @@ from pipeline.models.params import AnswerConfig, ClipModelConfig, ModelConfig
 from pipeline.params import ParamsError, RoundSeeded, Section, parse, read
 from pipeline.pool.params import EmbedConfig, PoolConfig, SearchConfig
 from pipeline.training.params import FilterConfig, TrainConfig
-from pipeline.world.params import WorldConfig
+from pipeline.world.params import TestSetConfig, WorldConfig
 
 __all__ = ["Params", "ParamsError", "RoundConfig", "load_params", "parse_params"]
 
@@ -43,6 +43,7 @@ class Params(RoundSeeded):
     model_config = Section.model_config  # the whole file: an unknown top-level key is an error here
 
     world: WorldConfig = WorldConfig()
+    testset: TestSetConfig = TestSetConfig()
     bootstrap: BootstrapConfig = BootstrapConfig()
     model: ModelConfig = ModelConfig()
     clip: ClipModelConfig = ClipModelConfig()

@@ -113,9 +113,55 @@ def parse(raw: dict | None, schema: type[Schema]) -> Schema:
         raise ParamsError(describe(err)) from None
 
 
+TEMPLATE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def declared_sections(dvc_yaml: str | Path) -> set[str]:
+    """The top-level params names a ``dvc.yaml`` declares: the first part of every stage's params entry and
+    every name its templates (``${probe.source}``, ``foreach: ${rounds}``) read, less its own ``vars``.
+
+    Read from the pipeline file rather than from every schema, so a stage checks the file's top-level keys
+    without depending on the other phases' schemas.
+    """
+    spec = yaml.safe_load(Path(dvc_yaml).read_text()) or {}
+    local = {name for entry in spec.get("vars", []) if isinstance(entry, dict) for name in entry} | {"key", "item"}
+    names: set[str] = set()
+    for stage in (spec.get("stages") or {}).values():
+        body = stage.get("do", stage)
+        for entry in body.get("params", []):
+            if isinstance(entry, str):
+                names.add(entry.split(".")[0])
+    names.update(m.group(1) for m in TEMPLATE.finditer(Path(dvc_yaml).read_text()))
+    return names - local
+
+
+def unknown_sections(raw: dict, declared: set[str]) -> str | None:
+    """The error for top-level keys of ``raw`` outside ``declared``, or None.
+
+    >>> unknown_sections({"seed": 0, "mixtrue": {}}, {"seed", "mixture"}).splitlines()[1][:40]
+    '  mixtrue: unknown top-level key (no stag'
+    >>> unknown_sections({"seed": 0}, {"seed", "mixture"}) is None
+    True
+    """
+    unknown = sorted(set(raw) - declared)
+    if not unknown:
+        return None
+    lines = [f"  {k}: unknown top-level key (no stage reads it); remove it or fix its spelling. The sections are: "
+             f"{', '.join(sorted(declared))}" for k in unknown]
+    return "invalid params.yaml:\n" + "\n".join(lines)
+
+
 def read(path: str | Path, schema: type[Schema]) -> Schema:
-    """The params file at ``path``, validated as ``schema``."""
+    """The params file at ``path``, validated as ``schema``, after its top-level keys are checked against the
+    sections the ``dvc.yaml`` beside it declares: a misspelt section would otherwise run every stage on the
+    defaults it meant to change (each stage validates only the sections it reads)."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found; run from the repository root or pass --params")
-    return parse(yaml.safe_load(path.read_text()), schema)
+    raw = yaml.safe_load(path.read_text())
+    pipeline_file = path.parent / "dvc.yaml"
+    if isinstance(raw, dict) and pipeline_file.exists():
+        problem = unknown_sections(raw, declared_sections(pipeline_file))
+        if problem:
+            raise ParamsError(problem)
+    return parse(raw, schema)

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 MICRO = {
     "world": {"pool_size": 150, "probe_per_cell": 1, "eval_per_cell": 1, "dev_per_cell": 1, "sft_size": 60,
               "clip_size": 700},
+    "testset": {"per_cell": 2},
     "bootstrap": {"clip": {"embed_dim": 32, "width": 64, "layers": 1, "steps": 120, "batch_size": 32, "lr": 0.002},
                   "vlm": {"text_hidden": 64, "vision_hidden": 32, "steps": 10, "batch_size": 4, "examples": 60,
                           "top_up_chunks": 1}},
@@ -154,7 +155,8 @@ def test_micro_round_through_dvc(micro_repo):
 
     params["mixture"]["budget"] = 6
     set_params(repo, params)
-    assert stages_to_run(repo) == {"mixture@r1"}  # downstream reruns follow from mixture's new outs
+    # the check stage (every key of params.yaml) follows any params change; downstream reruns follow mixture's outs
+    assert stages_to_run(repo) == {"check", "mixture@r1"}
     params["mixture"]["budget"] = 8
     set_params(repo, params)
 
@@ -182,14 +184,14 @@ def test_micro_round_through_dvc(micro_repo):
         source.write_text(original)
     params["train"]["new_knob"] = 1
     set_params(repo, params)
-    assert stages_to_run(repo) == {"train@r1"}
+    assert stages_to_run(repo) == {"check", "train@r1"}
     del params["train"]["new_knob"]
     set_params(repo, params)
 
     params["rounds"]["r2"] = {"prev": "r1"}
     set_params(repo, params)
-    assert stages_to_run(repo) == {f"{s}@r2" for s in ("diagnose", "mixture", "generate", "filter", "train",
-                                                        "evaluate", "audit")}
+    assert stages_to_run(repo) == {"check"} | {f"{s}@r2" for s in ("diagnose", "mixture", "generate", "filter",
+                                                                    "train", "evaluate", "audit")}
     set_params(repo, micro_repo[1])
 
     # `dvc exp run` retrains in the workspace; once the workspace is back at HEAD nothing is stale (the trainer's
@@ -200,6 +202,54 @@ def test_micro_round_through_dvc(micro_repo):
     run(["git", "checkout", "--", "."], repo)
     run(["dvc", "checkout"], repo)
     assert stages_to_run(repo) == set()
+
+
+def fails(cmd: list[str], cwd: Path) -> str:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DPE_THREADS": "1",
+                        "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode != 0, f"{cmd} succeeded:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    return proc.stdout + proc.stderr
+
+
+def test_changed_generation_code_regenerates_instead_of_replaying_the_journal(micro_repo):
+    """generate's outs persist (a killed run resumes its journal), so the journal is keyed by the code that made
+    it too: after a change to the world's writer, `dvc repro` makes new samples, not the old ones again."""
+    from pipeline import schemas
+
+    repo, _, _ = micro_repo
+    samples = repo / "data/rounds/r1/samples.lance"
+    old = artifacts.read_table(samples, schemas.SAMPLES).column("question").to_pylist()
+    assert old and not any(q.endswith("Look closely.") for q in old)
+    agents = repo / "pipeline/world/agents.py"
+    code = agents.read_text()
+    assert code.count("Reply(Draft(q.question, ") == 1
+    agents.write_text(code.replace("Reply(Draft(q.question, ", "Reply(Draft(q.question + ' Look closely.', "))
+    log = run(["dvc", "repro", "-s", "generate@r1"], repo)
+    assert "Running stage 'generate@r1'" in log and "resuming" not in log
+    new = artifacts.read_table(samples, schemas.SAMPLES).column("question").to_pylist()
+    assert new and all(q.endswith("Look closely.") for q in new)
+
+
+def test_a_misspelt_params_key_stops_every_way_of_running_before_any_work(micro_repo):
+    """A top-level key no stage reads is a typo: `dvc repro` (where only the check stage sees the change),
+    `dvc repro -s <stage>` and `dvc exp run -S +key=...` all stop naming it, and no out changes."""
+    repo, params, _ = micro_repo
+    commit(repo, "baseline")
+    mixture = repo / "data/rounds/r1/mixture.json"
+    before = mixture.read_bytes()
+    set_params(repo, params | {"mixtrue": {"strategy": "uniform"}})
+    out = fails(["dvc", "repro"], repo)  # only the check stage sees the change, and it runs first
+    assert "mixtrue: unknown top-level key" in out and "mixture" in out.split("The sections are:")[1]
+    assert "Running stage 'check'" in out and out.count("Running stage") == 1 and mixture.read_bytes() == before
+    out = fails(["dvc", "repro", "-s", "-f", "mixture@r1"], repo)  # the stage itself refuses the file
+    assert "mixtrue: unknown top-level key" in out
+    set_params(repo, params)  # DVC removed the forced stage's outs (and its uncached metrics) before it ran:
+    run(["dvc", "repro"], repo)  # the fixed file makes them again, the same
+    assert mixture.read_bytes() == before and stages_to_run(repo) == set()
+    out = fails(["dvc", "exp", "run", "-S", "+mixture_typo_key=3"], repo)
+    assert "mixture_typo_key: unknown top-level key" in out
+    assert mixture.read_bytes() == before
 
 
 CRASH_STAGES = ["ingest", "embed", "diagnose@r1", "generate@r1", "filter@r1", "train@r1", "evaluate@r1"]
