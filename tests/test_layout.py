@@ -10,7 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 # stage -> where a newcomer finds its code (the README's layout says the same)
 STAGE_HOME = {
+    "check": "pipeline/config.py",
     "world": "pipeline/world/build.py",
+    "testset": "pipeline/world/testset.py",
     "bootstrap_clip": "pipeline/bootstrap/clip.py",
     "bootstrap_vlm": "pipeline/bootstrap/vlm.py",
     "bootstrap_report": "pipeline/models/card.py",
