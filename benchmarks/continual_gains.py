@@ -188,7 +188,7 @@ def matrix(store: dict, which: str, arm: str, round_name: str) -> tuple[list[int
     return seeds, out
 
 
-def report(store: dict, which: str, arms: list[str]) -> str:
+def report(store: dict, which: str, arms: list[str], default: str = "default") -> str:
     """The arms' means per round, r_last − r0 with its interval over seeds and items, per category lower bounds
     (Bonferroni over the categories) and default against each control (Holm over the controls)."""
     import numpy as np
@@ -231,18 +231,18 @@ def report(store: dict, which: str, arms: list[str]) -> str:
     lines += ["", f"Per category, {last} − r0 with its one-sided lower bound at the Bonferroni level {level:g} "
               f"(0.05 over {len(names)} categories); `loses?`: the bound is below {MARGIN}, so a loss that large is "
               "not excluded:", "", "| arm | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)] + cat_lines
-    if "default" in finals:
+    if default in finals:
         others = [a for a in ("uniform", "static") if a in finals]
         diffs = {}
         for a in others:
-            common = sorted(set(finals["default"][0]) & set(finals[a][0]))
-            d = np.array([finals["default"][0][s] - finals[a][0][s] for s in common])
+            common = sorted(set(finals[default][0]) & set(finals[a][0]))
+            d = np.array([finals[default][0][s] - finals[a][0][s] for s in common])
             diffs[a] = seeds_and_items(d, cells)
         pvals = [diffs[a].p_at_most() for a in others]
-        lines += ["", f"default against the controls at {last} (paired by seed; one-sided bounds at the Bonferroni "
+        lines += ["", f"{default} against the controls at {last} (paired by seed; one-sided bounds at the Bonferroni "
                   f"level {bonferroni(0.05, len(others)):g}; Holm over {others}):", ""]
         for a, p, adj in zip(others, pvals, holm(pvals)):
-            lines.append(f"* default − {a}: {diffs[a]}, one-sided lower bound "
+            lines.append(f"* {default} − {a}: {diffs[a]}, one-sided lower bound "
                          f"{diffs[a].lower(bonferroni(0.05, len(others))):+.3f}, p {p:.3f}, Holm p {adj:.3f} "
                          f"({diffs[a].seeds} seeds)")
     return "\n".join(lines) + "\n"
@@ -261,6 +261,7 @@ def main() -> None:
     parser.add_argument("--results", default="benchmarks/continual_gains.json")
     parser.add_argument("--logs", default="data/benchmarks/continual_gains")
     parser.add_argument("--markdown")
+    parser.add_argument("--default-arm", default="default", help="report: the arm compared with the controls")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     path = Path(args.results)
@@ -281,7 +282,7 @@ def main() -> None:
                 path.write_text(json.dumps(store, indent=0, sort_keys=True) + "\n")
     if args.command in ("run", "grade"):
         grade_all(store, args.sets, path)
-    text = report(store, args.set, list(dict.fromkeys([*args.arms, *extra])))
+    text = report(store, args.set, list(dict.fromkeys([*args.arms, *extra])), args.default_arm)
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text)
