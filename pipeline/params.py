@@ -113,6 +113,11 @@ def parse(raw: dict | None, schema: type[Schema]) -> Schema:
         raise ParamsError(describe(err)) from None
 
 
+# The top-level sections of params.yaml (``pipeline/config.py`` assembles their schemas; a test keeps the two
+# equal). Named here so that every stage checks the file's top-level keys without importing every schema.
+SECTIONS = frozenset({"seed", "round_seed", "world", "testset", "bootstrap", "model", "clip", "pool", "embed",
+                      "search", "answer", "diagnose", "mixture", "generate", "filter", "train", "probe",
+                      "evaluation", "audit", "rounds"})
 TEMPLATE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -139,7 +144,7 @@ def unknown_sections(raw: dict, declared: set[str]) -> str | None:
     """The error for top-level keys of ``raw`` outside ``declared``, or None.
 
     >>> unknown_sections({"seed": 0, "mixtrue": {}}, {"seed", "mixture"}).splitlines()[1][:40]
-    '  mixtrue: unknown top-level key (no stag'
+    '  mixtrue: unknown top-level key (no sta'
     >>> unknown_sections({"seed": 0}, {"seed", "mixture"}) is None
     True
     """
@@ -153,15 +158,16 @@ def unknown_sections(raw: dict, declared: set[str]) -> str | None:
 
 def read(path: str | Path, schema: type[Schema]) -> Schema:
     """The params file at ``path``, validated as ``schema``, after its top-level keys are checked against the
-    sections the ``dvc.yaml`` beside it declares: a misspelt section would otherwise run every stage on the
-    defaults it meant to change (each stage validates only the sections it reads)."""
+    project's sections and those the ``dvc.yaml`` beside it declares (a user's own stages): a misspelt section
+    would otherwise run every stage on the defaults it meant to change (each stage validates only its own)."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found; run from the repository root or pass --params")
     raw = yaml.safe_load(path.read_text())
-    pipeline_file = path.parent / "dvc.yaml"
-    if isinstance(raw, dict) and pipeline_file.exists():
-        problem = unknown_sections(raw, declared_sections(pipeline_file))
+    if isinstance(raw, dict):
+        pipeline_file = path.parent / "dvc.yaml"
+        problem = unknown_sections(raw, SECTIONS | (declared_sections(pipeline_file) if pipeline_file.exists()
+                                                    else set()))
         if problem:
             raise ParamsError(problem)
     return parse(raw, schema)

@@ -158,3 +158,15 @@ def test_the_gate_may_not_read_the_evaluation_set():
         parse_params(raw)
     raw["train"]["gate"]["enabled"] = False
     parse_params(raw)
+
+
+def test_the_sections_every_stage_checks_are_the_schemas_and_dvc_yamls():
+    """params.SECTIONS (what a stage checks top-level keys against, without importing every schema) is the whole
+    file's schema, and the repository's dvc.yaml declares nothing else."""
+    from pathlib import Path
+
+    from pipeline.config import Params
+    from pipeline.params import SECTIONS, declared_sections
+
+    assert SECTIONS == set(Params.model_fields)
+    assert declared_sections(Path(__file__).resolve().parents[2] / "dvc.yaml") <= SECTIONS
