@@ -212,6 +212,7 @@ def fails(cmd: list[str], cwd: Path) -> str:
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.timeout(600)  # the session's first repro runs in the setup of whichever test comes first
 def test_changed_generation_code_regenerates_instead_of_replaying_the_journal(micro_repo):
     """generate's outs persist (a killed run resumes its journal), so the journal is keyed by the code that made
     it too: after a change to the world's writer, `dvc repro` makes new samples, not the old ones again."""
@@ -231,6 +232,7 @@ def test_changed_generation_code_regenerates_instead_of_replaying_the_journal(mi
     assert new and all(q.endswith("Look closely.") for q in new)
 
 
+@pytest.mark.timeout(600)  # the session's first repro runs in the setup of whichever test comes first
 def test_a_misspelt_params_key_stops_every_way_of_running_before_any_work(micro_repo):
     """A top-level key no stage reads is a typo: `dvc repro` (where only the check stage sees the change),
     `dvc repro -s <stage>` and `dvc exp run -S +key=...` all stop naming it, and no out changes."""
