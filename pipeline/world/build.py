@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -45,8 +46,9 @@ def _item(split: str, i: int, scene: dict, q: Question, size: int) -> dict:
 
 
 def labelled_items(split: str, seed: int, cells: list[tuple[str, str]], size: int,
-                   exclude: set[str]) -> list[dict]:
-    """One item per entry of ``cells`` (repeat a cell for more), skipping images whose id is excluded."""
+                   exclude: set[str], keep: Callable[[dict], bool] | None = None) -> list[dict]:
+    """One item per entry of ``cells`` (repeat a cell for more), skipping images whose id is excluded or that
+    ``keep`` refuses."""
     items, i = [], 0
     for category, image_type in cells:
         for _ in range(MAX_TRIES):
@@ -57,7 +59,7 @@ def labelled_items(split: str, seed: int, cells: list[tuple[str, str]], size: in
             if q is None:
                 continue
             item = _item(split, i, scene, q, size)
-            if item["image_id"] not in exclude:
+            if item["image_id"] not in exclude and (keep is None or keep(item)):
                 items.append(item)
                 break
         else:

@@ -21,13 +21,12 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from pipeline import schemas
-from pipeline.world.build import _item, _rng
+from pipeline.images import image_id
+from pipeline.world.build import labelled_items
 from pipeline.world.params import TestSetConfig, WorldConfig
-from pipeline.world.questions import CELLS, ask
-from pipeline.world.scenes import sample_scene
+from pipeline.world.questions import CELLS
 
 log = logging.getLogger(__name__)
-MAX_TRIES = 10_000
 
 
 def picture(data: bytes) -> int:
@@ -48,35 +47,30 @@ def excluded(paths: list[str | Path]) -> tuple[set[str], set[int]]:
     for path in paths:
         for batch in pq.ParquetFile(path).iter_batches(columns=["image"], batch_size=1024):
             for data in batch.column("image").to_pylist():
-                ids.add(hashlib.sha256(data).hexdigest())
+                ids.add(image_id(data))
                 pictures.add(picture(data))
     return ids, pictures
 
 
 def draw_test_set(world: WorldConfig, cfg: TestSetConfig, ids: set[str], pictures: set[int]) -> tuple[list, dict]:
-    """``cfg.per_cell`` items of every cell whose image is in neither exclusion set; (rows, counts)."""
-    rows, counts, i = [], {"by_id": 0, "by_picture": 0}, 0
-    for category, image_type in [c for c in CELLS for _ in range(cfg.per_cell)]:
-        for _ in range(MAX_TRIES):
-            rng = _rng(cfg.seed, "test", i)
-            i += 1
-            scene = sample_scene(image_type, rng)
-            q = ask(scene, category, rng)
-            if q is None:
-                continue
-            item = _item("test", i, scene, q, world.image_size)
-            if item["image_id"] in ids:
-                counts["by_id"] += 1
-            elif picture(item["image"]) in pictures:
-                counts["by_picture"] += 1
-            else:
-                ids.add(item["image_id"])  # nor twice within the test set
-                pictures.add(picture(item["image"]))
-                rows.append(item)
-                break
-        else:
-            raise RuntimeError(f"testset: no image for {category}/{image_type} outside the other sets after "
-                               f"{MAX_TRIES} tries; lower testset.per_cell")
+    """``cfg.per_cell`` items of every cell whose image is in neither exclusion set (nor drawn twice); (rows,
+    counts of the draws skipped by id and by picture)."""
+    counts = {"by_id": 0, "by_picture": 0}
+
+    def new(item: dict) -> bool:
+        if item["image_id"] in ids:
+            counts["by_id"] += 1
+            return False
+        seen = picture(item["image"])
+        if seen in pictures:
+            counts["by_picture"] += 1
+            return False
+        ids.add(item["image_id"])
+        pictures.add(seen)
+        return True
+
+    rows = labelled_items("test", cfg.seed, [c for c in CELLS for _ in range(cfg.per_cell)], world.image_size,
+                          set(), keep=new)
     return rows, counts
 
 
