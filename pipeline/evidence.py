@@ -56,9 +56,26 @@ def interval(values: list[float]) -> Interval:
     mean = sum(values) / n
     if n == 1:
         return Interval(round(mean, 6), round(mean, 6), round(mean, 6), 1)
+    low, high = one_sided(values, 0.025)
+    return Interval(round(mean, 6), round(low, 6), round(high, 6), n)
+
+
+def one_sided(values: list[float], alpha: float) -> tuple[float, float] | None:
+    """One-sided lower and upper bounds of the mean of ``values``, each at level ``1 − alpha`` (Student's t);
+    None for fewer than two values. Two-sided at ``1 − 2·alpha`` together.
+
+    >>> [round(x, 3) for x in one_sided([0, 1, 1, 0, 1, 1, 1, 1], 0.05)]
+    [0.44, 1.06]
+    """
+    n = len(values)
+    if n < 2:
+        return None
+    from scipy import stats
+
+    mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t95(n - 1) * sd / math.sqrt(n)
-    return Interval(round(mean, 6), round(mean - half, 6), round(mean + half, 6), n)
+    half = float(stats.t.ppf(1 - alpha, n - 1)) * sd / math.sqrt(n)
+    return mean - half, mean + half
 
 
 def paired(treated: dict, control: dict) -> Interval:

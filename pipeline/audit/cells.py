@@ -13,7 +13,7 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from pipeline.evidence import Interval, interval, wilson
+from pipeline.evidence import Interval, interval, one_sided, wilson
 from pipeline.training.params import left_out
 
 FIXED, IMPROVED, UNCHANGED, REGRESSED = "fixed", "improved", "unchanged", "regressed"
@@ -40,24 +40,6 @@ CELLS = pa.schema([
 
 FAMILY_ALPHA = 0.05  # the error rate of a round's verdicts together (Bonferroni over its rows)
 NOISE_QUANTILE = 0.95  # the quantile of retraining noise a margin over the control must clear
-
-
-def bound(values: list[float], alpha: float) -> tuple[float, float] | None:
-    """One-sided lower and upper bounds of the mean of ``values`` (paired per-item differences), each at level
-    ``1 − alpha`` (Student's t); None for fewer than two values.
-
-    >>> [round(x, 3) for x in bound([0, 1, 1, 0, 1, 1, 1, 1], 0.05)]
-    [0.44, 1.06]
-    """
-    if len(values) < 2:
-        return None
-    from scipy import stats
-
-    n = len(values)
-    mean = sum(values) / n
-    sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
-    half = float(stats.t.ppf(1 - alpha, n - 1)) * sd / n**0.5
-    return mean - half, mean + half
 
 
 def verdict(change: tuple[float, float] | None, vs_control: tuple[float, float] | None,
@@ -157,7 +139,7 @@ def _accuracy_row(items: pl.DataFrame, alpha: float) -> dict:
     if "start" in items.columns and n:
         start = float(items["start"].mean())
     noise = retraining_noise(items)
-    change_bounds, vs_bounds = bound(diff, alpha), bound(vs_values, alpha) if vs_values else None
+    change_bounds, vs_bounds = one_sided(diff, alpha), one_sided(vs_values, alpha) if vs_values else None
     return row | {"start": start, "noise": noise, "vs_control_bound": vs_bounds[0] if vs_bounds else None,
                   "verdict": verdict(change_bounds, vs_bounds, row["after"], start, noise)}
 
