@@ -24,7 +24,8 @@ def main(argv=None):
     completions = engine.answer(samples, max_new_tokens=params.answer.max_new_tokens, samples=cfg.n_samples,
                                 temperature=cfg.temperature, seed=params.seed_of(args.round), desc="rollouts")
     rollouts, trainset, counts = filter_samples(samples, completions, cfg.band_low, cfg.band_high, cfg.min_keep,
-                                                args.model, cfg.label, cfg.max_keep, cfg.rehearsal)
+                                                args.model, cfg.label, cfg.max_keep, cfg.rehearsal,
+                                                cfg.max_label_share)
     artifacts.write_parquet(args.rollouts, rollouts.to_arrow(), schemas.ROLLOUTS)
     artifacts.write_parquet(args.trainset, trainset, schemas.TRAINSET)
     write_metrics(args.metrics, counts)

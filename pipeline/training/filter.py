@@ -11,9 +11,18 @@ labelling), or ``majority``, the majority of the model's own sampled answers (fo
 are noisy; a sample with no valid sampled answer has no label and is dropped). The label becomes the
 training reference; each kept sample records which it was (``label``) and the agent's own answer
 (``agent_answer``).
+
+The band favours a model's prior: a sample whose label is the answer the model gives most often lands in it far
+more often than one whose label it rarely gives, so a band-filtered set over-represents the model's favourite
+answers and GRPO on it rewards the prior, not the image. ``filter.max_label_share`` caps every label at
+``ceil(max_label_share * kept / k)`` samples per question template (``k``: its distinct labels), so a constant
+answer earns about 1/k of the kept set whatever it is.
 """
 
 from __future__ import annotations
+
+import math
+from collections import Counter
 
 import polars as pl
 
@@ -57,6 +66,74 @@ def select(rates: list[float], low: float, high: float, min_keep: int, max_keep:
         for _, i in outside[:missing]:
             keep[i] = (True, True)
     return keep
+
+
+def template_of(sample: dict) -> str:
+    """A sample's question template, for any backend: its cell, answer type and option list (a template's
+    answers share one answer space; the embedded world asks one template per cell and answer type)."""
+    return "|".join([sample.get("cell", ""), sample["answer_type"], *sample["options"]])
+
+
+def label_of(sample: dict) -> str:
+    return sample["answer"].strip().lower()
+
+
+def label_cap(counts: list[int], k: int, share: float) -> int:
+    """The most samples of one label a template keeps: ``ceil(share * kept / k)``, where ``kept`` is what is left
+    after the cap itself (the largest fixed point, found from above).
+
+    >>> label_cap([10, 1], 2, 1.5)
+    6
+    >>> label_cap([3, 3, 2], 3, 1.5)
+    4
+    """
+    kept = sum(counts)
+    while True:
+        cap = math.ceil(share * kept / max(k, 1) - 1e-9)
+        now = sum(min(c, cap) for c in counts)
+        if now >= kept:
+            return cap
+        kept = now
+
+
+def balance_labels(flags: list[tuple[bool, bool]], rates: list[float], labels: list[str], templates: list[str],
+                   share: float, middle: float) -> list[tuple[bool, bool]]:
+    """``flags`` with kept samples dropped so that no label holds more than ``label_cap`` of its template's kept
+    samples; of one label, those nearest the band's ``middle`` stay (ties by position). ``k`` of a template is the
+    number of distinct labels among all its samples, kept or not.
+
+    >>> balance_labels([(True, False)] * 6, [0.5, 0.4, 0.6, 0.2, 0.5, 0.5], ["5", "5", "5", "5", "2", "3"],
+    ...                ["t"] * 6, 1.5, 0.5)[3]
+    (False, False)
+    """
+    k = {t: len({lab for lab, tt in zip(labels, templates) if tt == t}) for t in set(templates)}
+    out = list(flags)
+    for t in sorted(k):
+        kept = [i for i, (keep, _) in enumerate(flags) if keep and templates[i] == t]
+        by_label = Counter(labels[i] for i in kept)
+        cap = label_cap(list(by_label.values()), k[t], share)
+        taken: Counter = Counter()
+        for _, i in sorted((abs(rates[i] - middle), i) for i in kept):
+            taken[labels[i]] += 1
+            if taken[labels[i]] > cap:
+                out[i] = (False, False)
+    return out
+
+
+def label_metrics(kept: list[dict]) -> dict[str, float]:
+    """Per template's cell: the entropy (bits) of the kept labels, its most frequent label's share, and the
+    number of distinct labels; a skewed kept set (entropy well below log2 k) trains a prior."""
+    from pipeline.generation.quality import entropy
+
+    by_cell: dict[str, list[str]] = {}
+    for s in kept:
+        by_cell.setdefault(s.get("cell", ""), []).append(label_of(s))
+    out = {}
+    for cell, labels in sorted(by_cell.items()):
+        top = Counter(labels).most_common(1)[0][1]
+        out |= {f"labels.entropy.{cell}": entropy(labels), f"labels.top_share.{cell}": top / len(labels),
+                f"labels.distinct.{cell}": len(set(labels))}
+    return out
 
 
 def rehearse(rates: list[float], cells: list[str], flags: list[tuple[bool, bool]], high: float,
@@ -116,16 +193,22 @@ def label_samples(samples: list[dict], completions: list[list[str]], label: str
 
 
 def filter_samples(samples: list[dict], completions: list[list[str]], low: float, high: float, min_keep: int,
-                   model: str, label: str = "reference", max_keep: int = 0, rehearsal: float = 0.0
-                   ) -> tuple[pl.DataFrame, list[dict], dict]:
+                   model: str, label: str = "reference", max_keep: int = 0, rehearsal: float = 0.0,
+                   max_label_share: float = 0.0) -> tuple[pl.DataFrame, list[dict], dict]:
     """(rollouts table, trainset rows, counts) for generated samples and their sampled answers. Rehearsed
-    samples are the kept rows neither in band nor filled."""
+    samples are the kept rows neither in band nor filled; ``max_label_share`` (0: off) caps each label of a
+    template among the in-band and filled ones (``balance_labels``; the cap wins over ``min_keep``)."""
     total = len(samples)
     samples, completions, label_counts = label_samples(samples, completions, label)
     rollouts = grade_rollouts(samples, completions, model)
     by_id = dict(pass_rates(rollouts, "sample_id").iter_rows())
     rates = [by_id[s["sample_id"]] for s in samples]
     flags = select(rates, low, high, min_keep, max_keep)
+    capped = 0
+    if max_label_share:
+        balanced = balance_labels(flags, rates, [label_of(s) for s in samples], [template_of(s) for s in samples],
+                                  max_label_share, (low + high) / 2)
+        capped, flags = sum(k for k, _ in flags) - sum(k for k, _ in balanced), balanced
     rehearsed = rehearse(rates, [s["cell"] for s in samples], flags, high, rehearsal) if rehearsal else []
     for i in rehearsed:
         flags[i] = (True, False)
@@ -133,6 +216,8 @@ def filter_samples(samples: list[dict], completions: list[list[str]], low: float
             for s, r, (keep, filled) in zip(samples, rates, flags) if keep]
     counts = {"samples": total, "kept": len(kept), "in_band": sum(k["in_band"] for k in kept),
               "filled": sum(k["filled"] for k in kept), "rehearsed": len(rehearsed),
+              "label_capped": capped,
               "pass_rate.mean": sum(rates) / len(rates) if rates else 0.0, **label_counts,
-              **label_precision([k.get("label_correct") for k in kept], "kept")}
+              **label_precision([k.get("label_correct") for k in kept], "kept"),
+              **label_metrics([k for k in kept if k["in_band"] or k["filled"]])}
     return rollouts, kept, counts

@@ -23,6 +23,9 @@ class FilterConfig(Section):
     rehearsal: float = Field(0.0, ge=0, le=1, description=(
         "add solved samples (pass rate above the band), up to this share of the kept count, from every cell in "
         "turn: GRPO's only gradient on them is the KL term, which holds what the round should not lose"))
+    max_label_share: float = Field(1.5, ge=0, description=(
+        "keep at most ceil(max_label_share * kept / k) samples of one label per question template (k: its distinct "
+        "labels; 0: no cap): the band favours the model's favourite answers, and a skewed kept set trains a prior"))
     batch_size: int = Field(8, ge=1, description="questions per sampled generate call (each n_samples times)")
     label: Literal["reference", "majority"] = Field("reference", description=(
         "what sampled answers are graded and trained against: the agent's answer, or the model's own majority"))
@@ -31,6 +34,9 @@ class FilterConfig(Section):
     def _band(self) -> "FilterConfig":
         if self.band_low > self.band_high:
             raise ValueError(f"band_low ({self.band_low}) must be <= band_high ({self.band_high})")
+        if 0 < self.max_label_share < 1:
+            raise ValueError(f"max_label_share ({self.max_label_share}) must be 0 (no cap) or >= 1: below 1 even "
+                             "perfectly balanced labels would be cut")
         if self.max_keep and self.max_keep < self.min_keep:
             raise ValueError(f"max_keep ({self.max_keep}) must be 0 (no cap) or >= min_keep ({self.min_keep})")
         return self

@@ -1,4 +1,8 @@
-from pipeline.training.filter import band_distance, filter_samples, select
+import math
+import random
+from collections import Counter
+
+from pipeline.training.filter import band_distance, filter_samples, label_cap, select
 
 
 def test_band_keeps_only_in_band_when_enough():
@@ -29,7 +33,8 @@ def test_filter_samples_records_rollouts_and_flags():
     assert rollouts.columns == ["sample_id", "k", "model", "completion", "correct"]
     assert rollouts["correct"].to_list() == [True, False, True, True] and rollouts["model"].unique().to_list() == ["m"]
     assert [k["sample_id"] for k in kept] == ["s1"] and kept[0]["pass_rate"] == 0.5
-    assert counts == {"samples": 2, "kept": 1, "in_band": 1, "filled": 0, "rehearsed": 0, "pass_rate.mean": 0.75}
+    assert counts == {"samples": 2, "kept": 1, "in_band": 1, "filled": 0, "rehearsed": 0, "label_capped": 0,
+                      "pass_rate.mean": 0.75, "labels.entropy.": 0.0, "labels.top_share.": 1.0, "labels.distinct.": 1}
 
 
 def test_majority_labels_grade_against_the_models_own_answers_and_record_it():
@@ -81,3 +86,35 @@ def test_label_precision_of_what_is_kept_follows_the_label_trained_on():
     _, _, counts = filter_samples([s | {"label_correct": None, "true_answer": None} for s in samples], completions,
                                   0.0, 1.0, 0, "m")
     assert not any(k.startswith("label_precision") for k in counts)  # no truth known: nothing claimed
+
+
+def prior_biased_round(rng: random.Random, n: int = 400) -> tuple[list[dict], list[list[str]]]:
+    """A cell whose labels 1-6 are balanced but whose model favours "5" (half its answers) whatever the image:
+    the band keeps a "5" sample far more often than any other, as it does a real image-blind model's."""
+    samples, completions = [], []
+    for i in range(n):
+        label = str(1 + i % 6)
+        samples.append({"sample_id": f"s{i}", "cell": "arithmetic/objects", "answer": label, "answer_type": "integer",
+                        "options": []})
+        completions.append(["5" if rng.random() < 0.5 else str(rng.randint(1, 6)) for _ in range(8)])
+    return samples, completions
+
+
+def test_label_cap_keeps_the_kept_set_balanced_where_the_band_rewards_the_prior():
+    samples, completions = prior_biased_round(random.Random(0))
+    _, plain, counts = filter_samples(samples, completions, 0.1, 0.9, 0, "m")
+    share = Counter(k["answer"] for k in plain)["5"] / len(plain)
+    assert share > 0.25 and counts["labels.top_share.arithmetic/objects"] == share  # the prior's label dominates
+    _, kept, counts = filter_samples(samples, completions, 0.1, 0.9, 0, "m", max_label_share=1.5)
+    labels = Counter(k["answer"] for k in kept)
+    assert labels["5"] <= math.ceil(1.5 * len(kept) / 6) and counts["label_capped"] == len(plain) - len(kept) > 0
+    assert counts["labels.entropy.arithmetic/objects"] > math.log2(6) - 0.2  # near the balanced maximum
+    assert {k["answer"] for k in kept} == {str(v) for v in range(1, 7)}
+
+
+def test_label_cap_is_the_largest_fixed_point_and_off_at_zero():
+    assert label_cap([10, 1], 2, 1.5) == 6  # 6 + 1 kept: ceil(1.5 * 7 / 2) = 6
+    assert label_cap([4, 4, 4], 3, 1.5) == 6  # balanced: nothing cut
+    samples, completions = prior_biased_round(random.Random(1), 60)
+    _, plain, counts = filter_samples(samples, completions, 0.1, 0.9, 0, "m", max_label_share=0)
+    assert counts["label_capped"] == 0 and len(plain) == counts["in_band"]
