@@ -12,7 +12,7 @@ from pipeline.params import RoundSeeded
 from pipeline.runtime import start, write_metrics
 from pipeline.training.curves import write_curves
 from pipeline.training.params import TrainConfig
-from pipeline.training.round import launch, launched, leave_out, train_round
+from pipeline.training.round import blind, launch, launched, leave_out, train_round
 
 FLAGS = ("--round", "--trainset", "--model", "--out", "--state", "--curves", "--metrics")
 
@@ -32,6 +32,8 @@ def main(argv=None):
     rows = artifacts.read_table(args.trainset, schemas.TRAINSET).to_pylist()
     ablated = params.train.ablate.get(args.round, [])
     kept = leave_out(rows, ablated)
+    if params.train.blind:
+        kept = blind(kept)
     if params.train.reference == "base" and not args.reference:
         sys.exit("train.reference: base needs --reference <the base round's model folder> (dvc.yaml passes r0's)")
     reference = args.reference if params.train.reference == "base" else None
@@ -40,6 +42,8 @@ def main(argv=None):
         stats, history = result
         if ablated:
             stats |= {"ablated": len(rows) - len(kept), "ablated_cells": ",".join(ablated)}
+        if params.train.blind:
+            stats["blind"] = len(kept)
         write_curves(args.curves, history)
         write_metrics(args.metrics, stats)
 

@@ -112,6 +112,10 @@ class TrainConfig(Section):
     reseed: int = Field(0, ge=0, description=(
         "added to the round's seed for GRPO alone: the audit's noise runs retrain a round on the same data with "
         "other seeds, to measure what retraining alone changes; 0 in a normal run"))
+    blind: bool = Field(False, description=(
+        "the blind control: every kept sample's image replaced by one constant grey image before GRPO (run it "
+        "with train.gate.enabled: false): its gain must be about zero, or the round's gain does not come from the "
+        "images"))
     ablate: dict[str, list[str]] = Field(default_factory=dict, description=(
         "round -> cells (category/image_type) whose kept samples that round's training leaves out: the audit's "
         "ablation experiments set it (dpe audit --ablate); {} in a normal run"))
@@ -142,6 +146,13 @@ class TrainConfig(Section):
         if self.lora is not None and self.reference == "base" and self.beta:
             raise ValueError("train.reference: base needs full fine-tuning (under train.lora trl's reference is the "
                              "round's starting model with the adapter off); set train.reference: previous with lora")
+        return self
+
+    @model_validator(mode="after")
+    def _blind_is_ungated(self) -> "TrainConfig":
+        if self.blind and self.gate.enabled:
+            raise ValueError("train.blind: true is the blind control, which reports what its training did: set "
+                             "train.gate.enabled: false with it (a gate would carry most blind rounds over)")
         return self
 
     @model_validator(mode="after")

@@ -60,6 +60,26 @@ def leave_out(rows: list[dict], cells: list[str]) -> list[dict]:
     return [r for r in rows if not left_out(cells, r["cell"])]
 
 
+def blind(rows: list[dict]) -> list[dict]:
+    """The training rows with every image replaced by one constant grey image, the size of the first: the
+    blind control (``train.blind``), which learns only what the questions and labels teach.
+
+    >>> from pipeline.images import encode_png
+    >>> from PIL import Image
+    >>> rows = blind([{"image": encode_png(Image.new("RGB", (4, 4), (9, 9, 9)))}, {"image": b"other"}])
+    >>> rows[0]["image"] == rows[1]["image"] != b"other"
+    True
+    """
+    if not rows:
+        return rows
+    from PIL import Image
+
+    from pipeline.images import decode_rgb, encode_png
+
+    grey = encode_png(Image.new("RGB", decode_rgb(rows[0]["image"]).size, (128, 128, 128)))
+    return [r | {"image": grey} for r in rows]
+
+
 def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 

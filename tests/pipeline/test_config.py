@@ -47,6 +47,7 @@ def test_params_rewritten_by_dvc_exp_run_set_stay_valid(tmp_path):
     ({"generate": {"edits": ["blur", "swirl"]}}, ["generate.edits", "swirl", "brightness"]),
     ({"filter": {"min_keep": 8, "max_keep": 4}}, ["filter", "max_keep (4)", "min_keep (8)"]),
     ({"filter": {"max_label_share": 0.5}}, ["filter", "max_label_share (0.5)", ">= 1"]),
+    ({"train": {"blind": True}}, ["train", "train.blind", "train.gate.enabled: false"]),
     ({"diagnose": {"max_new_tokens": 8}}, ["diagnose.max_new_tokens", "unknown key"]),  # moved to answer
 ])
 def test_bad_params_name_key_value_and_allowed(raw, names):
