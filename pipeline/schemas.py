@@ -233,6 +233,17 @@ class Example(Artifact):
     answer: str
 
 
+class ShuffleGap(Artifact):
+    """A cell's image-shuffle gap (``pipeline/diagnosis/shuffle.py``): accuracy with the true image minus with
+    another image of the same cell, paired per item, with a 95% t interval over the items."""
+
+    n: int
+    accuracy: float
+    shuffled_accuracy: float
+    gap: float
+    interval: tuple[float, float]
+
+
 class Cell(Artifact):
     key: str  # category/image_type
     category: str
@@ -245,6 +256,7 @@ class Cell(Artifact):
     reliable: bool
     error_types: dict[str, int]
     examples: list[Example]
+    shuffle: ShuffleGap | None = None  # None when diagnose.shuffle is off or the cell has one distinct image
 
 
 class ErrorCell(Artifact):
@@ -268,6 +280,7 @@ class Diagnosis(Artifact):
     categories: dict[str, float]
     cells: list[Cell]
     error_cells: list[ErrorCell] | None = None
+    shuffle: ShuffleGap | None = None  # over every item
 
 
 class Mixture(Artifact):

@@ -42,8 +42,12 @@ def main(argv=None):
     write_parquet(args.results, results.to_arrow(), RESULTS)
     write_json(args.diagnosis, diagnosis)
     Path(args.brief).write_text(weakness_brief(diagnosis, params.diagnose.brief_cells))
+    gaps = {c.key: c.shuffle.gap for c in diagnosis.cells if c.shuffle is not None}
+    if diagnosis.shuffle is not None:
+        gaps["overall"] = diagnosis.shuffle.gap
     write_metrics(args.metrics, {"accuracy": {"overall": diagnosis.accuracy} | diagnosis.categories,
-                                 "judge_failures": diagnosis.judge_failures, "items": len(items)})
+                                 "judge_failures": diagnosis.judge_failures, "items": len(items),
+                                 **({"shuffle_gap": gaps} if gaps else {})})
 
 
 if __name__ == "__main__":

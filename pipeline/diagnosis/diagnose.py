@@ -11,8 +11,9 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline import results as res
+from pipeline.diagnosis.shuffle import shuffle_gaps
 from pipeline.evidence import wilson
-from pipeline.schemas import Cell, Diagnosis, ErrorCell, Example
+from pipeline.schemas import Cell, Diagnosis, ErrorCell, Example, ShuffleGap
 
 
 def shrink(k: int, n: int, prior_mean: float, strength: float) -> float:
@@ -67,6 +68,11 @@ def weakness_brief(diagnosis: Diagnosis, n_cells: int) -> str:
         errors = ", ".join(f"{k} ×{v}" for k, v in sorted(c.error_types.items(), key=lambda kv: -kv[1])) or "none"
         line = (f"- {c.key}: {c.correct}/{c.n} correct (shrunk {c.shrunk_accuracy:.0%}, "
                 f"95% CI {c.interval[0]:.0%}–{c.interval[1]:.0%}); errors: {errors}.")
+        if c.shuffle is not None:
+            low, high = c.shuffle.interval
+            line += (f" With another image of the cell: {c.shuffle.shuffled_accuracy:.0%} (gap {c.shuffle.gap:+.2f}, "
+                     f"95% CI {low:+.2f} to {high:+.2f}"
+                     + ("; not shown to look at the image)." if low <= 0 else ")."))
         if c.examples:
             ex = c.examples[0]
             line += f" e.g. \"{ex.question}\" expected {ex.reference!r}, got {ex.answer!r}."
@@ -97,4 +103,13 @@ def diagnose(model_dir: str, items: list[dict], cfg, answering, round_name: str,
     results = engine.greedy_results(items, max_new_tokens=answering.max_new_tokens, seed=seed, judge=judge,
                                     round_name=round_name, desc=f"diagnose {round_name}")
     diagnosis = aggregate(results, cfg.prior_strength, min_n=cfg.min_n, by_error_type=cfg.by_error_type)
+    if cfg.shuffle:
+        diagnosis = with_shuffle(diagnosis, shuffle_gaps(engine, items, results, seed, answering.max_new_tokens,
+                                                         round_name))
     return results, diagnosis.model_copy(update={"round": round_name, "model": model_dir})
+
+
+def with_shuffle(diagnosis: Diagnosis, gaps: dict[str, ShuffleGap]) -> Diagnosis:
+    """The diagnosis with each cell's image-shuffle gap (``pipeline/diagnosis/shuffle.py``) and the overall one."""
+    cells = [c.model_copy(update={"shuffle": gaps.get(c.key)}) for c in diagnosis.cells]
+    return diagnosis.model_copy(update={"cells": cells, "shuffle": gaps.get("overall")})

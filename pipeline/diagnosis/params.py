@@ -16,6 +16,9 @@ class DiagnoseConfig(Section):
     brief_cells: int = Field(4, ge=1, description="weakest cells described in the weakness brief")
     min_n: int = Field(3, ge=1, description="cells with fewer graded items get the global mean (unreliable)")
     by_error_type: bool = Field(False, description="also report failure rates per cell × error type")
+    shuffle: bool = Field(True, description=(
+        "also ask every probe item with another image of its cell: the image-shuffle gap says whether a cell is "
+        "answered from the image at all (doubles the probe's answering)"))
     judge: str = Field("world", description="who attributes failures to an error type (registry.JUDGES)")
     judge_url: str = Field("http://127.0.0.1:8000/v1", description="openai judge: OpenAI-compatible base URL")
     judge_model: str = "gpt-4o-mini"

@@ -123,15 +123,16 @@ def balance_labels(flags: list[tuple[bool, bool]], rates: list[float], labels: l
 def label_metrics(kept: list[dict]) -> dict[str, float]:
     """Per template's cell: the entropy (bits) of the kept labels, its most frequent label's share, and the
     number of distinct labels; a skewed kept set (entropy well below log2 k) trains a prior."""
-    from pipeline.generation.quality import entropy
+    from scipy.stats import entropy
 
     by_cell: dict[str, list[str]] = {}
     for s in kept:
         by_cell.setdefault(s.get("cell", ""), []).append(label_of(s))
     out = {}
     for cell, labels in sorted(by_cell.items()):
-        top = Counter(labels).most_common(1)[0][1]
-        out |= {f"labels.entropy.{cell}": entropy(labels), f"labels.top_share.{cell}": top / len(labels),
+        counts = Counter(labels)
+        top = counts.most_common(1)[0][1]
+        out |= {f"labels.entropy.{cell}": float(entropy(list(counts.values()), base=2)), f"labels.top_share.{cell}": top / len(labels),
                 f"labels.distinct.{cell}": len(set(labels))}
     return out
 
