@@ -9,7 +9,8 @@
   last round only: it is the costly set). Its grades are keyed by its draw (``data/world/test.json``).
 
 Arms: ``default`` (params.yaml as committed), ``uniform`` and ``static`` (r0's weak categories, never
-re-diagnosed), each with the same budget and recipe; ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run
+re-diagnosed), each with the same budget and recipe, and ``blind`` (the default's data with every image one grey
+image, ``train.blind``, no gate: its gain must be about zero, or the spiral's gain is not from the images); ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run
 ``-S`` values) and ``--recipe`` sets values for every arm. Per-item correctness is stored (``--results``,
 keyed by the model's DVC md5, so a carried-over round is graded once), and the report resamples seeds and
 items (``pipeline.evidence.seeds_and_items``: Student's t over seeds), with Bonferroni bounds over categories and
@@ -63,7 +64,9 @@ def arm_sets(arm: str, extra: dict[str, list[str]]) -> list[str]:
         return ["mixture.strategy=static", "++mixture.static={" + ", ".join(f"{c}: {share}" for c in weak) + "}"]
     if arm == "default":
         return []
-    raise SystemExit(f"unknown arm {arm!r}: default, uniform, static or one given with --arm NAME=KEY=VALUE,...")
+    if arm == "blind":
+        return ["train.blind=true", "train.gate.enabled=false"]
+    raise SystemExit(f"unknown arm {arm!r}: default, uniform, static, blind or one given with --arm NAME=KEY=VALUE,...")
 
 
 def present_rounds() -> set[str]:

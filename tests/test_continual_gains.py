@@ -4,6 +4,7 @@ over the controls is Holm-corrected."""
 
 from __future__ import annotations
 
+from pathlib import Path
 import random
 
 from benchmarks.answer_drift import answer_profile, mean_profile
@@ -78,3 +79,20 @@ def test_answer_drift_shows_a_category_collapsing_onto_its_prior_answer():
     assert (after["top"], after["top_share"], after["accuracy"]) == ("4", 1.0, 0.25)
     both = mean_profile([answer_profile(spread), answer_profile(collapsed)])["text"]
     assert both["top_share"] == 0.625 and both["tops"].endswith("/4")
+
+
+def test_blind_arm_is_a_valid_ungated_blind_run():
+    import yaml
+
+    from pipeline.config import Params
+
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    sets = arm_sets("blind", {})
+    for key, value in (s.split("=") for s in sets):
+        *parents, leaf = key.split(".")
+        node = raw
+        for p in parents:
+            node = node[p]
+        node[leaf] = yaml.safe_load(value)
+    params = Params.model_validate(raw)
+    assert params.train.blind and not params.train.gate.enabled
