@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,12 +21,14 @@ from pipeline.registry import EDITS
 from pipeline.schemas import Call
 from pipeline.world.captions import type_prompt
 from pipeline.world.mistakes import stream, wrong_answer
-from pipeline.world.questions import FAMILIES, ask
+from pipeline.world.questions import BY_CELL, CELLS, ask
+from pipeline.world.questions import Question
 from pipeline.world.scenes import Scene
 
 FLIPS = {"hflip": "col", "vflip": "row"}  # the grid axis each flip mirrors
 FLIPPABLE = {"shapes", "objects"}  # text-free images survive flips; a mirrored document cannot be read
 KEEP_ALL = {"brightness", "contrast", "blur", "noise", "pad"}  # change no fact of any scene
+TARGET_TRIES = 8  # draws of a template's own choices (which shape it names) to reach a target answer
 # crop, zoom, rotate, box, marker, text and paste can hide, move or add what the record describes
 
 
@@ -71,8 +74,38 @@ class WorldBackend(AgentBackend):
         usable = [e for e in self.edits if keeps(e, request.image_type)]
         edits = [EDITS.load(rng.choice(usable)).sample(rng).spec()] if usable else []
         plan = Plan(cell=request.cell, category=request.category, image_type=request.image_type,
-                    query=type_prompt(request.image_type), edits=edits)
+                    query=type_prompt(request.image_type), edits=edits, target=request.target)
         return Reply(plan, calls=self._call("planner"))
+
+    def answer_space(self, cell: str) -> tuple[str, ...] | None:
+        """The world knows every template's answers and every image's scene: it aims each attempt at one."""
+        template = BY_CELL.get(tuple(cell.split("/", 1)))
+        return template.answers if template else None
+
+    def _asks(self, plan, image_id: str, rng, strict: bool = False) -> "Question | None":
+        """The cell's question about the (edited) image, aimed at the plan's target answer when it has one: the
+        template's own choices (which shape it names) are redrawn a few times to reach it. Aiming is best effort:
+        an image that cannot give the target gets its first question (None with ``strict``)."""
+        scene = self._scene(image_id, plan.edits)
+        if scene is None:
+            return None
+        category = self._category(plan, image_id, scene)
+        first = None
+        for _ in range(TARGET_TRIES if plan.target and category == plan.category else 1):
+            q = ask(scene, category, rng)
+            if q is None or not plan.target or category != plan.category or q.answer == plan.target:
+                return q
+            first = first or q
+        return None if strict else first
+
+    def select(self, plan, candidates: list, rng) -> Reply:
+        """A candidate drawn at random, among those whose scene can answer the plan's target when any can."""
+        if plan.target:
+            probe = random.Random(f"{self.seed}:{plan.cell}:{plan.target}:select")
+            fits = [c for c in candidates
+                    if c.image_id in self.scenes and self._asks(plan, c.image_id, probe, strict=True) is not None]
+            candidates = fits or candidates
+        return super().select(plan, candidates, rng)
 
     def _scene(self, image_id: str, edits: list[dict]) -> dict | None:
         raw = self.scenes.get(image_id)
@@ -88,7 +121,7 @@ class WorldBackend(AgentBackend):
         draw = stream(self.seed, image_id, plan.cell, "off_cell")
         if not self.errors.off_cell or draw.random() >= self.errors.off_cell:
             return plan.category
-        others = sorted(c for c, t in FAMILIES if t == scene["image_type"] and c != plan.category)
+        others = sorted(c for c, t in CELLS if t == scene["image_type"] and c != plan.category)
         return draw.choice(others) if others else plan.category
 
     def write(self, plan, image_id, image, rng) -> Reply[Draft]:
@@ -98,7 +131,7 @@ class WorldBackend(AgentBackend):
         scene = self._scene(image_id, plan.edits)
         if scene is None:
             return Reply(None, "edit_breaks_ground_truth", calls)
-        q = ask(scene, self._category(plan, image_id, scene), rng)
+        q = self._asks(plan, image_id, rng)
         if q is None:
             return Reply(None, "no_question_for_image", calls)
         answer, draw = q.answer, stream(self.seed, image_id, q.question, "writer")

@@ -22,7 +22,7 @@ from pipeline import schemas
 from pipeline.images import encode_png, image_id
 from pipeline.world.captions import caption
 from pipeline.world.params import WorldConfig
-from pipeline.world.questions import CELLS, Question, ask
+from pipeline.world.questions import BY_CELL, CELLS, Question, ask
 from pipeline.world.render import render
 from pipeline.world.scenes import IMAGE_TYPES, sample_scene
 
@@ -45,26 +45,45 @@ def _item(split: str, i: int, scene: dict, q: Question, size: int) -> dict:
     }
 
 
+def targets(split: str, seed: int, cells: list[tuple[str, str]]) -> list[str]:
+    """The answer each entry of ``cells`` is drawn for: every cell cycles through its template's answers from a
+    seeded offset, so within any set each answer of a cell appears equally often (to within one).
+
+    >>> targets("probe", 0, [("trend", "line_chart")] * 4).count("higher")
+    2
+    """
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for cell in cells:
+        template = BY_CELL[cell]
+        j = seen.get(cell, 0)
+        seen[cell] = j + 1
+        offset = random.Random(f"{seed}:{split}:{cell[0]}/{cell[1]}:answers").randrange(template.k)
+        out.append(template.answers[(j + offset) % template.k])
+    return out
+
+
 def labelled_items(split: str, seed: int, cells: list[tuple[str, str]], size: int,
                    exclude: set[str], keep: Callable[[dict], bool] | None = None) -> list[dict]:
-    """One item per entry of ``cells`` (repeat a cell for more), skipping images whose id is excluded or that
-    ``keep`` refuses."""
+    """One item per entry of ``cells`` (repeat a cell for more), its answer drawn first (``targets``) and then a
+    scene that has it; images whose id is excluded or that ``keep`` refuses are skipped."""
     items, i = [], 0
-    for category, image_type in cells:
+    for (category, image_type), answer in zip(cells, targets(split, seed, cells)):
         for _ in range(MAX_TRIES):
             rng = _rng(seed, split, i)
             i += 1
             scene = sample_scene(image_type, rng)
             q = ask(scene, category, rng)
-            if q is None:
+            if q is None or q.answer != answer:
                 continue
             item = _item(split, i, scene, q, size)
             if item["image_id"] not in exclude and (keep is None or keep(item)):
                 items.append(item)
                 break
         else:
-            raise RuntimeError(f"world: no {split} image for cell {category}/{image_type} outside the pool after "
-                               f"{MAX_TRIES} tries; lower world.pool_size or the held-out sizes")
+            raise RuntimeError(f"world: no {split} image for cell {category}/{image_type} with answer {answer!r} "
+                               f"outside the pool after {MAX_TRIES} tries; lower world.pool_size or the held-out "
+                               "sizes")
     return items
 
 

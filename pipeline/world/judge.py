@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pipeline.diagnosis.judges import Judge, Verdict
 
-_CALCULATION = {"arithmetic"}
-_REASONING = {"spatial", "chart", "table"}
+_CALCULATION = {"compare"}
+_REASONING = {"spatial", "chart", "table", "trend"}
 
 
 class WorldJudge(Judge):
-    """No parsable answer is a format error, a wrong sum a calculation error, a wrong relation or
+    """No parsable answer is a format error, a wrong comparison a calculation error, a wrong relation or
     lookup a reasoning error, a wrong colour, count, shape or word a visual-recognition error."""
 
     @classmethod

@@ -14,7 +14,8 @@ class WorldConfig(Section):
     pool_size: int = Field(3000, ge=10, le=10_000_000)
     probe_per_cell: int = Field(192, ge=1)
     eval_per_cell: int = Field(96, ge=1)
-    dev_per_cell: int = Field(384, ge=1, description="held-out dev items per cell (how far r0's top-up carries beyond the probe)")
+    dev_per_cell: int = Field(400, ge=1, description=(
+        "held-out dev items per cell: r0's world checks (pipeline/bootstrap/checks.py) judge every cell on all of them"))
     sft_size: int = Field(12000, ge=10)
     clip_size: int = Field(3000, ge=10)
 

@@ -18,7 +18,7 @@ def graded_rows(rows: list[dict]) -> pl.DataFrame:
 
 
 def test_grading_and_error_attribution():
-    items = [item(0), item(1), item(2, cat="arithmetic", itype="formula")]
+    items = [item(0), item(1), item(2, cat="compare", itype="objects")]
     results = grade(items, ["3", "lots", "5"], WorldJudge())
     assert results["correct"].to_list() == [True, False, False]
     assert results["error_type"].to_list() == ["", "format", "calculation"]
