@@ -36,6 +36,7 @@ class PlanRequest:
     cell: str
     brief: str
     failures: tuple[dict, ...] = ()  # {question, reference, answer} of probe items the model got wrong
+    target: str = ""  # the answer this attempt aims at ("": any), where the backend can aim (``answer_space``)
 
     @property
     def category(self) -> str:
@@ -57,6 +58,7 @@ class Plan:
     question_kind: str = ""
     edit_intent: str = ""
     more_queries: tuple[str, ...] = ()  # further retrieval queries, tried when the first finds nothing
+    target: str = ""  # the answer the sample should have ("": any)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,13 @@ class AgentBackend(ABC):
     def prompt_hashes(self) -> dict[str, str]:
         """Role -> hash of the prompt template it uses, for the lineage (none for rule-based roles)."""
         return {}
+
+    def answer_space(self, cell: str) -> tuple[str, ...] | None:
+        """The answers a cell's questions can have, when this backend can aim an attempt at one of them: the
+        round then spreads each cell's attempts over its answers, so the kept labels are balanced and a prior
+        earns nothing. None (the default): it cannot aim, and the filter's label cap alone balances. A backend
+        of real writers should say yes only after its label precision on aimed answers is measured."""
+        return None
 
     @abstractmethod
     def plan(self, request: PlanRequest, rng: random.Random) -> Reply[Plan]: ...

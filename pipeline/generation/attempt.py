@@ -192,11 +192,26 @@ def label_correct(draft: Draft, cell: str) -> bool | None:
     return None if truth is None else bool(truth) and is_correct(draft.answer, truth, draft.answer_type, draft.options)
 
 
+def target(answers: tuple[str, ...] | None, attempt_id: str, seed: int) -> str:
+    """The answer an attempt aims at: a cell's attempts cycle through its answers from a seeded offset ("" when
+    the backend cannot aim).
+
+    >>> [target(("left", "right"), f"r1/spatial/shapes/{i:05d}", 0) for i in range(4)].count("left")
+    2
+    """
+    if not answers:
+        return ""
+    cell, number = attempt_id.split("/", 1)[1].rsplit("/", 1)
+    offset = random.Random(f"{seed}:{cell}:targets").randrange(len(answers))
+    return answers[(int(number) + offset) % len(answers)]
+
+
 def attempt(inputs: RoundInputs, cell: str, attempt_id: str, skip: set[str], lane: int = 0) -> Outcome:
     """Plan, retrieve (never the images in ``skip``), select, edit, write and validate one sample."""
     rng = random.Random(f"{inputs.seed}:{attempt_id}")
     backend, notes = inputs.backend, []
-    planned = backend.plan(PlanRequest(cell, inputs.brief, inputs.failures.get(cell, ())), rng)
+    aim = target(backend.answer_space(cell), attempt_id, inputs.seed)
+    planned = backend.plan(PlanRequest(cell, inputs.brief, inputs.failures.get(cell, ()), aim), rng)
     calls = list(planned.calls)
     if planned.value is None:
         return Outcome(None, planned.reason or "no_reply", "", calls, notes)

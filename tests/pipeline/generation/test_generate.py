@@ -3,6 +3,7 @@ block and the loop that counts, the lineage a sample carries, and determinism.""
 
 import json
 import random
+from dataclasses import replace
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -114,3 +115,30 @@ def test_an_attempt_reads_all_its_candidates_images_in_one_batch(world_pool, mon
                         real(table, ids, columns))
     out = attempt(context(world_pool), "counting/shapes", "r1/counting/shapes/00000", set())
     assert len(reads) == 1 and len(reads[0]) == 8 and out.image_id in reads[0]  # top_k candidates, one read
+
+
+def test_the_world_aims_each_cells_attempts_at_its_answers_in_turn(world_pool):
+    """The world backend can aim: its selector takes an image that can give the attempt's target answer when one is
+    retrieved, its writer asks for it, and a cell's attempts cycle through the answers; aiming costs no fill (an
+    image without the target still serves) and balances a cell the pool's images allow."""
+    from collections import Counter
+
+    from pipeline.generation.agents import Plan
+    from pipeline.generation.attempt import Candidate
+    from pipeline.pool.search import Hit
+
+    backend = WorldBackend(world_pool[0] / "scenes.parquet", [])
+    scenes = {i: json.loads(s) for i, s in backend.scenes.items()}
+    dots = [i for i, s in scenes.items() if s["image_type"] == "objects"]
+    single = [i for i in dots if len({d["colour"] for d in scenes[i]["dots"]}) == 1]
+    assert single and len(single) < len(dots) / 3  # the pool itself is skewed towards two colours
+    found = [Candidate(Hit(i, 1.0, "objects"), b"") for i in [d for d in dots if d not in single][:10] + single[:1]]
+    plan = Plan(cell="variety/objects", category="variety", image_type="objects", query="q", target="one")
+    for seed in range(5):
+        chosen = backend.select(plan, found, random.Random(seed)).value
+        assert chosen.image_id == single[0]
+        assert backend.write(plan, chosen.image_id, None, random.Random(seed)).value.answer == "one"
+    assert backend.select(plan, found[:-1], random.Random(0)).value is not None  # none fits: any candidate
+
+    samples, _, _ = generate({"spatial/shapes": 6}, context(world_pool), max_attempts_per_sample=6)
+    assert Counter(s.answer for s in samples) == {"left": 3, "right": 3}
