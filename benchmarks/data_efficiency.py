@@ -42,7 +42,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.bootstrap.skills import WEAK_BELOW  # noqa: E402
+from pipeline.bootstrap.skills import STRONG_AT  # noqa: E402
 from pipeline.compare import accuracy_of  # noqa: E402
 from pipeline.evidence import Interval, interval, paired, samples_to_reach  # noqa: E402
 from pipeline.experiments import exp_commit, get_at, restore_workspace  # noqa: E402
@@ -77,10 +77,12 @@ def overrides(budget: str, arm: str, seed: int, rounds: int, keep: int, weak: li
 
 
 def weak_categories(bootstrap: dict) -> list[str]:
-    """r0's weak categories: at or below the weak line on the bootstrap's probe profile."""
+    """r0's weak categories: those its world checks hold to the weak profile (``vlm.checks.<category>.normalised``),
+    or, for a base without them, those below the strong line on the bootstrap's probe profile."""
+    marked = sorted({k.split(".")[2] for k in bootstrap if k.startswith("vlm.checks.") and k.endswith(".normalised")})
     prefix = "vlm.probe_accuracy."
-    return sorted(k[len(prefix):] for k, v in bootstrap.items()
-                  if k.startswith(prefix) and k != prefix + "overall" and v <= WEAK_BELOW)
+    return marked or sorted(k[len(prefix):] for k, v in bootstrap.items()
+                            if k.startswith(prefix) and k != prefix + "overall" and v < STRONG_AT)
 
 
 def read_json(path: Path) -> dict:

@@ -70,22 +70,20 @@ def one(seed: int, isa: str, cache: Path) -> dict:
     card = json.loads((out / "card.json").read_text())
     return {"seed": seed, "isa": isa, "kernels": torch.backends.cpu.get_cpu_capability(),
             "warm_up_s": round(warm_s, 1), "top_up": {k: v for k, v in card["facts"].items()
-                                                       if k.startswith(("top-up", "dev accuracy", "probe accuracy",
+                                                       if k.startswith(("top-up", "chance-normalised",
                                                                         "profile margin"))},
             "skills": skills}
 
 
 def row(r: dict) -> str:
     s, acc = r["skills"], r["skills"]["probe_accuracy"]
-    weak = sorted(c for c in s["weak_in_band_share"])
-    cells = "; ".join(f"{c} {acc[c]:.3f} / {s['majority_baseline'][c]:.3f} / {s['weak_in_band_share'][c]:.2f} / "
-                      f"{s['distinct_answers'][c]}" for c in weak)
-    strong = ", ".join(f"{c} {a:.2f}" for c, a in sorted(acc.items()) if c != "overall" and a >= 0.70)
+    weak = sorted({k.split(".")[1] for k in s if k.startswith("checks.") and k.endswith(".normalised")})
+    cells = "; ".join(f"{c} {s[f'checks.{c}.normalised']:.2f} / {s[f'checks.{c}.shuffle_gap_low']:.2f}" for c in weak)
+    strong = ", ".join(f"{c} {s[f'checks.{c}.accuracy']:.2f}" for c in sorted(acc) if c != "overall" and c not in weak)
     tu = r["top_up"]
-    kept = f"{tu.get('probe accuracy after top-up')} (dev {tu.get('dev accuracy after top-up (held out)')})"
     return (f"| {r['seed']} | {r['isa']} ({r['kernels']}) | {tu.get('top-up chunk kept')} of "
-            f"{tu.get('top-up chunks run')}: {kept} | {cells or 'none'} | {strong} | "
-            f"{acc['overall']:.3f} | **{s['uneven']['met']}** |")
+            f"{tu.get('top-up chunks run')} | {cells or 'none'} | {strong} | {s['checks.failed'] or 'none'} | "
+            f"**{s['checks.met']}** |")
 
 
 def main() -> None:
@@ -112,13 +110,13 @@ def main() -> None:
             if done.returncode or not lines:
                 sys.exit(f"seed {seed}, {isa} failed:\n{done.stderr[-3000:]}")
             results.append(json.loads(lines[-1][len("RESULT "):]))
-            logging.warning("seed %d %s: met %d", seed, isa, results[-1]["skills"]["uneven"]["met"])
-    print("| seed | instruction set (kernels) | top-up: chunk kept, dev accuracy | weak: probe acc / maj / band / "
-          "distinct | strong | overall | met |")
+            logging.warning("seed %d %s: checks met %d", seed, isa, results[-1]["skills"]["checks.met"])
+    print("| seed | instruction set (kernels) | top-up: chunk kept | weak (dev): chance-normalised / shuffle-gap "
+          "lower bound | strong (dev accuracy) | failed checks | met |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         print(row(r))
-    print(f"\nmet {sum(r['skills']['uneven']['met'] for r in results)} of {len(results)}")
+    print(f"\nmet {sum(r['skills']['checks.met'] for r in results)} of {len(results)}")
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
 

@@ -24,8 +24,10 @@ def test_overrides_append_rounds_hold_the_trained_budget_and_give_static_the_wea
 
 def test_weak_categories_come_from_the_bootstrap_profile():
     metrics = {"vlm.probe_accuracy.overall": 0.3, "vlm.probe_accuracy.text": 0.31,
-               "vlm.probe_accuracy.colour": 0.9, "vlm.probe_accuracy.size": 0.41, "vlm.distinct_answers.text": 4}
-    assert weak_categories(metrics) == ["text"]
+               "vlm.probe_accuracy.colour": 0.9, "vlm.probe_accuracy.size": 0.91, "vlm.distinct_answers.text": 4}
+    assert weak_categories(metrics) == ["text"]  # below the strong line
+    checked = metrics | {"vlm.checks.size.normalised": 0.3, "vlm.checks.text.normalised": 0.2}
+    assert weak_categories(checked) == ["size", "text"]  # the world's own weak categories, checked at r0
 
 
 def fake_run(arm: str, seed: int, lift: float, noise: float, kept: int = 40) -> dict:

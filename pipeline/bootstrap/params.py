@@ -7,8 +7,8 @@ from pydantic import Field, field_validator
 from pipeline.models.params import ClipConfig
 from pipeline.params import Section
 
-DEFAULT_SKEW = {"colour": 3, "counting": 3, "spatial": 1, "size": 2, "arithmetic": 0.1, "text": 0.02}
-DEFAULT_WEAK = {"arithmetic": 0.33, "text": 0.33}
+DEFAULT_SKEW = {"compare": 0.05, "size": 0.05, "spatial": 0.05, "text": 0.05, "trend": 0.05}
+DEFAULT_WEAK = {"compare": 0.3, "size": 0.3, "spatial": 0.3, "text": 0.3, "trend": 0.3}
 
 
 class VLMConfig(Section):
@@ -26,8 +26,9 @@ class VLMConfig(Section):
                                    description="category -> relative SFT share (default 1)")
     examples: int = Field(6000, ge=1, description="question examples drawn from the world's SFT corpus by skew")
     caption_share: float = Field(0.3, ge=0, lt=1, description="share of describe-the-image examples in the warm-up")
-    weak: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEAK),
-                                   description="weak category -> target probe accuracy (ties between top-up chunks)")
+    weak: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEAK), description=(
+        "weak category -> target chance-normalised probe accuracy (ties between top-up chunks); the categories "
+        "r0's checks hold to the weak profile, every other one to the strong"))
     top_up_steps: int = Field(6, ge=1, description="SFT steps per top-up chunk")
     top_up_lr: float = Field(5e-5, gt=0, lt=1)
     top_up_chunks: int = Field(32, ge=0, description="most top-up chunks")

@@ -1,16 +1,17 @@
-"""Top the base model's weak categories up into the weak-but-partly-learned profile after the warm-up.
+"""Top the base model's weak categories up into r0's window after the warm-up.
 
 Near zero, a handful of warm-up examples more or less swings a category's accuracy by ±0.1 from one draw to
-the next, so the skew alone cannot place a category in the profile. The top-up makes "weak but partly learned"
+the next, so the skew alone cannot place a category in the window (``skills.NORM_LOW``-``NORM_HIGH`` of
+chance-normalised accuracy). The top-up reaches it with less training data, never by degrading the model. The top-up makes "weak but partly learned"
 a target: short SFT chunks on fresh examples of the weak categories not yet well inside the profile (half and
 half with replay of the warm-up's other questions, so the rest is not forgotten), each followed by the weak
 categories' skill profile, until every one sits well inside.
 
 The profile is measured on the item set it is checked on (the probe), and a category is trained while it is
-short of any bound more training moves it towards (the floor above its majority answer, the pass-rate band),
-whatever its accuracy. A chunk stands only when it leaves the weak categories deeper inside every bound of
+short of any bound more training moves it towards (the window's floor, the share of items no sampled answer gets
+right), whatever its accuracy. A chunk stands only when it leaves the weak categories deeper inside every bound of
 ``skills.uneven`` (``skills.profile_margins``) than the best state so far; otherwise it is undone and retried on
-fresh examples. One that pushes a weak category past the weak line is undone too, and the next chunk runs at half
+fresh examples. One that pushes a weak category past the window's top is undone too, and the next chunk runs at half
 the learning rate (down to ``LR_FLOOR`` of it): one chunk at the full rate can move a category further than the
 window is wide. A chunk that stands doubles the rate again, up to ``bootstrap.vlm.top_up_lr``, so a run is never
 left crawling at a rate below the probe's noise.
@@ -23,7 +24,7 @@ import logging
 import random
 
 from pipeline.bootstrap.sft import run_sft
-from pipeline.bootstrap.skills import WEAK_BELOW, measure, profile_margins
+from pipeline.bootstrap.skills import NORM_HIGH, measure, profile_margins
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,14 @@ def fresh_rows(rows: list[dict], used: set[str], categories: list[str], seed: in
 
 def to_train(profile: dict, categories: list[str]) -> list[str]:
     """The weak categories another chunk can move deeper into the profile: less than ``STOP_MARGIN`` inside
-    it, still at or below the weak line, and held back by a bound other than that line (training raises
+    it, still at or below the window's top, and held back by a bound other than that top (training raises
     accuracy, so a category nearest the ceiling would only leave the window). Of those, the ones outside the
-    profile come first, alone: with seed 1 on AVX2 kernels arithmetic sat below its floor while text, already
-    inside, overshot the weak line in every chunk that trained both, so the halved steps meant for text left
-    arithmetic where it was. Empty: stop training."""
-    accuracy, margins = profile["probe_accuracy"], profile_margins(profile, categories)
+    profile come first, alone: a category already inside overshoots the top in chunks that also train one far
+    below its floor, and the halved steps meant for it would leave the other where it was. Empty: stop."""
+    norm, margins = profile["normalised_accuracy"], profile_margins(profile, categories)
     movable = sorted(c for c in categories
-                     if margins[c] < STOP_MARGIN and accuracy[c] <= WEAK_BELOW
-                     and round(WEAK_BELOW - accuracy[c], 10) > margins[c])
+                     if margins[c] < STOP_MARGIN and norm[c] <= NORM_HIGH
+                     and round(NORM_HIGH - norm[c], 10) > margins[c])
     return [c for c in movable if margins[c] < 0] or movable
 
 
@@ -74,18 +74,19 @@ def chunk_rows(fresh: dict[str, list[dict]], train: list[str], replay: list[dict
 
 
 def distance(accuracy: dict[str, float], targets: dict[str, float]) -> float:
-    """How far a dev profile is from the targets: the sum of absolute misses."""
+    """How far a profile's chance-normalised accuracies are from the targets: the sum of absolute misses."""
     return sum(abs(accuracy[c] - t) for c, t in targets.items())
 
 
 def overshot(before: dict[str, float], after: dict[str, float]) -> list[str]:
-    """The weak categories a chunk pushed from at or below the weak line to above it: training at this step
-    size moves them further than the window is wide (directly, or through what the trained ones share).
+    """The weak categories a chunk pushed from at or below the window's top to above it (chance-normalised):
+    training at this step size moves them further than the window is wide (directly, or through what the
+    trained ones share).
 
-    >>> overshot({"text": 0.109, "arithmetic": 0.41}, {"text": 0.432, "arithmetic": 0.45})
+    >>> overshot({"text": 0.109, "size": 0.47}, {"text": 0.532, "size": 0.5})
     ['text']
     """
-    return sorted(c for c in before if before[c] <= WEAK_BELOW < after[c])
+    return sorted(c for c in before if before[c] <= NORM_HIGH < after[c])
 
 
 def accepted(score: tuple, best: tuple | None, overshoot: list[str]) -> bool:
@@ -131,11 +132,11 @@ def top_up(model, processor, rows: list[dict], used: set[str], items: list[dict]
     history: list[dict] = []
     best_state, best, best_profile, chosen, train, step_lr = None, None, None, 0, [], lr
     for chunk in range(max_chunks + 1):
-        profile = measure(model, processor, items, seed=seed, max_new_tokens=max_new_tokens)
-        accuracy = profile["probe_accuracy"]
+        profile = measure(model, processor, items, weak=sorted(targets), seed=seed, max_new_tokens=max_new_tokens)
+        accuracy = profile["normalised_accuracy"]
         margin = min(profile_margins(profile, sorted(targets)).values())
         score = (margin, -distance(accuracy, targets))
-        before = {c: best_profile["probe_accuracy"][c] for c in targets} if best is not None else {}
+        before = {c: best_profile["normalised_accuracy"][c] for c in targets} if best is not None else {}
         overshoot = overshot(before, accuracy)
         stands = accepted(score, best, overshoot)
         if stands:
