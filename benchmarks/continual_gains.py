@@ -53,6 +53,15 @@ def weak_categories() -> list[str]:
     return of_profile(json.loads(Path("metrics/r0/bootstrap.json").read_text()))
 
 
+def weak_dose(mixture: str = "data/rounds/r1/mixture.json") -> int:
+    """What one weak category gets in one round at the default budget: the mean quota of r0's weak categories in
+    the committed round r1's mixture."""
+    quotas = json.loads(Path(mixture).read_text())["quotas"]
+    weak = weak_categories()
+    per = [sum(q for cell, q in quotas.items() if cell.split("/")[0] == c) for c in weak]
+    return max(1, round(sum(per) / len(per)))
+
+
 def arm_sets(arm: str, extra: dict[str, list[str]]) -> list[str]:
     if arm in extra:
         return extra[arm]
@@ -66,7 +75,10 @@ def arm_sets(arm: str, extra: dict[str, list[str]]) -> list[str]:
         return []
     if arm == "blind":
         return ["train.blind=true", "train.gate.enabled=false"]
-    raise SystemExit(f"unknown arm {arm!r}: default, uniform, static, blind or one given with --arm NAME=KEY=VALUE,...")
+    if arm.startswith("move-"):  # benchmarks/world_checks.py's movability: one weak category, one round's dose
+        return ["mixture.strategy=static", f"++mixture.static={{{arm[5:]}: 1.0}}", f"mixture.budget={weak_dose()}",
+                "train.gate.enabled=false"]
+    raise SystemExit(f"unknown arm {arm!r}: default, uniform, static, blind, move-<category> or one given with --arm NAME=KEY=VALUE,...")
 
 
 def present_rounds() -> set[str]:
