@@ -266,7 +266,7 @@ AUDIT_EXAMPLE = """example:
   dpe audit                          # every round's audit stage, against the control arm params name
   dpe audit --run-control            # first run the control arm (audit.control: dvc exp run -n uniform ...)
   dpe audit --ablate --round r1      # one experiment per cell r1 trained on, retrained without it
-  dpe audit --ablate --round r1 --cells text/document size/shapes
+  dpe audit --ablate --round r1 --cells text/document grid/table
 
 Experiments run in the workspace, which is restored to HEAD after each: commit params.yaml, dvc.lock and
 metrics first. Writes data/rounds/<round>/audit/ (cells.parquet, lineage.parquet, summary.md),

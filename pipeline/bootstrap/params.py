@@ -7,8 +7,8 @@ from pydantic import Field, field_validator
 from pipeline.models.params import ClipConfig
 from pipeline.params import Section
 
-DEFAULT_SKEW = {"compare": 0.05, "size": 0.05, "spatial": 0.05, "text": 0.05, "trend": 0.05}
-DEFAULT_WEAK = {"compare": 0.3, "size": 0.3, "spatial": 0.3, "text": 0.3, "trend": 0.3}
+DEFAULT_SKEW = {"compare": 0.05, "grid": 0.05, "text": 0.05, "variety": 0.05}
+DEFAULT_WEAK = {"compare": 0.3, "grid": 0.3, "text": 0.3, "variety": 0.3}
 
 
 class VLMConfig(Section):

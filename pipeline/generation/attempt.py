@@ -131,13 +131,19 @@ def apply_edits(source: Image.Image, specs: list[dict], fetch: Callable[[str], I
     return Applied(image, done, [EditOutput(ref, data) for ref, data in sorted(outputs.items())], calls)
 
 
+AIM_WIDTH = 4  # an aimed attempt's candidates: this many times generate.top_k
+
+
 def retrieve(inputs: RoundInputs, plan, cell: str, skip: set[str], rng: random.Random, notes: list[str],
              lane: int = 0) -> list[Hit]:
     """Search hits for the plan: text→image hits for its first query that finds any, interleaved with
     image→image hits from probe items the model failed in the cell, best first, each image once. ``lane``
     (the attempt's place among its cell's attempts running at once) drops that many best hits, so
-    concurrent attempts of a cell do not all pick the same image."""
-    k = inputs.top_k + lane
+    concurrent attempts of a cell do not all pick the same image. An attempt aimed at an answer (``plan.target``)
+    takes ``AIM_WIDTH`` times as many: a search ranks by likeness to the query, which can favour some answers (a
+    chart with many bars looks most like "a bar chart"), and the selector needs images that have the target."""
+    top = inputs.top_k * (AIM_WIDTH if getattr(plan, "target", "") else 1)
+    k = top + lane
     text: list[Hit] = []
     for query in (plan.query, *plan.more_queries):
         text = [replace(h, query=query) for h in inputs.search.by_text(query, k, image_type=plan.image_type,
@@ -159,7 +165,7 @@ def retrieve(inputs: RoundInputs, plan, cell: str, skip: set[str], rng: random.R
             if hit is not None and hit.image_id not in taken:
                 taken.add(hit.image_id)
                 hits.append(hit)
-    return hits[lane:][:inputs.top_k] or hits[:inputs.top_k]
+    return hits[lane:][:top] or hits[:top]
 
 
 def candidates(inputs: RoundInputs, hits: list[Hit]) -> list[Candidate]:
@@ -196,7 +202,7 @@ def target(answers: tuple[str, ...] | None, attempt_id: str, seed: int) -> str:
     """The answer an attempt aims at: a cell's attempts cycle through its answers from a seeded offset ("" when
     the backend cannot aim).
 
-    >>> [target(("left", "right"), f"r1/spatial/shapes/{i:05d}", 0) for i in range(4)].count("left")
+    >>> [target(("two", "three"), f"r1/grid/table/{i:05d}", 0) for i in range(4)].count("two")
     2
     """
     if not answers:

@@ -23,7 +23,7 @@ ANSWERED = ("pass", "schema")  # the faults after which the client holds a model
 
 
 def plan_step() -> R.PlannerIn:
-    return R.PlannerIn(cell="counting/objects", category="counting", image_type="objects",
+    return R.PlannerIn(cell="variety/objects", category="variety", image_type="objects",
                        brief="Counting coloured dots is weak.", failures=[])
 
 
@@ -74,7 +74,7 @@ def test_generation_through_random_faults_completes_with_exact_bookkeeping(world
                       pool_manifest=pool_manifest, brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1",
                       seed=3, top_k=8)
     try:
-        samples, attempts, counts = generate({"counting/objects": 4, "colour/objects": 4}, ctx, 3, concurrency=2)
+        samples, attempts, counts = generate({"variety/objects": 4, "colour/objects": 4}, ctx, 3, concurrency=2)
     finally:
         proxy.close()
         endpoint.close()

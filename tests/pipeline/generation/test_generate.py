@@ -13,7 +13,7 @@ from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import PlanRequest
 from pipeline.generation.dedup import Seen, question_key
 from pipeline.generation.edits import replay
-from pipeline.generation.attempt import RoundInputs, attempt, retrieve
+from pipeline.generation.attempt import AIM_WIDTH, RoundInputs, attempt, retrieve
 from pipeline.generation.generate import Budget, RoundState, generate
 from pipeline.generation.params import DEFAULT_EDITS, DedupConfig
 from pipeline.images import decode_rgb, image_id
@@ -29,7 +29,7 @@ def context(world_pool, scenes=None, **extra) -> RoundInputs:
 
 
 def test_generation_fills_quotas_with_lineage_and_counts_every_attempt(world_pool):
-    quotas = {"counting/shapes": 3, "colour/objects": 2, "chart/bar_chart": 2, "text/document": 0}
+    quotas = {"counting/document": 3, "colour/objects": 2, "chart/bar_chart": 2, "text/document": 0}
     samples, attempts, counts = generate(quotas, context(world_pool), max_attempts_per_sample=6)
     assert counts["accepted"] == len(samples) == 7 and "unfilled" not in counts
     assert counts["calls.planner"] == counts["attempts"] and counts["tokens.prompt"] == 0  # rules cost nothing
@@ -58,13 +58,13 @@ def test_an_attempt_returns_its_rejection_reason(world_pool, tmp_path):
     out = world_pool[0]
     empty = tmp_path / "scenes.parquet"
     pq.write_table(pq.read_table(out / "scenes.parquet").slice(0, 0), empty)
-    result = attempt(context(world_pool, scenes=empty), "counting/shapes", "r1/counting/shapes/00000", set())
+    result = attempt(context(world_pool, scenes=empty), "counting/document", "r1/counting/document/00000", set())
     assert result.sample is None and result.reason == "unknown_image" and result.image_id
     assert [c.role for c in result.calls] == ["planner", "writer"]
 
 
 def test_a_spent_budget_stops_generation_cleanly(world_pool):
-    quotas = {"counting/shapes": 3, "colour/objects": 2, "chart/bar_chart": 2}
+    quotas = {"counting/document": 3, "colour/objects": 2, "chart/bar_chart": 2}
     samples, attempts, counts = generate(quotas, context(world_pool), 6, budget=Budget(calls=10))
     calls = sum(v for k, v in counts.items() if k.startswith("calls."))
     assert counts["stopped.calls"] == 1 and 10 <= calls <= 10 + 3  # checked before each attempt
@@ -73,7 +73,7 @@ def test_a_spent_budget_stops_generation_cleanly(world_pool):
 
 
 def test_concurrent_attempts_are_deterministic_and_fill_the_quotas(world_pool):
-    quotas = {"counting/shapes": 3, "colour/objects": 2, "chart/bar_chart": 2}
+    quotas = {"counting/document": 3, "colour/objects": 2, "chart/bar_chart": 2}
     runs = [generate(quotas, context(world_pool), 6, concurrency=4) for _ in range(2)]
     (samples, attempts, counts), (again, attempts_again, _) = runs
     assert counts["accepted"] == len(samples) == 7 and "unfilled" not in counts
@@ -83,7 +83,7 @@ def test_concurrent_attempts_are_deterministic_and_fill_the_quotas(world_pool):
 
 
 def test_samples_repeating_an_earlier_round_are_rejected(world_pool):
-    quotas = {"counting/shapes": 3, "colour/objects": 2}
+    quotas = {"counting/document": 3, "colour/objects": 2}
     first = RoundState()
     samples, _, _ = generate(quotas, context(world_pool), 6, state=first)
     # the same round again (same seed, same attempt ids) with the first run's index: its samples come back
@@ -97,24 +97,24 @@ def test_samples_repeating_an_earlier_round_are_rejected(world_pool):
 
 def test_retrieval_also_searches_by_the_failed_probe_images(world_pool):
     out = world_pool[0]
-    items = [i for i in load_items(str(out / "probe.parquet")) if i["image_type"] == "shapes"][:2]
-    failures = {"counting/shapes": tuple({"item_id": i["item_id"], "question": i["question"],
+    items = [i for i in load_items(str(out / "probe.parquet")) if i["image_type"] == "bar_chart"][:2]
+    failures = {"chart/bar_chart": tuple({"item_id": i["item_id"], "question": i["question"],
                                           "reference": i["answer"], "answer": "0"} for i in items)}
     ctx = context(world_pool, failures=failures, failure_images={i["item_id"]: i["image"] for i in items},
                   image_queries=2)
-    plan = ctx.backend.plan(PlanRequest("counting/shapes", "", failures["counting/shapes"]), random.Random(0)).value
-    hits = retrieve(ctx, plan, "counting/shapes", set(), random.Random(0), [])
+    plan = ctx.backend.plan(PlanRequest("chart/bar_chart", "", failures["chart/bar_chart"]), random.Random(0)).value
+    hits = retrieve(ctx, plan, "chart/bar_chart", set(), random.Random(0), [])
     queries = [h.query for h in hits]
     assert queries[0] == plan.query and {f"image:{i['item_id']}" for i in items} <= set(queries[:3])
-    assert len({h.image_id for h in hits}) == len(hits) == ctx.top_k and all(h.image_type == "shapes" for h in hits)
+    assert len({h.image_id for h in hits}) == len(hits) == ctx.top_k and all(h.image_type == "bar_chart" for h in hits)
 
 
 def test_an_attempt_reads_all_its_candidates_images_in_one_batch(world_pool, monkeypatch):
     reads, real = [], lake.fetch_rows
     monkeypatch.setattr(lake, "fetch_rows", lambda table, ids, columns: reads.append(list(ids)) or
                         real(table, ids, columns))
-    out = attempt(context(world_pool), "counting/shapes", "r1/counting/shapes/00000", set())
-    assert len(reads) == 1 and len(reads[0]) == 8 and out.image_id in reads[0]  # top_k candidates, one read
+    out = attempt(context(world_pool), "table/table", "r1/table/table/00000", set())
+    assert len(reads) == 1 and len(reads[0]) == 8 * AIM_WIDTH and out.image_id in reads[0]  # an aimed attempt's candidates, one read
 
 
 def test_the_world_aims_each_cells_attempts_at_its_answers_in_turn(world_pool):
@@ -140,5 +140,5 @@ def test_the_world_aims_each_cells_attempts_at_its_answers_in_turn(world_pool):
         assert backend.write(plan, chosen.image_id, None, random.Random(seed)).value.answer == "one"
     assert backend.select(plan, found[:-1], random.Random(0)).value is not None  # none fits: any candidate
 
-    samples, _, _ = generate({"spatial/shapes": 6}, context(world_pool), max_attempts_per_sample=6)
-    assert Counter(s.answer for s in samples) == {"left": 3, "right": 3}
+    samples, _, _ = generate({"chart/bar_chart": 6}, context(world_pool), max_attempts_per_sample=6)
+    assert Counter(s.answer for s in samples) == {"3": 2, "4": 2, "5": 2}

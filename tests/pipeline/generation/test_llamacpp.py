@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # starts a model server
 def test_planner_role_through_llama_cpp(llama_cpp):
     cfg = OpenAIAgentsConfig(base_url=llama_cpp, model="smollm2", max_tokens=300, reply_retries=1, timeout=120)
     client = RoleClient("planner", cfg)
-    step = R.PlannerIn(cell="counting/objects", category="counting", image_type="objects",
+    step = R.PlannerIn(cell="variety/objects", category="variety", image_type="objects",
                        brief="Counting coloured dots is weak.",
                        failures=[R.Failure(question="How many red dots?", reference="3", answer="4")])
     reply = client.ask(step, R.PlannerOut)

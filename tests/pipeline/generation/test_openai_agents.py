@@ -58,7 +58,7 @@ def context(world_pool, endpoint, edits=GenerateConfig().edits, **cfg) -> RoundI
     settings = OpenAIAgentsConfig(base_url=endpoint.url, model="vlm", api_key_env="NO_KEY_HERE", max_retries=1,
                                   reply_retries=1, **cfg)
     backend = OpenAIBackend(settings, list(edits))
-    failures = {"counting/objects": ({"question": "How many red dots?", "reference": "3", "answer": "4"},)}
+    failures = {"variety/objects": ({"question": "How many red dots?", "reference": "3", "answer": "4"},)}
     return RoundInputs(backend=backend, search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest,
                    brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1", seed=3, top_k=8,
                    failures=failures)
@@ -72,7 +72,7 @@ def load(inputs: RoundInputs, image_id: str):
 def test_roles_see_what_they_should_and_the_grader_decides(world_pool):
     endpoint = Endpoint(script=scripted(["many", "4", " 5 "]))  # a non-answer, a disagreement, an agreement
     try:
-        samples, attempts, counts = generate({"counting/objects": 2}, context(world_pool, endpoint), 3)
+        samples, attempts, counts = generate({"variety/objects": 2}, context(world_pool, endpoint), 3)
     finally:
         endpoint.close()
     assert counts["accepted"] == len(samples) == 2 and counts["rejected.validator_disagrees"] == 4
@@ -111,7 +111,7 @@ def endpoint_bodies(by_role: dict) -> list[dict]:
 def test_bad_replies_are_asked_again_then_recorded_and_transport_faults_apart(world_pool):
     endpoint = Endpoint(script=scripted(["5"], writer="I cannot see anything"))
     try:
-        _, attempts, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 2)
+        _, attempts, counts = generate({"variety/objects": 1}, context(world_pool, endpoint), 2)
     finally:
         endpoint.close()
     assert counts["rejected.invalid_reply.writer"] == 2 and counts["accepted"] == 0
@@ -120,7 +120,7 @@ def test_bad_replies_are_asked_again_then_recorded_and_transport_faults_apart(wo
 
     endpoint = Endpoint(script=scripted(["5"], planner=503))
     try:
-        _, attempts, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 1)
+        _, attempts, counts = generate({"variety/objects": 1}, context(world_pool, endpoint), 1)
     finally:
         endpoint.close()
     assert counts["rejected.transport_error.planner"] == 1
@@ -132,7 +132,7 @@ def test_servers_without_structured_outputs_and_editor_mistakes(world_pool):
     endpoint = Endpoint(structured=False, script=scripted(
         ["5"], editor='{"edits": [{"op": "swirl", "args": {}}]}'))
     try:
-        _, _, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 1)
+        _, _, counts = generate({"variety/objects": 1}, context(world_pool, endpoint), 1)
     finally:
         endpoint.close()
     assert counts["rejected.editor_unknown_operation"] == 1
@@ -144,7 +144,7 @@ def test_a_selector_that_sees_no_fit_rejects_before_writing(world_pool):
     endpoint = Endpoint(script=scripted(["5"], selector='{"choice": -1, "score": 0.1}'))
     prices = Budget(prices={"vlm": (1000.0, 2000.0)})  # per million tokens
     try:
-        _, attempts, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 2, budget=prices)
+        _, attempts, counts = generate({"variety/objects": 1}, context(world_pool, endpoint), 2, budget=prices)
     finally:
         endpoint.close()
     assert counts["rejected.selector_none"] == 2 and counts["accepted"] == 0
@@ -174,7 +174,7 @@ def test_attempts_run_concurrently_up_to_the_bound(world_pool):
         return answer
 
     endpoint = Endpoint(script=scripted(["5"], planner=slow(json.dumps(PLAN))))
-    quotas = {"counting/objects": 3, "colour/objects": 3}
+    quotas = {"variety/objects": 3, "colour/objects": 3}
     try:
         samples, attempts, counts = generate(quotas, context(world_pool, endpoint), 2, concurrency=3)
     finally:
@@ -190,7 +190,7 @@ def test_a_pasted_image_is_recorded_and_replays_from_the_pool(world_pool):
     endpoint = Endpoint(script=scripted(["5"], editor=paste))
     ctx = context(world_pool, endpoint)
     try:
-        samples, _, _ = generate({"counting/objects": 1}, ctx, 2)
+        samples, _, _ = generate({"variety/objects": 1}, ctx, 2)
     finally:
         endpoint.close()
     (sample,) = samples
@@ -217,7 +217,7 @@ def test_an_endpoint_that_refuses_stops_the_round_and_keeps_what_was_done(world_
     journal = Journal(tmp_path / "samples.lance", tmp_path / "attempts.lance", "k", every=100)
     try:
         with pytest.raises(EndpointRefused) as err:
-            generate({"counting/objects": 4}, context(world_pool, endpoint), 2, journal)
+            generate({"variety/objects": 4}, context(world_pool, endpoint), 2, journal)
     finally:
         endpoint.close()
     message = str(err.value)
@@ -279,7 +279,7 @@ def painted(world_pool, images, tries):
     endpoint = Endpoint(script=scripted(["5"], editor=PAINT), images=images)
     ctx = context(world_pool, endpoint, edits=[*GenerateConfig().edits, "generative"], image_edit={"model": "painter"})
     try:
-        return (endpoint, ctx, *generate({"counting/objects": 1}, ctx, tries))
+        return (endpoint, ctx, *generate({"variety/objects": 1}, ctx, tries))
     finally:
         endpoint.close()
 
@@ -294,7 +294,7 @@ def test_replies_that_obey_injected_instructions_are_rejected_and_recorded(world
     for role, reply in hostile.items():
         endpoint = Endpoint(structured=False, script=scripted(["5"], **{role: reply}))
         try:
-            _, _, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 1)
+            _, _, counts = generate({"variety/objects": 1}, context(world_pool, endpoint), 1)
         finally:
             endpoint.close()
         assert counts[f"rejected.invalid_reply.{role}"] == 1 and counts.get("accepted", 0) == 0
@@ -302,7 +302,7 @@ def test_replies_that_obey_injected_instructions_are_rejected_and_recorded(world
         {"edits": [{"op": "paste", "args": {"image_id": "../../etc/passwd", "x": 0.1, "y": 0.1, "scale": 0.3,
                                             "path": "/etc/passwd"}}]})))
     try:
-        _, _, counts = generate({"counting/objects": 1}, context(world_pool, endpoint), 1)
+        _, _, counts = generate({"variety/objects": 1}, context(world_pool, endpoint), 1)
     finally:
         endpoint.close()
     assert counts["rejected.editor_bad_arguments"] == 1  # an argument outside the operation's schema
@@ -312,7 +312,7 @@ def test_replies_that_obey_injected_instructions_are_rejected_and_recorded(world
 def test_a_call_over_the_prompt_token_cap_stops_the_round_and_keeps_what_was_made(world_pool):
     endpoint = Endpoint(script=scripted(["5"]))  # the endpoint counts 50 prompt tokens per call
     try:
-        samples, attempts, counts = generate({"counting/objects": 3}, context(world_pool, endpoint), 1,
+        samples, attempts, counts = generate({"variety/objects": 3}, context(world_pool, endpoint), 1,
                                              budget=Budget(prompt_tokens_per_call=40))
     finally:
         endpoint.close()

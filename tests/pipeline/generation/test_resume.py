@@ -19,8 +19,8 @@ from pipeline.schemas import Cell, Diagnosis, Mixture
 pytestmark = pytest.mark.slow  # runs the stage (and a trained CLIP) in subprocesses
 
 REPO = Path(__file__).resolve().parents[3]
-QUOTAS = {"colour/objects": 8, "colour/shapes": 8, "counting/objects": 8, "counting/shapes": 8, "size/shapes": 8,
-          "spatial/shapes": 8, "chart/bar_chart": 8}
+QUOTAS = {"colour/objects": 8, "compare/line_chart": 8, "variety/objects": 8, "counting/document": 8, "text/document": 8,
+          "grid/table": 8, "chart/bar_chart": 8}
 
 
 def inputs(world_pool, tmp: Path) -> dict:

@@ -74,7 +74,7 @@ def test_generation_against_the_served_vlm_stops_at_its_budget(world_pool, vlm_s
                       pool_manifest=pool_manifest, brief="counting is weak", diagnosis_hash="d" * 16, round_name="r1",
                       seed=3, top_k=8)
     try:
-        samples, attempts, counts = generate({"counting/objects": 4}, ctx, 6, budget=Budget(calls=6))
+        samples, attempts, counts = generate({"variety/objects": 4}, ctx, 6, budget=Budget(calls=6))
     finally:
         planner.close()
     assert counts["stopped.calls"] == 1 and counts["accepted"] == len(samples)

@@ -11,7 +11,7 @@ from pipeline.pool.search import PoolSearch
 from pipeline.world.agents import WorldBackend
 from pipeline.world.mistakes import wrong_answer
 
-QUOTAS = {"counting/shapes": 4, "spatial/shapes": 4, "chart/bar_chart": 4, "colour/objects": 4}
+QUOTAS = {"counting/document": 4, "grid/table": 4, "chart/bar_chart": 4, "colour/objects": 4}
 
 
 def run(world_pool, validators=1, **errors):
@@ -66,7 +66,7 @@ def test_the_rounds_metrics_measure_agreement_diversity_and_label_precision(worl
     _, _, clean = run(world_pool)
     assert clean["agreement"] == 1.0 and clean["label_precision.accepted"] == 1.0
     assert clean["label_precision.accepted.n"] == 16 and clean["diversity.sources"] == 1.0
-    assert 0 < clean["diversity.clip_spread"] < 2 and clean["entropy.counting/shapes"] >= 0
+    assert 0 < clean["diversity.clip_spread"] < 2 and clean["entropy.counting/document"] >= 0
     noisy, _, counts = run(world_pool, writer=0.3, validator=0.2, shared=0.5, off_cell=0.2)
     right = sum(s.label_correct for s in noisy)
     assert counts["label_precision.accepted"] == right / len(noisy) < 1.0

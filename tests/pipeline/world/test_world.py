@@ -31,10 +31,9 @@ def test_other_seed_other_pool(tiny_world, tmp_path):
     assert len(a - b) >= 15
 
 
-def test_at_least_six_image_types_and_eight_categories():
-    assert len(IMAGE_TYPES) >= 6
-    assert len(CATEGORIES) >= 8
-    assert {t for _, t in CELLS} == set(IMAGE_TYPES)
+def test_six_image_types_and_cells_over_five_of_them():
+    assert len(IMAGE_TYPES) >= 6 and len(CATEGORIES) >= 8
+    assert {t for _, t in CELLS} == set(IMAGE_TYPES) - {"shapes"}  # shapes: pool pictures no cell asks about
 
 
 def test_pool_is_unlabelled_and_scenes_cover_it(tiny_world):
@@ -64,51 +63,28 @@ def test_probe_covers_every_cell(tiny_world):
     assert all(cells.count(c) == cfg.probe_per_cell for c in CELLS)
 
 
-def _unique(items, key, value):
-    hits = [it for it in items if it[key] == value]
-    assert len(hits) == 1
-    return hits[0]
-
-
-def _find(items, desc):
-    colour, shape = desc.split()
-    return _unique([it for it in items if it["colour"] == colour], "shape", shape)
-
-
 def oracle(scene: dict, question: str) -> str:
     """An independent reading of each question against the scene record."""
     q = question
-    if q == "How many shapes are there?":
-        return str(len(scene["items"]))
-    if q == "Which colour do most of the shapes have?":
-        shapes = Counter(it["colour"] for it in scene["items"])
-        (winner,) = [c for c, n in shapes.items() if n == max(shapes.values())]
-        return winner
-    if m := re.fullmatch(r"Is the (\w+) shape on the left or the right\?", q):
-        it = _unique(scene["items"], "colour", m[1])
-        assert it["col"] != 1
-        return "left" if it["col"] == 0 else "right"
-    if m := re.fullmatch(r"Is the (\w+) shape small or large\?", q):
-        return _unique(scene["items"], "colour", m[1])["size"]
     dots = Counter(d["colour"] for d in scene.get("dots", []))
-    if m := re.fullmatch(r"How many (\w+) dots are there\?", q):
-        return str(dots[m[1]])
     if q == "Which colour has the most dots?":
         (winner,) = [c for c, n in dots.items() if n == max(dots.values())]
         return winner
-    if m := re.fullmatch(r"Are there more or fewer (\w+) dots than (\w+) dots\?", q):
-        assert dots[m[1]] != dots[m[2]] and dots[m[2]] > 0
-        return "more" if dots[m[1]] > dots[m[2]] else "fewer"
+    if q == "How many colours of dots are there?":
+        return {1: "one", 2: "two"}[len(dots)]
     if q in ("How many bars are there?", "How many points does the line have?"):
         return str(len(scene["values"]))
-    if q == "Does the line end higher or lower than it starts?":
-        return "higher" if scene["values"][-1] > scene["values"][0] else "lower"
+    if q == "Does the line have more or fewer than five points?":
+        assert len(scene["values"]) != 5
+        return "more" if len(scene["values"]) > 5 else "fewer"
     if q == "How many lines of text are there?":
         return str(len(scene["lines"]))
     if q == "How many words are on the first line?":
         return ["one", "two", "three"][len(scene["lines"][0]) - 1]
     if q == "How many rows of numbers are there?":
         return str(len(scene["cells"]))
+    if q == "How many columns of numbers are there?":
+        return {2: "two", 3: "three"}[len(scene["cells"][0])]
     raise AssertionError(f"no oracle for {q!r}")
 
 
@@ -151,7 +127,7 @@ def test_weak_and_strong_cells_share_no_answer_word_and_split_as_the_issue_asks(
     weak = {a for t in TEMPLATES if t.kind == "weak" for a in t.answers}
     strong = {a for t in TEMPLATES if t.kind == "strong" for a in t.answers}
     assert not weak & strong
-    assert len(WEAK_CATEGORIES) >= 3 and len(WEAK_CELLS) / len(CELLS) >= 0.35
+    assert len(WEAK_CATEGORIES) >= 3 and len(WEAK_CELLS) / len(CELLS) >= 0.35  # of every set's items
     assert not set(WEAK_CATEGORIES) & {c for t in TEMPLATES if t.kind == "strong" for c in [t.category]}
 
 
