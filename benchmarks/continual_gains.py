@@ -8,6 +8,15 @@
   apart from every other set's images), read by no stage and no choice: the set claims are made on (r0 and the
   last round only: it is the costly set). Its grades are keyed by its draw (``data/world/test.json``).
 
+Each finished (arm, seed) is one small file, ``benchmarks/continual_gains_runs/<key>/<arm>-s<seed>.json`` (committed,
+written atomically): the run's commit, gate steps and every graded round's per-item correctness on each set. The
+key hashes what the numbers depend on: the round stages' code, params.yaml, r0's model hash, the graded sets' draws,
+the grading code, ``requirements.lock``, the thread count and the CPU's instruction set; so ``run
+--budget-minutes N`` picks up the pairs the current key lacks and stops before a run it has no time for, and
+``report`` pools one key (the current one unless ``--key``) and prints its seed counts: a code change starts a new
+table instead of mixing two. A model already graded on a set (same DVC md5, same draw) is not graded again
+(``<key>/grades/``). ``--results FILE.json`` reads a single-file store of the earlier layout instead.
+
 Arms: ``default`` (params.yaml as committed), ``uniform`` and ``static`` (r0's weak categories, never
 re-diagnosed), each with the same budget and recipe, and ``blind`` (the default's data with every image one grey
 image, ``train.blind``, no gate: its gain must be about zero, or the spiral's gain is not from the images); ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run
@@ -16,9 +25,9 @@ keyed by the model's DVC md5, so a carried-over round is graded once), and the r
 items (``pipeline.evidence.seeds_and_items``: Student's t over seeds), with Bonferroni bounds over categories and
 Holm over the arms compared:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/continual_gains.py run --arms default uniform static \\
-        --seeds 0 1 2 3 4 5 6 7 8 9 --rounds 3
-    .venv/bin/python benchmarks/continual_gains.py report --set test --markdown /tmp/cg.md
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.continual_gains run --arms default uniform static blind \\
+        --seeds 0 1 2 3 4 5 6 7 8 9 --rounds 3 --budget-minutes 120
+    .venv/bin/python -m benchmarks.continual_gains report --set test --markdown /tmp/cg.md
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -170,22 +180,131 @@ def eval_bits(rev: str | None, round_name: str) -> str:
 
 
 def grade_all(store: dict, sets: list[str], path: Path) -> None:
-    """Grade r0 and every stored run's rounds on ``sets`` where not done yet (saved as it goes)."""
+    """Grade r0 and every stored run's rounds on ``sets`` where not done yet (a single-file store, saved as it
+    goes)."""
     for which in sets:
-        items = items_of(which)
-        store["items"][set_key(which)] = {"categories": [it["category"] for it in items],
-                                          "cells": [f"{it['category']}/{it['image_type']}" for it in items]}
-        grades = store["grades"].setdefault(set_key(which), {})
-        last = f"r{store['rounds']}"
+        key = set_key(which)
+        store["items"][key] = items_meta(which)
+        grades = store["grades"].setdefault(key, {})
         todo = [(None, "r0", store["r0"])] + [(run["commit"], r, info["model"]) for run in store["runs"].values()
-                                              for r, info in run["rounds"].items()
-                                              if which != "test" or r in ("r0", last)]  # test: r0 and the end
+                                              for r, info in graded_rounds(run["rounds"], which, store["rounds"])]
         for rev, round_name, md5 in todo:
-            if md5 in grades:
+            if md5 not in grades:
+                grades[md5] = grade_round(rev, round_name, which)
+                path.write_text(json.dumps(store, indent=0, sort_keys=True) + "\n")
+
+
+def items_meta(which: str) -> dict:
+    items = items_of(which)
+    return {"categories": [it["category"] for it in items],
+            "cells": [f"{it['category']}/{it['image_type']}" for it in items]}
+
+
+def graded_rounds(rounds: dict, which: str, last: int) -> list[tuple[str, dict]]:
+    """The rounds of a run graded on ``which``: every round, but on the costly test set only r0 and the last."""
+    return [(r, info) for r, info in rounds.items() if which != "test" or r in ("r0", f"r{last}")]
+
+
+def grade_round(rev: str | None, round_name: str, which: str) -> str:
+    log.info("grading %s of %s on %s", round_name, rev or "the workspace", which)
+    return eval_bits(rev, round_name) if which == "eval" else grade_model(rev, round_name, items_of(which))
+
+
+# ---- the accumulating store: one file per (key, arm, seed) -----------------------------------------------------
+
+UNITS = Path("benchmarks/continual_gains_runs")
+
+
+def instruction_set() -> str:
+    """The kernels the rounds' floats come from: the pin's AVX2 (``pipeline/cpu.py``) or, unpinned, the machine's."""
+    from pipeline.cpu import MODE
+
+    if os.environ.get(MODE, "pinned") != "native":
+        return "avx2"
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def store_key(rounds: int, sets: list[str]) -> str:
+    """What every number of a table depends on: the round stages' code, params.yaml, r0's model, the graded sets'
+    draws, the grading code, the locked packages, the thread count, the instruction set and the rounds run."""
+    import hashlib
+
+    from pipeline.cpu import THREADS
+    from pipeline.deps import code_hash
+
+    lock = Path("requirements.lock")
+    parts = [pipeline_code(), Path("params.yaml").read_text(), model_md5("HEAD", "r0"),
+             *[set_key(w) for w in sorted(sets)], code_hash(__file__, "pipeline/diagnosis/evaluate.py"),
+             lock.read_text() if lock.exists() else "", str(THREADS), instruction_set(), str(rounds)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def write_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        tmp.write(json.dumps(data, indent=0, sort_keys=True) + "\n")
+    os.replace(tmp.name, path)
+
+
+def load_units(folder: Path) -> dict:
+    """One key's unit files as a store (the layout ``report`` reads)."""
+    meta = json.loads((folder / "meta.json").read_text())
+    store = {"runs": {}, "grades": {}, "items": meta["items"], "r0": meta["r0"], "rounds": meta["rounds"]}
+    for path in sorted(folder.glob("*-s*.json")):
+        unit = json.loads(path.read_text())
+        store["runs"][path.stem] = {k: unit[k] for k in ("arm", "seed", "sets", "commit", "rounds")}
+        for which, by_model in unit["grades"].items():
+            store["grades"].setdefault(which, {}).update(by_model)
+    return store
+
+
+def known_grade(folder: Path, which: str, md5: str) -> str | None:
+    """A grade of the model ``md5`` on ``which`` that some unit of this key already holds."""
+    for path in folder.glob("*-s*.json"):
+        grade = json.loads(path.read_text())["grades"].get(which, {}).get(md5)
+        if grade is not None:
+            return grade
+    return None
+
+
+def run_units(arms: list[str], seeds: list[int], rounds: int, sets: list[str], extra: dict, recipe: list[str],
+              budget_minutes: float, logs: Path) -> Path:
+    """Run and grade the (arm, seed) pairs the current key lacks, each saved as its own file; stop before a run
+    the remaining budget (0: none) cannot fit, judged by the slowest finished run of this call."""
+    key = store_key(rounds, sets)
+    folder = UNITS / key
+    r0 = model_md5("HEAD", "r0")
+    if not (folder / "meta.json").exists():
+        write_atomic(folder / "meta.json", {"key": key, "r0": r0, "rounds": rounds, "params": Path("params.yaml").read_text(),
+                                            "instruction_set": instruction_set(), "sets": {w: set_key(w) for w in sets},
+                                            "items": {set_key(w): items_meta(w) for w in sets}})
+    began, slowest = time.perf_counter(), 0.0
+    for arm in arms:
+        for seed in seeds:
+            path = folder / f"{arm}-s{seed}.json"
+            if path.exists():
                 continue
-            log.info("grading %s of %s on %s", round_name, rev or "the workspace", which)
-            grades[md5] = eval_bits(rev, round_name) if which == "eval" else grade_model(rev, round_name, items)
-            path.write_text(json.dumps(store, indent=0, sort_keys=True) + "\n")
+            left = budget_minutes * 60 - (time.perf_counter() - began)
+            if budget_minutes and slowest and left < slowest:
+                log.warning("stopping: %.0f s left of the budget, a run takes about %.0f s", left, slowest)
+                return folder
+            sets_of = arm_sets(arm, extra) + recipe
+            started = time.perf_counter()
+            run = run_one(f"cg-{arm}-s{seed}", sets_of, seed, rounds, logs)
+            grades: dict[str, dict[str, str]] = {}
+            for which in sets:
+                for round_name, info in [("r0", {"model": r0}), *graded_rounds(run["rounds"], which, rounds)]:
+                    md5 = info["model"]
+                    if md5 in grades.get(set_key(which), {}):
+                        continue
+                    grade = known_grade(folder, set_key(which), md5) or grade_round(run["commit"], round_name, which)
+                    grades.setdefault(set_key(which), {})[md5] = grade
+            write_atomic(path, {"arm": arm, "seed": seed, "sets": sets_of, "commit": run["commit"],
+                                "rounds": run["rounds"], "seconds": run["seconds"], "grades": grades})
+            slowest = max(slowest, time.perf_counter() - started)
+    return folder
 
 
 # ---- the report ---------------------------------------------------------------------------------------------
@@ -266,24 +385,48 @@ def report(store: dict, which: str, arms: list[str], default: str = "default") -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["run", "grade", "report"])
-    parser.add_argument("--arms", nargs="+", default=["default", "uniform", "static"])
+    parser.add_argument("--arms", nargs="+", default=["default", "uniform", "static", "blind"])
     parser.add_argument("--arm", action="append", default=[], help="NAME=KEY=VALUE,KEY=VALUE: a lever's arm")
     parser.add_argument("--recipe", nargs="*", default=[], help="KEY=VALUE set in every arm")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(range(10)))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sets", nargs="+", default=["choose", "eval", "test"], choices=SETS)
     parser.add_argument("--set", default="test", choices=SETS, help="report: the set to report on")
-    parser.add_argument("--results", default="benchmarks/continual_gains.json")
+    parser.add_argument("--budget-minutes", type=float, default=0, help="run: stop before a run that does not fit")
+    parser.add_argument("--key", help="report: the key to pool (default: the current code's and params')")
+    parser.add_argument("--results", help="a single-file store of the earlier layout (run, grade, report)")
     parser.add_argument("--logs", default="data/benchmarks/continual_gains")
     parser.add_argument("--markdown")
     parser.add_argument("--default-arm", default="default", help="report: the arm compared with the controls")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    extra = {name: sets.split(",") for name, _, sets in (a.partition("=") for a in args.arm)}
+    arms = list(dict.fromkeys([*args.arms, *extra]))
+    if args.results:
+        store = legacy(args, extra)
+    else:
+        if args.command == "run":
+            folder = run_units(args.arms, args.seeds, args.rounds, args.sets, extra, args.recipe,
+                               args.budget_minutes, Path(args.logs))
+        else:
+            folder = UNITS / (args.key or store_key(args.rounds, args.sets))
+        if not (folder / "meta.json").exists():
+            sys.exit(f"no runs stored under {folder}: run them first (or pass --key of a stored table)")
+        store = load_units(folder)
+        print(f"key {folder.name}: " + ", ".join(
+            f"{arm} {sum(r['arm'] == arm for r in store['runs'].values())} seeds" for arm in arms))
+    text = report(store, args.set, arms, args.default_arm)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+
+
+def legacy(args, extra: dict) -> dict:
+    """A single-file store (``--results``): run, grade and read it as the earlier layout did."""
     path = Path(args.results)
     store = json.loads(path.read_text()) if path.exists() else {"runs": {}, "grades": {}, "items": {}}
     store.setdefault("r0", model_md5("HEAD", "r0"))
     store.setdefault("rounds", args.rounds)
-    extra = {name: sets.split(",") for name, _, sets in (a.partition("=") for a in args.arm)}
     if args.command == "run":
         for arm in args.arms:
             for seed in args.seeds:
@@ -297,10 +440,7 @@ def main() -> None:
                 path.write_text(json.dumps(store, indent=0, sort_keys=True) + "\n")
     if args.command in ("run", "grade"):
         grade_all(store, args.sets, path)
-    text = report(store, args.set, list(dict.fromkeys([*args.arms, *extra])), args.default_arm)
-    print(text)
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    return store
 
 
 if __name__ == "__main__":

@@ -96,3 +96,42 @@ def test_blind_arm_is_a_valid_ungated_blind_run():
         node[leaf] = yaml.safe_load(value)
     params = Params.model_validate(raw)
     assert params.train.blind and not params.train.gate.enabled
+
+
+def test_runs_accumulate_one_file_per_arm_and_seed_and_stop_within_the_budget(tmp_path, monkeypatch):
+    """Each finished (arm, seed) is its own file under the key; a second call runs only what is missing; a model
+    graded once is not graded again; the budget stops before a run that does not fit; the report pools the key."""
+    import benchmarks.continual_gains as cg
+
+    clock = {"t": 0.0}
+    runs, graded = [], []
+    cats = ["a"] * 20 + ["b"] * 20
+
+    def fake_run(name, sets, seed, rounds, logs):  # the dvc exp run of a whole arm: minutes of CPU, not a unit test
+        runs.append(name)
+        clock["t"] += 100
+        return {"commit": f"c-{name}", "seconds": 100,
+                "rounds": {"r0": {"model": "m0"}, "r1": {"model": f"m-{name}", "gate_step": 1.0}}}
+
+    def fake_grade(rev, round_name, which):
+        graded.append((rev, round_name, which))
+        return "1" * 20 + "0" * 20 if round_name == "r0" else "1" * 30 + "0" * 10
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cg, "run_one", fake_run)
+    monkeypatch.setattr(cg, "grade_round", fake_grade)
+    monkeypatch.setattr(cg, "store_key", lambda rounds, sets: "k1")
+    monkeypatch.setattr(cg, "model_md5", lambda rev, r: "m0")
+    monkeypatch.setattr(cg, "items_meta", lambda which: {"categories": cats, "cells": cats})
+    monkeypatch.setattr(cg, "set_key", lambda which: which)
+    monkeypatch.setattr(cg.time, "perf_counter", lambda: clock["t"])
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    folder = cg.run_units(["default"], [0, 1, 2], 1, ["choose"], {}, [], 250 / 60, tmp_path / "logs")
+    assert sorted(p.name for p in folder.glob("*-s*.json")) == ["default-s0.json", "default-s1.json"]
+    assert [g for g in graded if g[1] == "r0"] == [("c-cg-default-s0", "r0", "choose")]  # r0 graded once
+    cg.run_units(["default"], [0, 1, 2], 1, ["choose"], {}, [], 0, tmp_path / "logs")
+    assert runs == ["cg-default-s0", "cg-default-s1", "cg-default-s2"]  # the missing one only
+    store = cg.load_units(folder)
+    assert len(store["runs"]) == 3 and store["grades"]["choose"]["m0"] == "1" * 20 + "0" * 20
+    row = next(line for line in report(store, "choose", ["default"]).splitlines() if line.startswith("| default |"))
+    assert row.split("|")[2].strip() == "3" and "+0.250" in row
