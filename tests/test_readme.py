@@ -131,26 +131,30 @@ def test_every_number_the_readme_quotes_has_a_checked_source(title):
     assert not unsourced, f"README section {title!r} quotes numbers with no checked source: {unsourced}"
 
 
-REPORT = re.compile(r"<!-- report: benchmarks/continual_gains\.py report (?P<args>[^>]*?) -->\n(?P<body>.*?)<!-- /report -->",
-                    re.S)
+REPORT = re.compile(r"<!-- report: (?:python -m )?benchmarks[/.]continual_gains(?:\.py)? report (?P<args>[^>]*?) -->\n"
+                    r"(?P<body>.*?)<!-- /report -->", re.S)
 
 
 def test_the_results_tables_are_what_their_command_prints_from_the_committed_grades():
-    """RESULTS.md's continual-gains tables are regenerated from benchmarks/continual_gains.json by the command each
-    block names: a changed statistic or a hand-edited cell breaks this."""
+    """RESULTS.md's continual-gains tables are regenerated from the committed grades by the command each block
+    names (a single-file store with ``--results``, one key's unit files with ``--key``): a changed statistic or a
+    hand-edited cell breaks this."""
     import argparse
     import sys
 
     sys.path.insert(0, str(REPO))
-    from benchmarks.continual_gains import report
+    from benchmarks.continual_gains import UNITS, load_units, report
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--set")
     parser.add_argument("--arms", nargs="+")
     parser.add_argument("--default-arm", default="default")
-    store = json.loads((REPO / "benchmarks/continual_gains.json").read_text())
+    parser.add_argument("--results")
+    parser.add_argument("--key")
     blocks = list(REPORT.finditer(RESULTS))
     assert blocks
     for block in blocks:
         args = parser.parse_args(block["args"].split())
+        assert bool(args.results) != bool(args.key), f"name the store: --results FILE or --key KEY ({block['args']})"
+        store = (json.loads((REPO / args.results).read_text()) if args.results else load_units(REPO / UNITS / args.key))
         assert block["body"].strip() == report(store, args.set, args.arms, args.default_arm).strip(), block["args"]
