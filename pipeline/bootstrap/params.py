@@ -7,8 +7,8 @@ from pydantic import Field, field_validator
 from pipeline.models.params import ClipConfig
 from pipeline.params import Section
 
-DEFAULT_SKEW = {"compare": 0.05, "grid": 0.05, "text": 0.05, "variety": 0.05}
-DEFAULT_WEAK = {"compare": 0.3, "grid": 0.3, "text": 0.3, "variety": 0.3}
+DEFAULT_SKEW = {"grid": 0.03, "text": 0.045, "variety": 0.05}
+DEFAULT_WEAK = {"grid": 0.3, "text": 0.3, "variety": 0.3}
 
 
 class VLMConfig(Section):

@@ -32,7 +32,8 @@ def caption(scene: Scene) -> str:
     if t == "shapes":
         detail = " and ".join(f"a {it['size']} {it['colour']} {it['shape']} at the {_place(it)}" for it in scene["items"])
     elif t == "objects":
-        detail = " and ".join(f"{n} {c} dots" for c, n in sorted(Counter(d["colour"] for d in scene["dots"]).items()))
+        counts = sorted(Counter(d["colour"] for d in scene["dots"]).items())
+        detail = " and ".join(f"{n} {c} dots" for c, n in counts) + (", mixed" if len(counts) > 1 else ", one colour")
     elif t == "bar_chart":
         detail = f"{len(scene['values'])} bars"
     elif t == "line_chart":

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pipeline.diagnosis.judges import Judge, Verdict
 
-_CALCULATION = {"compare"}
-_REASONING = {"spatial", "chart", "table", "trend"}
+_READING = {"chart", "series", "table", "grid"}  # reading a chart's or a table's structure
 
 
 class WorldJudge(Judge):
-    """No parsable answer is a format error, a wrong comparison a calculation error, a wrong relation or
-    lookup a reasoning error, a wrong colour, count, shape or word a visual-recognition error."""
+    """No parsable answer is a format error, a wrong reading of a chart or a table a reasoning error, a wrong
+    colour, count or word a visual-recognition error."""
 
     @classmethod
     def from_config(cls, cfg) -> "WorldJudge":
@@ -19,8 +18,6 @@ class WorldJudge(Judge):
     def judge(self, item, answer_text, parsed):
         if parsed is None:
             return Verdict("ok", "format")
-        if item["category"] in _CALCULATION:
-            return Verdict("ok", "calculation")
-        if item["category"] in _REASONING:
+        if item["category"] in _READING:
             return Verdict("ok", "reasoning")
         return Verdict("ok", "visual_recognition")

@@ -8,16 +8,17 @@ The cells come in two kinds, fixed per world version (``WORLD_VERSION``):
 
 * **strong**: the warm-up asks them at full share; the base model should answer them (>= 0.85);
 * **weak**: latent blind spots. Their question is scarce in the warm-up, but what it needs is perceived: a strong
-  cell asks about the same images (lines of a document, rows of a table, the dots' colours, a line's points), and
-  the captions the warm-up trains on state it. Their answers share no word with a strong cell's (strong cells
-  answer with colour words and digits; weak ones with number words and more/fewer), so training a weak cell
-  cannot move a strong cell's answer prior, nor the reverse.
+  cell asks about the same images (lines of a document, rows of a table, the dots' colours), and
+  the captions the warm-up trains on state it. Their answers share no word with any other cell's (strong cells
+  answer with colour words and digits; the weak ones with number words, table widths and single/mixed), so
+  training one cell cannot move another's answer prior.
 
 Every cell is one the architecture can learn: trained at full share of every cell, each reaches 0.85 within 3x
 the warm-up's steps (``benchmarks/world_checks.py ceiling``). Cells that did not were left out: the colour most
 shapes have, shapes and dots of a colour counted, a shape's side or size, a line's ending, which of two dot
 colours is more frequent (0.52-0.78 at 6,000 steps); so were glyph reading (a word, a digit), at chance at this
-scale. Shapes images stay in the pool as pictures no cell asks about.
+scale, and more or fewer than five points (learnt from a handful of warm-up examples or not at all: no share of
+the warm-up left it partly learnt). Shapes images stay in the pool as pictures no cell asks about.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class Template:
 
 
 NUMBER_WORDS = ("one", "two", "three")
+WIDTHS = ("narrow", "medium", "wide")  # a table of 2, 3 or 4 columns of numbers
+MIXES = ("single", "mixed")  # dots of one colour, or of two
 
 
 def _majority_colour(things: list[dict]) -> str | None:
@@ -85,8 +88,8 @@ def objects_colour(s: Scene, rng: random.Random):
     return None if colour is None else ("Which colour has the most dots?", colour)
 
 
-def objects_colours(s: Scene, rng: random.Random):
-    return "How many colours of dots are there?", NUMBER_WORDS[len({d["colour"] for d in s["dots"]}) - 1]
+def objects_mix(s: Scene, rng: random.Random):
+    return "Are the dots a single colour or mixed?", MIXES[len({d["colour"] for d in s["dots"]}) - 1]
 
 
 def document_lines(s: Scene, rng: random.Random):
@@ -105,17 +108,12 @@ def line_points(s: Scene, rng: random.Random):
     return "How many points does the line have?", str(len(s["values"]))
 
 
-def line_five(s: Scene, rng: random.Random):
-    n = len(s["values"])
-    return None if n == 5 else ("Does the line have more or fewer than five points?", "more" if n > 5 else "fewer")
-
-
 def table_rows(s: Scene, rng: random.Random):
     return "How many rows of numbers are there?", str(len(s["cells"]))
 
 
-def table_columns(s: Scene, rng: random.Random):
-    return "How many columns of numbers are there?", NUMBER_WORDS[len(s["cells"][0]) - 1]
+def table_width(s: Scene, rng: random.Random):
+    return "Is the table narrow, medium or wide?", WIDTHS[len(s["cells"][0]) - 2]
 
 
 def _digits(low: int, high: int) -> tuple[str, ...]:
@@ -127,12 +125,11 @@ TEMPLATES: tuple[Template, ...] = (
     Template("colour", "objects", "strong", "word", COLOUR_WORDS, objects_colour),
     Template("counting", "document", "strong", "integer", _digits(2, 4), document_lines),
     Template("chart", "bar_chart", "strong", "integer", _digits(3, 5), bar_count),
-    Template("chart", "line_chart", "strong", "integer", _digits(4, 6), line_points),
+    Template("series", "line_chart", "strong", "integer", _digits(4, 6), line_points),
     Template("table", "table", "strong", "integer", _digits(2, 4), table_rows),
     Template("text", "document", "weak", "word", NUMBER_WORDS, document_first_line),
-    Template("grid", "table", "weak", "word", NUMBER_WORDS[1:], table_columns),
-    Template("variety", "objects", "weak", "word", NUMBER_WORDS[:2], objects_colours),
-    Template("compare", "line_chart", "weak", "word", ("more", "fewer"), line_five),
+    Template("grid", "table", "weak", "word", WIDTHS, table_width),
+    Template("variety", "objects", "weak", "word", MIXES, objects_mix),
 )
 BY_CELL: dict[tuple[str, str], Template] = {t.cell: t for t in TEMPLATES}
 CELLS: tuple[tuple[str, str], ...] = tuple(sorted(BY_CELL))

@@ -68,7 +68,7 @@ def _document(rng: random.Random) -> Scene:
 
 
 def _table(rng: random.Random) -> Scene:
-    rows, cols = rng.randint(2, 4), rng.randint(2, 3)
+    rows, cols = rng.randint(2, 4), rng.randint(2, 4)
     return {
         "image_type": "table",
         "row_labels": list(LETTERS[:rows]),

@@ -18,10 +18,10 @@ def graded_rows(rows: list[dict]) -> pl.DataFrame:
 
 
 def test_grading_and_error_attribution():
-    items = [item(0), item(1), item(2, cat="compare", itype="objects")]
+    items = [item(0), item(1), item(2, cat="chart", itype="bar_chart")]
     results = grade(items, ["3", "lots", "5"], WorldJudge())
     assert results["correct"].to_list() == [True, False, False]
-    assert results["error_type"].to_list() == ["", "format", "calculation"]
+    assert results["error_type"].to_list() == ["", "format", "reasoning"]
 
 
 def test_judge_failures_are_excluded_from_accuracy():

@@ -19,7 +19,7 @@ from pipeline.schemas import Cell, Diagnosis, Mixture
 pytestmark = pytest.mark.slow  # runs the stage (and a trained CLIP) in subprocesses
 
 REPO = Path(__file__).resolve().parents[3]
-QUOTAS = {"colour/objects": 8, "compare/line_chart": 8, "variety/objects": 8, "counting/document": 8, "text/document": 8,
+QUOTAS = {"colour/objects": 8, "series/line_chart": 8, "variety/objects": 8, "counting/document": 8, "text/document": 8,
           "grid/table": 8, "chart/bar_chart": 8}
 
 
