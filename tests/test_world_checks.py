@@ -1,0 +1,28 @@
+"""The world checks benchmark's ceiling: the params it trains with and the verdict its table prints."""
+
+import pytest
+import yaml
+
+from benchmarks.world_checks import MAX_FACTOR, ceiling_params, ceiling_table
+
+
+def test_ceiling_trains_every_category_at_full_share_within_three_times_the_steps():
+    raw = yaml.safe_load(open("params.yaml"))
+    params = ceiling_params(raw, 3, seed=4)
+    vlm = params["bootstrap"]["vlm"]
+    assert vlm["skew"] == {} and vlm["weak"] == {} and params["seed"] == 4
+    assert vlm["steps"] == 3 * raw["bootstrap"]["vlm"]["steps"] and vlm["examples"] == raw["world"]["sft_size"]
+    assert raw["bootstrap"]["vlm"]["skew"]  # the committed params are left as they were
+    with pytest.raises(SystemExit, match="at most 3x"):
+        ceiling_params(raw, MAX_FACTOR + 1, seed=0)
+
+
+def test_ceiling_table_names_every_cell_below_the_strong_line():
+    unit = {"seed": 0, "isa": "native", "kernels": "AVX512", "steps": 6000,
+            "cells": {"text/document": {"n": 400, "accuracy": 0.99, "low": 0.98},
+                      "grid/table": {"n": 400, "accuracy": 0.80, "low": 0.77}}}
+    text = ceiling_table([unit])
+    assert "| grid/table | 0.800 (≥0.770, n=400) |" in text
+    assert text.strip().endswith("below 0.85: grid/table s0 native.")
+    unit["cells"]["grid/table"]["accuracy"] = 0.9
+    assert ceiling_table([unit]).strip().endswith("every cell reaches 0.85.")
