@@ -2,7 +2,7 @@
 pipeline's controls (the validator, the agreement rule, the pass-rate band, ``filter.label``) can be measured
 against labels that are sometimes wrong.
 
-A wrong answer is a plausible one: a count off by one (in digits or words), a neighbouring bar's value, the other side or size, a
+A wrong answer is a plausible one: a count off by one (in digits or words), the other side or size, a
 colour from the same picture, another option. Two calls of one model fail alike: when the writer is wrong, the
 validator repeats its wrong answer with probability ``shared`` and otherwise errs on its own with probability
 ``validator``. An off-cell sample is a question about another skill than the cell's, which the validator's
@@ -34,9 +34,6 @@ def wrong_answer(answer: str, answer_type: str, options: list[str], scene: dict,
         return rng.choice([letter for letter in letters if letter != answer])
     if answer_type == "integer":
         value = int(answer)
-        neighbours = [v for v in scene.get("values") or [] if v != value]  # a neighbouring bar's value
-        if neighbours and rng.random() < 0.5:
-            return str(rng.choice(neighbours))
         return str(value + 1 if value == 0 or rng.random() < 0.5 else value - 1)
     if answer in OPPOSITE:
         return OPPOSITE[answer]
