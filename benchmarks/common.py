@@ -56,4 +56,6 @@ def category_rows(category: str, n: int, seed: int, image_size: int, held_out: s
                   ) -> list[dict]:
     """``n`` training items of one category, its image types in turn."""
     cells = [c for c in CELLS if c[0] == category]
+    if not cells:
+        raise ValueError(f"the world has no category {category!r}; its categories: {sorted({c for c, _ in CELLS})}")
     return labelled_items(split, seed, [cells[i % len(cells)] for i in range(n)], image_size, held_out)

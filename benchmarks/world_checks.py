@@ -1,4 +1,4 @@
-"""The world checks that need training (issue 39, point 2): can every cell be learnt, and does GRPO move a weak one?
+"""The world checks that need training: can every cell be learnt, and does GRPO move a weak one?
 
 * ``ceiling``: the same architecture, every category at full warm-up share (``bootstrap.vlm.skew: {}``), every SFT
   row a question example, ``--factor`` × the default warm-up steps (at most 3): every cell must reach

@@ -11,10 +11,12 @@ from pipeline.training.params import TrainConfig
 
 
 def test_replay_replaces_a_share_of_the_weak_rows_with_other_categories():
-    rows = training_rows(["text", "arithmetic"], ["colour", "size"], 10, 0.3, 0, 64, set())
-    assert Counter(r["category"] for r in rows) == {"text": 4, "arithmetic": 3, "colour": 2, "size": 1}
-    plain = training_rows(["text", "arithmetic"], ["colour", "size"], 10, 0.0, 0, 64, set())
-    assert {r["category"] for r in plain} == {"text", "arithmetic"} and len(plain) == 10
+    rows = training_rows(["text", "grid"], ["colour", "table"], 10, 0.3, 0, 64, set())
+    assert Counter(r["category"] for r in rows) == {"text": 4, "grid": 3, "colour": 2, "table": 1}
+    plain = training_rows(["text", "grid"], ["colour", "table"], 10, 0.0, 0, 64, set())
+    assert {r["category"] for r in plain} == {"text", "grid"} and len(plain) == 10
+    with pytest.raises(ValueError, match="arithmetic"):
+        training_rows(["arithmetic"], ["colour"], 4, 0.0, 0, 64, set())
 
 
 def test_change_separates_the_weak_gain_from_what_the_others_lost():

@@ -49,7 +49,7 @@ def targets(split: str, seed: int, cells: list[tuple[str, str]]) -> list[str]:
     """The answer each entry of ``cells`` is drawn for: every cell cycles through its template's answers from a
     seeded offset, so within any set each answer of a cell appears equally often (to within one).
 
-    >>> targets("probe", 0, [("trend", "line_chart")] * 4).count("higher")
+    >>> targets("probe", 0, [("variety", "objects")] * 4).count("mixed")
     2
     """
     seen: dict[tuple[str, str], int] = {}

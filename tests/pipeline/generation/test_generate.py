@@ -133,11 +133,11 @@ def test_the_world_aims_each_cells_attempts_at_its_answers_in_turn(world_pool):
     single = [i for i in dots if len({d["colour"] for d in scenes[i]["dots"]}) == 1]
     assert single and len(single) < len(dots) / 3  # the pool itself is skewed towards two colours
     found = [Candidate(Hit(i, 1.0, "objects"), b"") for i in [d for d in dots if d not in single][:10] + single[:1]]
-    plan = Plan(cell="variety/objects", category="variety", image_type="objects", query="q", target="one")
+    plan = Plan(cell="variety/objects", category="variety", image_type="objects", query="q", target="single")
     for seed in range(5):
         chosen = backend.select(plan, found, random.Random(seed)).value
         assert chosen.image_id == single[0]
-        assert backend.write(plan, chosen.image_id, None, random.Random(seed)).value.answer == "one"
+        assert backend.write(plan, chosen.image_id, None, random.Random(seed)).value.answer == "single"
     assert backend.select(plan, found[:-1], random.Random(0)).value is not None  # none fits: any candidate
 
     samples, _, _ = generate({"chart/bar_chart": 6}, context(world_pool), max_attempts_per_sample=6)
