@@ -71,8 +71,7 @@ class GateConfig(ItemSetConfig):
     min_gain: float = Field(0.0, description=(
         "the one-sided lower bound of a candidate's overall paired gain must exceed this"))
     margin: float = Field(0.05, gt=0, lt=1, description=(
-        "non-inferiority margin: every category's one-sided lower bound must be above -margin (2,496 gate items, "
-        "about 312 per category: an unchanged category is shown within 0.05 about 99% of the time)"))
+        "non-inferiority margin: every category's one-sided lower bound must be above -margin"))
     alpha: float = Field(0.05, gt=0, lt=1, description=(
         "the gate's error rate: a candidate that changed nothing passes at most this often (each step's tests at "
         "alpha / len(steps))"))
