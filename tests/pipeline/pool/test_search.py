@@ -36,7 +36,8 @@ def test_clip_train_embed_and_search(tiny_world, tmp_path):
     pool = lake.open_pinned(pool_manifest)
     row = pool.search().select(["image_id", "image"]).limit(1).to_arrow().to_pylist()[0]
     hits = search.by_image(decode_rgb(row["image"]), k=5)
-    assert hits[0].image_id == row["image_id"] and hits[0].score > 0.99
+    # the image finds itself among the best (a 3-step CLIP puts near-identical charts at the same point)
+    assert row["image_id"] in {h.image_id for h in hits if h.score >= hits[0].score - 1e-4} and hits[0].score > 0.99
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     without = search.by_image(decode_rgb(row["image"]), k=5, exclude={row["image_id"]})
     assert row["image_id"] not in {h.image_id for h in without} and len(without) == 5
