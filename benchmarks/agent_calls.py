@@ -13,7 +13,7 @@ against two sets of servers on 127.0.0.1, one after the other:
 
 The world backend's numbers come from `dvc repro` (``metrics/rN/generate.json``).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/agent_calls.py [--clip data/models/clip \\
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.agent_calls [--clip data/models/clip \\
         --vlm data/rounds/r0/model --quota 4 --attempts 3]
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,10 +33,9 @@ from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
 from pipeline.pool.params import EmbedConfig, SearchConfig
 from pipeline.pool.search import PoolSearch
+from tests.servers import Endpoint, llama_cpp, photo_agents, transformers_serve
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from tests.servers import Endpoint, llama_cpp, photo_agents, transformers_serve  # noqa: E402
 
 TYPES = {"photo": "a photograph", "document": "a scanned document", "chart": "a chart or plot"}
 QUOTAS = ("colour/photo", "counting/photo")

@@ -6,20 +6,17 @@ Nearly every answer in the embedded world is a small count, so every category sh
 category the model answers mostly with one number (its answer prior) moves when any other category's training
 shifts the prior, whatever its own data says. This table shows whether that is what the rounds did:
 
-    .venv/bin/python benchmarks/answer_drift.py --arms default push
+    .venv/bin/python -m benchmarks.answer_drift --arms default push
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pipeline.experiments import read_parquet_at  # noqa: E402
+from pipeline.experiments import read_parquet_at
 
 RESULTS = "data/rounds/{round}/evaluation.parquet"
 

@@ -44,10 +44,8 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import pipeline_code  # noqa: E402
-from pipeline.experiments import exp_commit, get_at, read_parquet_at, restore_workspace  # noqa: E402
+from benchmarks.common import pipeline_code
+from pipeline.experiments import exp_commit, get_at, read_parquet_at, restore_workspace
 
 log = logging.getLogger("continual_gains")
 SETS = ("choose", "eval", "test")

@@ -11,7 +11,7 @@ arm's and with the committed ones:
   unpinned path used AVX-512, so a machine without it computes the same;
 * ``native``: ``DPE_CPU=native``, the machine's widest kernels (what the pin trades away for speed).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/cpu_pinning.py [--rev HEAD] [--arms pinned switched native]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.cpu_pinning [--rev HEAD] [--arms pinned switched native]
 """
 
 from __future__ import annotations

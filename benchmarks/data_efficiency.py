@@ -20,9 +20,9 @@ the pass-rate band, what the other categories lost). Every run's final model is 
 (params.yaml's ``probe.source``, the set diagnosis reads), read from the experiment's commit in the DVC cache:
 a default is chosen on those numbers, never on the evaluation set's:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/data_efficiency.py --seeds 0 1 2 3 4 --rounds 3 \\
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.data_efficiency --seeds 0 1 2 3 4 --rounds 3 \\
         --markdown /tmp/data_efficiency.md --plot benchmarks/data_efficiency.png
-    .venv/bin/python benchmarks/data_efficiency.py --report-only   # the report of what --results holds
+    .venv/bin/python -m benchmarks.data_efficiency --report-only   # the report of what --results holds
 """
 
 from __future__ import annotations
@@ -40,12 +40,10 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pipeline.bootstrap.skills import STRONG_AT  # noqa: E402
-from pipeline.compare import accuracy_of  # noqa: E402
-from pipeline.evidence import Interval, interval, paired, samples_to_reach  # noqa: E402
-from pipeline.experiments import exp_commit, get_at, restore_workspace  # noqa: E402
+from pipeline.bootstrap.skills import STRONG_AT
+from pipeline.compare import accuracy_of
+from pipeline.evidence import Interval, interval, paired, samples_to_reach
+from pipeline.experiments import exp_commit, get_at, restore_workspace
 
 log = logging.getLogger("data_efficiency")
 ARMS = ["dpe_step", "softmax_error", "dro", "uniform", "static"]

@@ -13,15 +13,14 @@ against this machine's compute bound, measured side by side in one run.
 more than encoding it); ``--model vit-b-32`` is open_clip's ViT-B/32 at 224 px (random weights, nothing
 downloaded), where compute dominates, as with a real CLIP.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embed_throughput.py --model tiny
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embed_throughput.py --model vit-b-32 --images 512
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.embed_throughput --model tiny
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.embed_throughput --model vit-b-32 --images 512
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,11 +30,10 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import tiny_clip, world_pool  # noqa: E402
-from pipeline.images import decode_rgb  # noqa: E402
-from pipeline.models import clip  # noqa: E402
-from pipeline.pool.embed import ImageEncoder, native_bf16, prefetch  # noqa: E402
+from benchmarks.common import tiny_clip, world_pool
+from pipeline.images import decode_rgb
+from pipeline.models import clip
+from pipeline.pool.embed import ImageEncoder, native_bf16, prefetch
 
 
 def matmul_flops(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:

@@ -9,7 +9,7 @@ then times, for random sets of ``--candidates`` ids:
 - ``one batched read, BTREE index``: the same after ``lake.index_key`` (what ingest now builds), the path
   ``generation/attempt.py`` takes.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/fetch_rows.py [--rows 100000 --candidates 16 --reads 5]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.fetch_rows [--rows 100000 --candidates 16 --reads 5]
 """
 
 from __future__ import annotations

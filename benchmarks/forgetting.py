@@ -8,7 +8,7 @@ of rows in all). Every model is graded greedily on a measurement set of ``--per-
 cell; the report gives per setting the weak categories' gain, the other categories' mean change and worst
 drop, and the difference of each from the default's, paired by seed:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/forgetting.py --seeds 0 1 --json /tmp/forgetting.json
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.forgetting --seeds 0 1 --json /tmp/forgetting.json
 """
 
 from __future__ import annotations
@@ -22,16 +22,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import category_rows, measurement_set  # noqa: E402
-from benchmarks.data_efficiency import weak_categories  # noqa: E402
-from pipeline.answering import greedy_results  # noqa: E402
-from pipeline.config import load_params  # noqa: E402
-from pipeline.evidence import interval, paired  # noqa: E402
-from pipeline.models.checkpoint import load  # noqa: E402
-from pipeline.results import accuracy_table  # noqa: E402
+from benchmarks.common import category_rows, measurement_set
+from benchmarks.data_efficiency import weak_categories
+from pipeline.answering import greedy_results
+from pipeline.config import load_params
+from pipeline.evidence import interval, paired
+from pipeline.models.checkpoint import load
+from pipeline.results import accuracy_table
 from pipeline.training.params import TrainConfig
-from pipeline.training.train import run_grpo  # noqa: E402
+from pipeline.training.train import run_grpo
 
 log = logging.getLogger("forgetting")
 LORA = {"rank": 16, "alpha": 32, "dropout": 0.05, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}

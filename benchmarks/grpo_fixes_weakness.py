@@ -6,7 +6,7 @@ same r0 checkpoint runs (a) trl GRPO and (b) trl SFT on the samples, and prints 
 accuracy on the measurement set before and after each, side by side, with the verdict (target category
 up by at least 10 points, no other down by more than 5). Run after `dvc repro bootstrap_vlm`:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/grpo_fixes_weakness.py [--category arithmetic]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.grpo_fixes_weakness [--category arithmetic]
 """
 
 from __future__ import annotations
@@ -16,20 +16,17 @@ import copy
 import json
 import logging
 import math
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import category_rows, measurement_set  # noqa: E402
-from pipeline.answering import greedy_results  # noqa: E402
-from pipeline.bootstrap.sft import run_sft  # noqa: E402
-from pipeline.config import load_params  # noqa: E402
-from pipeline.models.checkpoint import load  # noqa: E402
-from pipeline.results import accuracy_table, distinct_answers  # noqa: E402
+from benchmarks.common import category_rows, measurement_set
+from pipeline.answering import greedy_results
+from pipeline.bootstrap.sft import run_sft
+from pipeline.config import load_params
+from pipeline.models.checkpoint import load
+from pipeline.results import accuracy_table, distinct_answers
 from pipeline.training.params import TrainConfig
-from pipeline.training.train import run_grpo  # noqa: E402
+from pipeline.training.train import run_grpo
 
 GAIN, MAX_DROP = 0.10, 0.05
 

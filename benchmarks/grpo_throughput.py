@@ -5,7 +5,7 @@ and with a LoRA adapter, measured side by side in one run on the same prompts.
 Uses round r0's model when `dvc repro bootstrap_vlm` has built it (else a random model of the same
 architecture and size) and the default train params (8 completions for each of 4 prompts a step):
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/grpo_throughput.py [--steps 12]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.grpo_throughput [--steps 12]
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from pipeline.config import load_params  # noqa: E402
-from pipeline.models.checkpoint import load  # noqa: E402
+from pipeline.config import load_params
+from pipeline.models.checkpoint import load
 from pipeline.training.params import LoraSection
-from pipeline.training.train import grpo_trainer  # noqa: E402
+from pipeline.training.train import grpo_trainer
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class GenerateTimer:

@@ -4,14 +4,13 @@ images arrive, measured side by side in one run (the goal: the rerun costs at mo
 The rerun reads every source again (the ids are content hashes, so it has to hash the bytes) but
 decodes, normalises, writes and embeds only the new images.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/incremental_pool.py [--images 50000 --new-share 0.01]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.incremental_pool [--images 50000 --new-share 0.01]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,11 +18,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import tiny_clip, world_pool  # noqa: E402
-from pipeline.pool.embed import embed_pool  # noqa: E402
-from pipeline.pool.ingest import ingest  # noqa: E402
-from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig  # noqa: E402
+from benchmarks.common import tiny_clip, world_pool
+from pipeline.pool.embed import embed_pool
+from pipeline.pool.ingest import ingest
+from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
 
 
 def run(sources: list[str], lake_uri: str, clip_dir: Path) -> tuple[dict, dict, float, float]:

@@ -14,8 +14,8 @@ category's fresh world samples (the setting where GRPO reliably gains), clean ag
 a share of their labels made wrong (plausibly, as the writer errs), that share being what part 1 measured
 reaching training in the goal setting; per seed, graded on a large fresh measurement set.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/label_noise.py --part controls --seeds 0 1 2 --out c.json
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/label_noise.py --part gain --wrong 0.029 0.079 --seeds 0 1 2 3 4
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.label_noise --part controls --seeds 0 1 2 --out c.json
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.label_noise --part gain --wrong 0.029 0.079 --seeds 0 1 2 3 4
 """
 
 from __future__ import annotations
@@ -25,24 +25,22 @@ import copy
 import json
 import logging
 import random
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import category_rows, measurement_set  # noqa: E402
-from pipeline import artifacts, schemas  # noqa: E402
-from pipeline.config import load_params  # noqa: E402
-from pipeline.evidence import interval, wilson  # noqa: E402
-from pipeline.generation.attempt import RoundInputs  # noqa: E402
-from pipeline.generation.dedup import Seen  # noqa: E402
-from pipeline.generation.generate import RoundState, generate, probe_facts  # noqa: E402
-from pipeline.generation.params import WorldErrorsConfig  # noqa: E402
-from pipeline.pool.ingest import listed_ids  # noqa: E402
-from pipeline.pool.search import PoolSearch  # noqa: E402
-from pipeline.training.filter import filter_samples  # noqa: E402
-from pipeline.world.agents import WorldBackend  # noqa: E402
-from pipeline.world.mistakes import wrong_answer  # noqa: E402
+from benchmarks.common import category_rows, measurement_set
+from pipeline import artifacts, schemas
+from pipeline.config import load_params
+from pipeline.evidence import interval, wilson
+from pipeline.generation.attempt import RoundInputs
+from pipeline.generation.dedup import Seen
+from pipeline.generation.generate import RoundState, generate, probe_facts
+from pipeline.generation.params import WorldErrorsConfig
+from pipeline.pool.ingest import listed_ids
+from pipeline.pool.search import PoolSearch
+from pipeline.training.filter import filter_samples
+from pipeline.world.agents import WorldBackend
+from pipeline.world.mistakes import wrong_answer
 
 GOAL = {"writer": 0.2, "validator": 0.1, "shared": 0.33}
 SETTINGS = {  # name -> (world errors, validator calls per draft); the goal setting is writer 20%

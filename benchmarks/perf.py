@@ -15,7 +15,7 @@ Sections (``--only`` picks some), each measured in its own process so they do no
 * ``search``: top-10 search over ``--vectors`` vectors (1,000,000 by default), median latency and recall@10,
   with and without an image-type filter (``benchmarks/search_latency.py``).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/perf.py --out /tmp/perf.json [--only embed search]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.perf --out /tmp/perf.json [--only embed search]
 """
 
 from __future__ import annotations

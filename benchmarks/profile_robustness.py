@@ -10,7 +10,7 @@ The warm-up (minutes) is cached per (seed, instruction set) under ``--cache``; t
 rerun every time, so changing ``bootstrap.vlm.weak`` or the top-up's rule costs minutes, not the warm-up, per row;
 each row's log (the top-up's profile after every chunk) is kept as ``log-s<seed>-<isa>.txt`` there:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/profile_robustness.py --seeds 0 1 --isa native avx2
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.profile_robustness --seeds 0 1 --isa native avx2
 """
 
 from __future__ import annotations

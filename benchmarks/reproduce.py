@@ -9,7 +9,7 @@ stage's ``metrics/<round>/audit.json`` and ``ablation.json`` are left out: the c
 CPU training gives different floats on another instruction set or thread count, so the report names this
 machine's CPU model, whether it has AVX-512, and the torch thread count; compare like with like.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/reproduce.py [--rev HEAD] [--keep DIR] [--report out.json]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.reproduce [--rev HEAD] [--keep DIR] [--report out.json]
 """
 
 from __future__ import annotations

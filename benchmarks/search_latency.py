@@ -8,7 +8,7 @@ queries with fresh points from the same distribution, indexes it the way the emb
 again with the BITMAP indexes dropped (the index before they were added), side by side. Exact top-10 comes
 from a numpy brute force.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/search_latency.py [--rows 200000 --dim 64 --nprobes 24]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.search_latency [--rows 200000 --dim 64 --nprobes 24]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Grades every round's model of the workspace (``data/rounds/rN/model``, as ``dvc 
 r0, paired over the items (one run: an interval over items, none over seeds). Grades are stored per model (its
 md5 in ``dvc.lock``) under the test set's draw and the evaluating code, so a rerun grades only what is new:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/test_set.py [--out benchmarks/test_set.json]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.test_set [--out benchmarks/test_set.json]
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.continual_gains import bits, set_key  # noqa: E402
+from benchmarks.continual_gains import bits, set_key
 
 log = logging.getLogger("benchmarks.test_set")
 

@@ -60,3 +60,15 @@ def test_paths_named_in_code_exist_and_no_issue_numbers():
         issues += [f"{path.relative_to(REPO)}" for _ in re.finditer(r"\bissue \d+", text, re.IGNORECASE)]
     assert not stale, f"code points at files that do not exist: {stale}"
     assert not issues, f"code cites issue numbers (say what, not which ticket): {issues}"
+
+
+def test_benchmarks_run_as_modules():
+    """``benchmarks`` is a package: every command runs a benchmark as ``python -m benchmarks.<name>``, and no
+    benchmark edits ``sys.path`` to reach the project."""
+    by_path = re.compile(r"python3? +benchmarks/\w+\.py")
+    docs = [REPO / "README.md", REPO / "benchmarks/RESULTS.md", REPO / "Makefile", *code_files()]
+    assert (REPO / "benchmarks/__init__.py").exists()
+    run_by_path = [f"{p.relative_to(REPO)}: {m}" for p in docs for m in by_path.findall(p.read_text())]
+    assert not run_by_path, f"benchmarks run by path (use python -m benchmarks.<name>): {run_by_path}"
+    edits = [p.name for p in (REPO / "benchmarks").glob("*.py") if "sys.path.insert" in p.read_text()]
+    assert not edits, f"benchmarks that edit sys.path: {edits}"

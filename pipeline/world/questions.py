@@ -14,7 +14,7 @@ The cells come in two kinds, fixed per world version (``WORLD_VERSION``):
   training one cell cannot move another's answer prior.
 
 Every cell is one the architecture can learn: trained at full share of every cell, each reaches 0.85 within 3x
-the warm-up's steps (``benchmarks/world_checks.py ceiling``). Cells that did not were left out: the colour most
+the warm-up's steps (``python -m benchmarks.world_checks ceiling``). Cells that did not were left out: the colour most
 shapes have, shapes and dots of a colour counted, a shape's side or size, a line's ending, which of two dot
 colours is more frequent (0.52-0.78 at 6,000 steps); so were glyph reading (a word, a digit), at chance at this
 scale, and more or fewer than five points (learnt from a handful of warm-up examples or not at all: no share of

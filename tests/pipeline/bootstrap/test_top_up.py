@@ -3,7 +3,7 @@ import random
 import pytest
 
 from pipeline.bootstrap.skills import ZERO_PASS_MAX
-from pipeline.bootstrap.top_up import (LR_FLOOR, STOP_MARGIN, accepted, chunk_rows, distance, fresh_rows, next_lr,
+from pipeline.bootstrap.top_up import (LR_FLOOR, accepted, chunk_rows, distance, fresh_rows, next_lr,
                                        overshot, to_train, top_up)
 
 

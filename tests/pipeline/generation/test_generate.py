@@ -3,7 +3,6 @@ block and the loop that counts, the lineage a sample carries, and determinism.""
 
 import json
 import random
-from dataclasses import replace
 
 import numpy as np
 import pyarrow.parquet as pq

@@ -1,7 +1,6 @@
 import hashlib
 import json
 import random
-import re
 from collections import Counter
 
 import pyarrow.parquet as pq
