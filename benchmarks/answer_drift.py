@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from pipeline.experiments import read_parquet_at
+from pipeline.run.repository import read_parquet_at
 
 RESULTS = "data/rounds/{round}/evaluation.parquet"
 

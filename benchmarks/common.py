@@ -16,9 +16,9 @@ from pipeline.world.questions import CELLS
 
 
 def pipeline_code() -> str:
-    """The hash of every stage's code (``pipeline.deps.code_hash``): a stored run or cached model is reused only
+    """The hash of every stage's code (``pipeline.run.deps.code_hash``): a stored run or cached model is reused only
     when the code that made it is this code."""
-    from pipeline.deps import code_hash, source_root
+    from pipeline.run.deps import code_hash, source_root
 
     return code_hash(*sorted((source_root() / "stages").glob("*.py")))
 

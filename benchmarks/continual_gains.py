@@ -22,7 +22,7 @@ re-diagnosed), each with the same budget and recipe, and ``blind`` (the default'
 image, ``train.blind``, no gate: its gain must be about zero, or the spiral's gain is not from the images); ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run
 ``-S`` values) and ``--recipe`` sets values for every arm. Per-item correctness is stored (``--results``,
 keyed by the model's DVC md5, so a carried-over round is graded once), and the report resamples seeds and
-items (``pipeline.evidence.seeds_and_items``: Student's t over seeds), with Bonferroni bounds over categories and
+items (``pipeline.stats.evidence.seeds_and_items``: Student's t over seeds), with Bonferroni bounds over categories and
 Holm over the arms compared:
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.continual_gains run --arms default uniform static blind \\
@@ -45,7 +45,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.common import pipeline_code
-from pipeline.experiments import exp_commit, get_at, read_parquet_at, restore_workspace
+from pipeline.run.repository import exp_commit, get_at, read_parquet_at, restore_workspace
 
 log = logging.getLogger("continual_gains")
 SETS = ("choose", "eval", "test")
@@ -129,7 +129,7 @@ def model_md5(rev: str, round_name: str) -> str:
 # ---- grading ------------------------------------------------------------------------------------------------
 
 def items_of(which: str) -> list[dict]:
-    from pipeline.config import load_params
+    from pipeline.config.params import load_params
     from pipeline.diagnosis.itemsets import half, load_items
 
     params = load_params()
@@ -156,7 +156,7 @@ def bits(correct) -> str:
 
 def grade_model(rev: str | None, round_name: str, items: list[dict]) -> str:
     """Greedy correctness of one round's model (from ``rev``'s outs in the DVC cache; None: the workspace)."""
-    from pipeline.config import load_params
+    from pipeline.config.params import load_params
     from pipeline.diagnosis.evaluate import evaluate
 
     params = load_params()
@@ -214,8 +214,8 @@ UNITS = Path("benchmarks/continual_gains_runs")
 
 
 def instruction_set() -> str:
-    """The kernels the rounds' floats come from: the pin's AVX2 (``pipeline/cpu.py``) or, unpinned, the machine's."""
-    from pipeline.cpu import MODE
+    """The kernels the rounds' floats come from: the pin's AVX2 (``pipeline/run/cpu.py``) or, unpinned, the machine's."""
+    from pipeline.run.cpu import MODE
 
     if os.environ.get(MODE, "pinned") != "native":
         return "avx2"
@@ -229,8 +229,8 @@ def store_key(rounds: int, sets: list[str]) -> str:
     draws, the grading code, the locked packages, the thread count, the instruction set and the rounds run."""
     import hashlib
 
-    from pipeline.cpu import THREADS
-    from pipeline.deps import code_hash
+    from pipeline.run.cpu import THREADS
+    from pipeline.run.deps import code_hash
 
     lock = Path("requirements.lock")
     parts = [pipeline_code(), Path("params.yaml").read_text(), model_md5("HEAD", "r0"),
@@ -325,7 +325,7 @@ def report(store: dict, which: str, arms: list[str], default: str = "default") -
     (Bonferroni over the categories) and default against each control (Holm over the controls)."""
     import numpy as np
 
-    from pipeline.evidence import bonferroni, holm, seeds_and_items
+    from pipeline.stats.evidence import bonferroni, holm, seeds_and_items
 
     which = which if which in store["items"] else set_key(which)  # a store of made-up runs names its set plainly
     cats = np.array(store["items"][which]["categories"])
@@ -335,7 +335,7 @@ def report(store: dict, which: str, arms: list[str], default: str = "default") -
     last = rounds[-1]
     level = bonferroni(0.05, len(names))
     lines = [f"Set `{which}` ({len(cats)} items); r0 {store['r0'][:8]} (unless an arm builds its own); mean over "
-             "seeds [95% interval over seeds (Student's t) and items (`pipeline.evidence.seeds_and_items`)]", "",
+             "seeds [95% interval over seeds (Student's t) and items (`pipeline.stats.evidence.seeds_and_items`)]", "",
              "| arm | seeds | " + " | ".join(rounds) + f" | {last} − r0 | gate steps |",
              "|---|---|" + "---|" * (len(rounds) + 2)]
     finals, cat_lines = {}, []

@@ -1,4 +1,4 @@
-"""Does pinning the CPU floats (``pipeline/cpu.py``) make the demo's metrics independent of the instruction set,
+"""Does pinning the CPU floats (``pipeline/run/cpu.py``) make the demo's metrics independent of the instruction set,
 and what does it cost?
 
 Clones the repository at ``--rev`` once per arm and runs ``dvc repro`` of the whole DAG there, one arm after
@@ -59,7 +59,7 @@ def run_arm(name: str, rev: str, workdir: Path) -> dict:
     subprocess.run(["git", "checkout", "-q", rev], cwd=clone, check=True)
     env = os.environ | ARMS[name] | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                                      "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "DVC_NO_ANALYTICS": "1"}
-    kernels = subprocess.run([sys.executable, "-c", "import stages, torch; from pipeline.cpu import describe; "
+    kernels = subprocess.run([sys.executable, "-c", "import stages, torch; from pipeline.run.cpu import describe; "
                               "print(describe())"], cwd=clone, env=env, capture_output=True, text=True).stdout.strip()
     began = time.perf_counter()
     done = subprocess.run(["dvc", "repro"], cwd=clone, env=env, capture_output=True, text=True)

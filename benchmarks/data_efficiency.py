@@ -41,9 +41,9 @@ from pathlib import Path
 import yaml
 
 from pipeline.bootstrap.skills import STRONG_AT
-from pipeline.compare import accuracy_of
-from pipeline.evidence import Interval, interval, paired, samples_to_reach
-from pipeline.experiments import exp_commit, get_at, restore_workspace
+from pipeline.run.repository import exp_commit, get_at, restore_workspace
+from pipeline.stats.compare import accuracy_of
+from pipeline.stats.evidence import Interval, interval, paired, samples_to_reach
 
 log = logging.getLogger("data_efficiency")
 ARMS = ["dpe_step", "softmax_error", "dro", "uniform", "static"]
@@ -91,7 +91,7 @@ def read_round(name: str, weak: list[str]) -> dict:
     """What one round of the run now in the workspace did: its metrics and its samples per category."""
     import pyarrow.parquet as pq
 
-    from pipeline.lake import open_path
+    from pipeline.storage.lake import open_path
 
     metrics = Path("metrics") / name
     quotas = {k[len("quota."):]: v for k, v in read_json(metrics / "mixture.json").items() if k.startswith("quota.")}
@@ -152,7 +152,7 @@ DEV_SHARE = 0.25  # of every probe cell (48 of 192: 624 items); superseded by co
 
 def dev_items() -> list[dict]:
     """A fixed stratified quarter of the dev set (the same items for every run)."""
-    from pipeline.config import load_params
+    from pipeline.config.params import load_params
     from pipeline.diagnosis.itemsets import load_items, resample
 
     probe = load_params().probe
@@ -162,9 +162,9 @@ def dev_items() -> list[dict]:
 def dev_accuracy(model_rev: str | None, round_name: str) -> dict[str, float]:
     """Accuracy of one round's model on the dev set, greedy, as the evaluate stage grades. ``model_rev``: the
     commit whose outs hold the model (read from the DVC cache, the workspace untouched); None: the workspace."""
-    from pipeline.config import load_params
+    from pipeline.answers.results import accuracy_table
+    from pipeline.config.params import load_params
     from pipeline.diagnosis.evaluate import evaluate
-    from pipeline.results import accuracy_table
 
     params = load_params()
     model = f"data/rounds/{round_name}/model"

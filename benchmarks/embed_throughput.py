@@ -31,9 +31,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import tiny_clip, world_pool
-from pipeline.images import decode_rgb
 from pipeline.models import clip
 from pipeline.pool.embed import ImageEncoder, native_bf16, prefetch
+from pipeline.storage.images import decode_rgb
 
 
 def matmul_flops(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:

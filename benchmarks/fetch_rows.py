@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from pipeline import lake, schemas
+from pipeline.storage import lake, schemas
 
 
 def build(lake_uri: str, rows: int, rng: np.random.Generator):

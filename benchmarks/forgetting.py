@@ -24,11 +24,11 @@ from pathlib import Path
 
 from benchmarks.common import category_rows, measurement_set
 from benchmarks.data_efficiency import weak_categories
-from pipeline.answering import greedy_results
-from pipeline.config import load_params
-from pipeline.evidence import interval, paired
+from pipeline.answers.engines import greedy_results
+from pipeline.answers.results import accuracy_table
+from pipeline.config.params import load_params
 from pipeline.models.checkpoint import load
-from pipeline.results import accuracy_table
+from pipeline.stats.evidence import interval, paired
 from pipeline.training.params import TrainConfig
 from pipeline.training.train import run_grpo
 

@@ -20,11 +20,11 @@ import tempfile
 import time
 
 from benchmarks.common import category_rows, measurement_set
-from pipeline.answering import greedy_results
+from pipeline.answers.engines import greedy_results
+from pipeline.answers.results import accuracy_table, distinct_answers
 from pipeline.bootstrap.sft import run_sft
-from pipeline.config import load_params
+from pipeline.config.params import load_params
 from pipeline.models.checkpoint import load
-from pipeline.results import accuracy_table, distinct_answers
 from pipeline.training.params import TrainConfig
 from pipeline.training.train import run_grpo
 

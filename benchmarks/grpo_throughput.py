@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.config import load_params
+from pipeline.config.params import load_params
 from pipeline.models.checkpoint import load
 from pipeline.training.params import LoraSection
 from pipeline.training.train import grpo_trainer

@@ -29,15 +29,15 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import category_rows, measurement_set
-from pipeline import artifacts, schemas
-from pipeline.config import load_params
-from pipeline.evidence import interval, wilson
+from pipeline.config.params import load_params
 from pipeline.generation.attempt import RoundInputs
 from pipeline.generation.dedup import Seen
 from pipeline.generation.generate import RoundState, generate, probe_facts
 from pipeline.generation.params import WorldErrorsConfig
 from pipeline.pool.ingest import listed_ids
 from pipeline.pool.search import PoolSearch
+from pipeline.stats.evidence import interval, wilson
+from pipeline.storage import artifacts, schemas
 from pipeline.training.filter import filter_samples
 from pipeline.world.agents import WorldBackend
 from pipeline.world.mistakes import wrong_answer
@@ -62,7 +62,7 @@ class Rollouts:
     """r0's sampled answers per (image, question), made once and shared by every setting that keeps them."""
 
     def __init__(self, params, model: str):
-        from pipeline.answering import open_engine
+        from pipeline.answers.engines import open_engine
 
         self.cfg = params.filter
         self.engine = open_engine(model, params.answer, params.model.dtype, batch_size=self.cfg.batch_size)
@@ -148,9 +148,9 @@ def corrupt(rows: list[dict], share: float, rng: random.Random) -> list[dict]:
 
 
 def gain(args, params) -> dict:
-    from pipeline.answering import greedy_results
+    from pipeline.answers.engines import greedy_results
+    from pipeline.answers.results import accuracy_table
     from pipeline.models.checkpoint import load
-    from pipeline.results import accuracy_table
     from pipeline.training.params import TrainConfig
     from pipeline.training.train import run_grpo
 

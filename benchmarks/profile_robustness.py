@@ -31,7 +31,7 @@ ISAS = {"native": {}, "avx2": AVX2}
 
 
 def params_for(seed: int):
-    from pipeline.config import parse_params
+    from pipeline.config.params import parse_params
 
     return parse_params(yaml.safe_load(Path("params.yaml").read_text()) | {"seed": seed})
 
@@ -40,10 +40,10 @@ def one(seed: int, isa: str, cache: Path) -> dict:
     """The profile of one (seed, instruction set): world and warm-up from the cache when there."""
     import torch
 
-    from pipeline.artifacts import read_table
     from pipeline.bootstrap.vlm import finish_base, warm_up
     from pipeline.models.checkpoint import load
-    from pipeline.schemas import CAPTIONS, WORLD_ITEMS
+    from pipeline.storage.artifacts import read_table
+    from pipeline.storage.schemas import CAPTIONS, WORLD_ITEMS
     from pipeline.world.build import WorldFiles, build_world
 
     params = params_for(seed)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline import lake, schemas
 from pipeline.pool.search import PoolSearch
+from pipeline.storage import lake, schemas
 
 TYPES = ["shapes", "objects", "bar_chart", "line_chart", "document", "table"]
 

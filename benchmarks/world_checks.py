@@ -60,7 +60,7 @@ def ceiling_params(raw: dict, factor: float, seed: int) -> dict:
 def unit_key(params: dict, isa: str) -> str:
     """What a unit's result belongs to: the code, the params it reads, the locked packages, threads and ISA."""
     from benchmarks.common import pipeline_code
-    from pipeline.cpu import THREADS
+    from pipeline.run.cpu import THREADS
 
     lock = (ROOT / "requirements.lock").read_text() if (ROOT / "requirements.lock").exists() else ""
     parts = [pipeline_code(), json.dumps({k: params[k] for k in ("seed", "world", "bootstrap", "answer")},
@@ -70,14 +70,14 @@ def unit_key(params: dict, isa: str) -> str:
 
 def run_ceiling_unit(params: dict) -> dict:
     """Warm up at full share in this process and grade every cell of the dev set: per cell n, accuracy, bound."""
-    from pipeline.answering import TransformersEngine
-    from pipeline.artifacts import read_table
+    from pipeline.answers.engines import TransformersEngine
+    from pipeline.answers.results import counts
     from pipeline.bootstrap.checks import Z_ONE_SIDED
     from pipeline.bootstrap.vlm import warm_up
-    from pipeline.config import Params
-    from pipeline.evidence import wilson
-    from pipeline.results import counts
-    from pipeline.schemas import CAPTIONS, WORLD_ITEMS
+    from pipeline.config.params import Params
+    from pipeline.stats.evidence import wilson
+    from pipeline.storage.artifacts import read_table
+    from pipeline.storage.schemas import CAPTIONS, WORLD_ITEMS
 
     cfg = Params.model_validate(params)
     rows = read_table("data/world/sft.parquet", WORLD_ITEMS).to_pylist()
@@ -167,7 +167,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.cmd == "one":
-        from pipeline.cpu import pin
+        from pipeline.run.cpu import pin
 
         pin()
         print("RESULT " + json.dumps(run_ceiling_unit(json.loads(args.params))))

@@ -1,6 +1,6 @@
-"""The DVC stages' entry points. Importing the package pins the CPU floats (``pipeline/cpu.py``) before any
+"""The DVC stages' entry points. Importing the package pins the CPU floats (``pipeline/run/cpu.py``) before any
 stage imports torch."""
 
-from pipeline.cpu import pin
+from pipeline.run.cpu import pin
 
 pin()

@@ -11,15 +11,15 @@ this stage when their commits change.
 import pyarrow.parquet as pq
 import yaml
 
-from pipeline import artifacts, schemas
 from pipeline.audit.ablation import reseeded
 from pipeline.audit.cells import CELLS, audit_cells, paired_items, sample_counts, verdict_counts
 from pipeline.audit.control import FOUND, find_control
+from pipeline.audit.lineage import lineage
 from pipeline.audit.params import AuditParams as Params
 from pipeline.audit.review import label_quality
 from pipeline.audit.summary import summary
-from pipeline.lineage import lineage
-from pipeline.runtime import start, write_metrics
+from pipeline.run.runtime import start, write_metrics
+from pipeline.storage import artifacts, schemas
 
 FLAGS = ("--round", "--prev", "--mixture", "--attempts", "--samples", "--rollouts", "--trainset", "--listed",
          "--before", "--after", "--start", "--cells", "--lineage", "--summary", "--metrics", "--reviews")

@@ -4,15 +4,15 @@ world captions; otherwise a pin to the user's open_clip model. Either is carded 
 import logging
 import sys
 
-from pipeline.artifacts import read_table
 from pipeline.bootstrap.clip import bootstrap_clip, pin_user_clip
 from pipeline.bootstrap.params import BootstrapConfig
+from pipeline.config.sections import Seeded
 from pipeline.models.bases import BaseModelError
 from pipeline.models.params import EMBEDDED, ClipModelConfig
-from pipeline.params import Seeded
 from pipeline.pool.params import EmbedConfig
-from pipeline.runtime import start
-from pipeline.schemas import CAPTIONS, WORLD_ITEMS
+from pipeline.run.runtime import start
+from pipeline.storage.artifacts import read_table
+from pipeline.storage.schemas import CAPTIONS, WORLD_ITEMS
 
 
 class Params(Seeded):

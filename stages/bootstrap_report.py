@@ -1,8 +1,8 @@
 """DVC stage `bootstrap_report`: the round-r0 metrics contract, merged from both model cards."""
 
+from pipeline.config.sections import StageParams
 from pipeline.models.card import read_card_metrics
-from pipeline.params import StageParams
-from pipeline.runtime import start, write_metrics
+from pipeline.run.runtime import start, write_metrics
 
 
 def main(argv=None):

@@ -5,14 +5,14 @@
 import logging
 import sys
 
-from pipeline.artifacts import read_table
 from pipeline.bootstrap.params import BootstrapConfig
 from pipeline.bootstrap.vlm import bootstrap_vlm, pin_user_base
+from pipeline.config.sections import Seeded
 from pipeline.models.bases import BaseModelError
 from pipeline.models.params import EMBEDDED, AnswerConfig, ModelConfig
-from pipeline.params import Seeded
-from pipeline.runtime import start
-from pipeline.schemas import CAPTIONS, WORLD_ITEMS
+from pipeline.run.runtime import start
+from pipeline.storage.artifacts import read_table
+from pipeline.storage.schemas import CAPTIONS, WORLD_ITEMS
 from pipeline.world.params import WorldConfig
 
 

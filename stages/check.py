@@ -2,8 +2,8 @@
 key of params.yaml, so a `dvc repro` or `dvc exp run` whose only change is a misspelt or unknown key fails here
 instead of reporting the pipeline up to date; every other stage checks the file's top-level keys itself."""
 
-from pipeline.config import Params
-from pipeline.runtime import start
+from pipeline.config.params import Params
+from pipeline.run.runtime import start
 
 
 def main(argv=None):

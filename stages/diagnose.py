@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pydantic import model_validator
 
-from pipeline.artifacts import write_json, write_parquet
+from pipeline.config.sections import RoundSeeded
 from pipeline.diagnosis.diagnose import diagnose, probe_items, weakness_brief
 from pipeline.diagnosis.params import (
     DiagnoseConfig,
@@ -14,9 +14,9 @@ from pipeline.diagnosis.params import (
     disjoint,
 )
 from pipeline.models.params import AnswerConfig, ModelConfig
-from pipeline.params import RoundSeeded
-from pipeline.runtime import start, write_metrics
-from pipeline.schemas import RESULTS
+from pipeline.run.runtime import start, write_metrics
+from pipeline.storage.artifacts import write_json, write_parquet
+from pipeline.storage.schemas import RESULTS
 
 
 class Params(RoundSeeded):

@@ -1,11 +1,11 @@
 """DVC stage `embed`: CLIP vectors and zero-shot image-type tags for the pinned pool; index; pin the version."""
 
-from pipeline import artifacts
-from pipeline.params import StageParams
+from pipeline.config.sections import StageParams
 from pipeline.pool.ingest import listed_ids
 from pipeline.pool.params import EmbedConfig, PoolConfig, SearchConfig
 from pipeline.pool.restore import ensure_pinned
-from pipeline.runtime import start, write_metrics
+from pipeline.run.runtime import start, write_metrics
+from pipeline.storage import artifacts
 
 
 class Params(StageParams):

@@ -1,15 +1,15 @@
 """DVC stage `evaluate@round`: per-category accuracy of a checkpoint on the held-out evaluation set,
 its graded results, and the accuracy history across rounds (the previous round's plus this one)."""
 
-from pipeline.artifacts import write_parquet
+from pipeline.answers.results import accuracy_table
+from pipeline.config.sections import StageParams
 from pipeline.diagnosis import evaluate as ev
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.diagnosis.params import EvaluationConfig
 from pipeline.models.params import AnswerConfig, ModelConfig
-from pipeline.params import StageParams
-from pipeline.results import accuracy_table
-from pipeline.runtime import start, write_metrics
-from pipeline.schemas import RESULTS
+from pipeline.run.runtime import start, write_metrics
+from pipeline.storage.artifacts import write_parquet
+from pipeline.storage.schemas import RESULTS
 
 
 class Params(StageParams):

@@ -1,10 +1,10 @@
 """DVC stage `filter@round`: sample answers from the previous checkpoint; keep the pass-rate band."""
 
-from pipeline import artifacts, schemas
-from pipeline.answering import open_engine
+from pipeline.answers.engines import open_engine
+from pipeline.config.sections import RoundSeeded
 from pipeline.models.params import AnswerConfig, ModelConfig
-from pipeline.params import RoundSeeded
-from pipeline.runtime import start, write_metrics
+from pipeline.run.runtime import start, write_metrics
+from pipeline.storage import artifacts, schemas
 from pipeline.training.filter import filter_samples
 from pipeline.training.params import FilterConfig
 

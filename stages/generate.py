@@ -5,7 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
-from pipeline import artifacts, schemas
+from pipeline.answers.structured import EndpointRefused
 from pipeline.generation.agents import make_backend
 from pipeline.generation.attempt import RoundInputs
 from pipeline.generation.dedup import Seen
@@ -15,8 +15,9 @@ from pipeline.generation.params import GenerateParams as Params
 from pipeline.pool.ingest import listed_ids
 from pipeline.pool.restore import ensure_pinned
 from pipeline.pool.search import PoolSearch
-from pipeline.runtime import file_hash, start, write_metrics
-from pipeline.structured import EndpointRefused
+from pipeline.run.runtime import file_hash, start, write_metrics
+from pipeline.storage import artifacts, schemas
+
 
 def main(argv=None):
     args, params = start(__doc__, Params, argv, required=(

@@ -1,10 +1,10 @@
 """DVC stage `ingest`: add the pool sources' images to the lake's pool table; pin the version, and list the
 rows the sources in params hold (the lake keeps rows of sources dropped since; rounds must not see them)."""
 
-from pipeline.artifacts import write_json
-from pipeline.params import StageParams
+from pipeline.config.sections import StageParams
 from pipeline.pool.params import PoolConfig
-from pipeline.runtime import start, write_metrics
+from pipeline.run.runtime import start, write_metrics
+from pipeline.storage.artifacts import write_json
 
 
 class Params(StageParams):

@@ -1,10 +1,10 @@
 """DVC stage `mixture@round`: turn the round's diagnosis into integer quotas per weakness cell."""
 
-from pipeline.artifacts import read_json, write_json
-from pipeline.mixture import MixtureConfig, make_mixture
-from pipeline.params import StageParams
-from pipeline.runtime import start, write_metrics
-from pipeline.schemas import Diagnosis, Mixture
+from pipeline.config.sections import StageParams
+from pipeline.mixture.mixture import MixtureConfig, make_mixture
+from pipeline.run.runtime import start, write_metrics
+from pipeline.storage.artifacts import read_json, write_json
+from pipeline.storage.schemas import Diagnosis, Mixture
 
 
 class Params(StageParams):

@@ -2,10 +2,10 @@
 an empty mixture (``dro`` updates the previous round's shares) and an empty dedup index (generation
 rejects samples that repeat any earlier round's)."""
 
-from pipeline.artifacts import write_json, write_parquet
-from pipeline.params import StageParams
-from pipeline.runtime import start
-from pipeline.schemas import SEEN, Mixture
+from pipeline.config.sections import StageParams
+from pipeline.run.runtime import start
+from pipeline.storage.artifacts import write_json, write_parquet
+from pipeline.storage.schemas import SEEN, Mixture
 
 
 def main(argv=None):

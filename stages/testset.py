@@ -1,7 +1,7 @@
 """DVC stage `testset`: fresh world items for the claims, read by no stage (pipeline/world/testset.py)."""
 
-from pipeline.params import Seeded
-from pipeline.runtime import start
+from pipeline.config.sections import Seeded
+from pipeline.run.runtime import start
 from pipeline.world.params import TestSetConfig, WorldConfig
 from pipeline.world.testset import write_test_set
 

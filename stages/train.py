@@ -6,10 +6,10 @@ base model, the KL reference under train.reference: base."""
 
 import sys
 
-from pipeline import artifacts, schemas
+from pipeline.config.sections import RoundSeeded
 from pipeline.models.params import AnswerConfig, ModelConfig
-from pipeline.params import RoundSeeded
-from pipeline.runtime import start, write_metrics
+from pipeline.run.runtime import start, write_metrics
+from pipeline.storage import artifacts, schemas
 from pipeline.training.curves import write_curves
 from pipeline.training.params import TrainConfig
 from pipeline.training.round import blind, launch, launched, leave_out, train_round

@@ -1,7 +1,7 @@
 """DVC stage `world`: render the embedded world (pool source, scene records, probe, eval, dev, corpora)."""
 
-from pipeline.params import Seeded
-from pipeline.runtime import start, write_metrics
+from pipeline.config.sections import Seeded
+from pipeline.run.runtime import start, write_metrics
 from pipeline.world.build import WorldFiles, build_world
 from pipeline.world.params import WorldConfig
 

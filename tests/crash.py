@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.runtime import KILL_AT
+from pipeline.run.runtime import KILL_AT
 
 ID_COLUMNS = ("sample_id", "attempt_id", "item_id", "image_id")
 
@@ -34,7 +34,7 @@ def _table_print(table) -> dict:
 
 
 def _out_print(repo: Path, path: str):
-    from pipeline import artifacts, lake
+    from pipeline.storage import artifacts, lake
 
     full = repo / path
     if not full.exists():
@@ -68,10 +68,10 @@ def as_a_reader_finds_it(repo: Path) -> None:
     """The lake as the next stage that reads it sees it: a pin the lake lost (a table dropped before a trial, and
     ingest killed before it wrote: its out is unchanged, so `dvc repro` does not rerun it) is rebuilt from the
     sources and checked against the pinned ids, as embed and generate do (pipeline/pool/restore.py)."""
-    from pipeline import artifacts
-    from pipeline.config import load_params
+    from pipeline.config.params import load_params
     from pipeline.pool.ingest import listed_ids
     from pipeline.pool.restore import ensure_pinned
+    from pipeline.storage import artifacts
 
     cwd = os.getcwd()
     os.chdir(repo)
@@ -95,7 +95,7 @@ def run(cmd: list[str], repo: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
 
 
-# stage -> the named points its work passes (pipeline/runtime.py reached)
+# stage -> the named points its work passes (pipeline/run/runtime.py reached)
 POINTS = {"ingest": ("lake.merge", "lake.pin"), "embed": ("lake.merge", "lake.pin"), "diagnose@r1": ("answer.batch",),
           "generate@r1": ("journal.flush",), "filter@r1": ("answer.batch",), "train@r1": ("train.step", "train.gate"),
           "evaluate@r1": ("answer.batch",)}

@@ -183,7 +183,7 @@ def build(family: str, out, warm_up: int = 0) -> Path:
 
 def world_rows(n: int, seed: int = 0) -> list[dict]:
     """Labelled counting questions about rendered world images (probe/eval items and training rows)."""
-    from pipeline.images import encode_png
+    from pipeline.storage.images import encode_png
     from pipeline.world.render import render
     from pipeline.world.scenes import sample_scene
 
@@ -200,7 +200,7 @@ def world_rows(n: int, seed: int = 0) -> list[dict]:
 
 def write_items(path, n: int = 8, seed: int = 1) -> Path:
     """World items (item schema) in a parquet file: a probe, evaluation or dev set."""
-    from pipeline import artifacts, schemas
+    from pipeline.storage import artifacts, schemas
 
     artifacts.write_parquet(path, [{f.name: None for f in schemas.ITEMS} | r for r in world_rows(n, seed)],
                             schemas.ITEMS)
@@ -208,7 +208,7 @@ def write_items(path, n: int = 8, seed: int = 1) -> Path:
 
 
 def write_trainset(path, n: int = 8) -> Path:
-    from pipeline import artifacts, schemas
+    from pipeline.storage import artifacts, schemas
 
     rows = [{f.name: None for f in schemas.TRAINSET} | r | {"sample_id": r["item_id"], "pass_rate": 0.5,
                                                              "label": "reference", "agent_answer": r["answer"]}

@@ -21,8 +21,8 @@ import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable
 
 

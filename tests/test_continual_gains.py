@@ -4,8 +4,8 @@ over the controls is Holm-corrected."""
 
 from __future__ import annotations
 
-from pathlib import Path
 import random
+from pathlib import Path
 
 from benchmarks.answer_drift import answer_profile, mean_profile
 from benchmarks.continual_gains import arm_sets, report
@@ -84,7 +84,7 @@ def test_answer_drift_shows_a_category_collapsing_onto_its_prior_answer():
 def test_blind_arm_is_a_valid_ungated_blind_run():
     import yaml
 
-    from pipeline.config import Params
+    from pipeline.config.params import Params
 
     raw = yaml.safe_load(Path("params.yaml").read_text())
     sets = arm_sets("blind", {})

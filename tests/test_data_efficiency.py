@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.data_efficiency import (curve, current_runs, markdown, overrides, run_key, summarize,
-                                        weak_categories)
+from benchmarks.data_efficiency import current_runs, curve, markdown, overrides, run_key, summarize, weak_categories
 
 BASE = {"overall": 0.5, "text": 0.3, "arithmetic": 0.3, "colour": 0.9}
 WEAK = ["arithmetic", "text"]

@@ -1,7 +1,7 @@
 """dvc.yaml's deps cannot go stale, and stay narrow: every project module a stage imports (directly,
 transitively, or through a registry it loads from) is covered by one of the stage's deps, every params section
 a stage validates is one of its params, and what a phase changes reruns only that phase's stages and those after
-them (pipeline/deps.py reads the imports; tests/test_e2e.py shows the same with `dvc status` on a real repo)."""
+them (pipeline/run/deps.py reads the imports; tests/test_e2e.py shows the same with `dvc status` on a real repo)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import deps
-from pipeline.params import StageParams
+from pipeline.config.sections import StageParams
+from pipeline.run import deps
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = {s.name: s for s in deps.stages(REPO)}
 # The embedded world's own code and its bootstrap may use the world, and config assembles every params section
 # (the world's among them); nothing generic may.
-WORLD_USERS = ("pipeline/world/", "pipeline/bootstrap/", "pipeline/config.py")
+WORLD_USERS = ("pipeline/world/", "pipeline/bootstrap/", "pipeline/config/params.py")
 BEFORE_TRAINING = {"world", "bootstrap_clip", "bootstrap_vlm", "bootstrap_report", "ingest", "embed", "round_zero",
                    "evaluate_base", "diagnose@*", "mixture@*", "generate@*"}
 
@@ -61,7 +61,7 @@ def test_the_check_sees_lazy_and_registry_imports():
     """A stage importing a registry's owner runs the registry's targets: the world's judge is one."""
     assert REPO / "pipeline/world/judge.py" in closure("stages/diagnose.py")  # through registry.JUDGES
     assert REPO / "pipeline/pool/scale.py" in closure("stages/ingest.py")  # a lazy import in a branch
-    assert deps.uncovered({REPO / "pipeline/prompts.py"}, ["pipeline/grading.py"], REPO) == ["pipeline/prompts.py"]
+    assert deps.uncovered({REPO / "pipeline/answers/prompts.py"}, ["pipeline/answers/grading.py"], REPO) == ["pipeline/answers/prompts.py"]
     assert deps.uncovered({REPO / "pipeline/pool/embed.py"}, ["pipeline/pool"], REPO) == []
 
 
@@ -78,12 +78,12 @@ def test_training_reruns_only_training_and_what_follows():
 def test_shared_modules_stay_small_and_leaves_stay_leaves():
     """schemas is a leaf (no project import, no file I/O); runtime does not import the lake; params validation
     (every phase's params module, and config assembling them) imports no model code."""
-    schemas = REPO / "pipeline/schemas.py"
+    schemas = REPO / "pipeline/storage/schemas.py"
     assert deps.direct_imports(schemas, REPO) == set()
     io = [call for call in ("open(", "read_text", "write_text", "read_table(", "write_table(") if call in schemas.read_text()]
-    assert not io, f"pipeline/schemas.py does I/O: {io}"
-    assert REPO / "pipeline/lake.py" not in closure("pipeline/runtime.py")
-    validation = closure("pipeline/config.py")
+    assert not io, f"pipeline/storage/schemas.py does I/O: {io}"
+    assert REPO / "pipeline/storage/lake.py" not in closure("pipeline/run/runtime.py")
+    validation = closure("pipeline/config/params.py")
     models = [m for m in deps.code(validation, REPO) if m.startswith("pipeline/models/") and m != "pipeline/models/params.py"]
     assert not models, f"params validation imports model code: {models}"
 

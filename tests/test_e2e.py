@@ -17,7 +17,8 @@ import polars as pl
 import pytest
 import yaml
 
-from pipeline import artifacts, overlay
+from pipeline.config import overlay
+from pipeline.storage import artifacts
 from pipeline.world.questions import CATEGORIES, CELLS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,10 +96,10 @@ def micro_repo(micro_run, tmp_path):
 
 @pytest.mark.timeout(600)  # the session's first repro (about 90 s) runs in this test's setup
 def test_micro_round_through_dvc(micro_repo):
-    from pipeline import results as res
-    from pipeline import schemas
+    from pipeline.answers import results as res
     from pipeline.models.card import read_card_metrics
-    from pipeline.runtime import flatten
+    from pipeline.run.runtime import flatten
+    from pipeline.storage import schemas
 
     repo, params, log = micro_repo
     params = copy.deepcopy(params)
@@ -161,7 +162,7 @@ def test_micro_round_through_dvc(micro_repo):
     set_params(repo, params)
 
     # The shared prompt template changes: every stage that asks the model must rerun, nothing else.
-    prompts = repo / "pipeline/prompts.py"
+    prompts = repo / "pipeline/answers/prompts.py"
     original = prompts.read_text()
     prompts.write_text(original.replace('"Answer with a number."', '"Answer with a single number."'))
     changed = stages_to_run(repo)
@@ -216,7 +217,7 @@ def fails(cmd: list[str], cwd: Path) -> str:
 def test_changed_generation_code_regenerates_instead_of_replaying_the_journal(micro_repo):
     """generate's outs persist (a killed run resumes its journal), so the journal is keyed by the code that made
     it too: after a change to the world's writer, `dvc repro` makes new samples, not the old ones again."""
-    from pipeline import schemas
+    from pipeline.storage import schemas
 
     repo, _, _ = micro_repo
     samples = repo / "data/rounds/r1/samples.lance"
@@ -296,7 +297,7 @@ def test_audit_with_its_control_arm_and_ablations_then_the_report_in_a_browser(m
     r1 trained on, the audit against that arm, the ablation matrix; then dpe report opens cleanly in Chromium."""
     import pyarrow.parquet as pq
 
-    from pipeline.experiments import read_text_at
+    from pipeline.run.repository import read_text_at
     from tests.browser import check_page, screenshot
 
     repo, params, _ = micro_repo
@@ -367,7 +368,7 @@ def test_a_clone_pulls_from_a_dvc_remote_reruns_nothing_and_rebuilds_the_lake_on
         micro_repo, tmp_path, monkeypatch):
     """`dvc push`, a fresh clone, `dvc pull`: `dvc repro` reruns no stage, although the clone has no lake (not a
     DVC out). A change that reruns generate rebuilds the pinned pool and vectors from the sources first."""
-    from pipeline import lake
+    from pipeline.storage import lake
 
     repo, params, _ = micro_repo
     remote = str(tmp_path / "remote")
@@ -401,7 +402,7 @@ FAKE_KEY = "sk-test-DO-NOT-LEAK-4242"
 def test_a_round_on_a_folder_of_photos_through_the_openai_backend(micro_repo, monkeypatch):
     """A user's own pool: ordinary photos (no scene records) in a folder, agents behind an OpenAI-compatible
     endpoint, the whole round through DVC; then the same round when the agents produce nothing."""
-    from pipeline import lake, schemas
+    from pipeline.storage import lake, schemas
     from tests.servers import Endpoint, photo_agents
 
     repo, params, _ = micro_repo

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import deps
+from pipeline.run import deps
 from tests.test_layout import STAGE_HOME
 
 REPO = Path(__file__).resolve().parents[1]

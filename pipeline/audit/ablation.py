@@ -24,10 +24,16 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.compare import OVERALL, graded
-from pipeline.evidence import interval
-from pipeline.experiments import (ExperimentError, exp_commit, exp_commits, read_parquet_at, read_text_at,
-                                  run_in_workspace)
+from pipeline.run.repository import (
+    ExperimentError,
+    exp_commit,
+    exp_commits,
+    read_parquet_at,
+    read_text_at,
+    run_in_workspace,
+)
+from pipeline.stats.compare import OVERALL, graded
+from pipeline.stats.evidence import interval
 
 log = logging.getLogger(__name__)
 RESULTS = "data/rounds/{round}/evaluation.parquet"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from pipeline.evidence import Interval, interval, one_sided, wilson
+from pipeline.stats.evidence import Interval, interval, one_sided, wilson
 from pipeline.training.params import left_out
 
 FIXED, IMPROVED, UNCHANGED, REGRESSED = "fixed", "improved", "unchanged", "regressed"

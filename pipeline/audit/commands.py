@@ -13,13 +13,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from pipeline import artifacts, schemas
 from pipeline.audit import ablation, control
-from pipeline.experiments import (
+from pipeline.run.repository import (
     ExperimentError,
     run_in_workspace,
     workspace_is_committed,
 )
+from pipeline.storage import artifacts, schemas
 
 log = logging.getLogger(__name__)
 DVC = [sys.executable, "-m", "dvc"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
-from pipeline.experiments import ExperimentError, exp_commit, exp_commits, read_parquet_at
-from pipeline.runtime import flatten
+from pipeline.run.repository import ExperimentError, exp_commit, exp_commits, read_parquet_at
+from pipeline.run.runtime import flatten
 
 FOUND, NONE, MISSING, SELF, INCOMPLETE, STALE = "found", "none", "missing", "self", "incomplete", "stale"
 
@@ -63,7 +63,7 @@ def differences(theirs: dict, params: dict, overrides: dict) -> list[str]:
     ...             {"mixture.strategy": "uniform"})
     ['mixture.budget']
     """
-    from pipeline.config import ParamsError, parse_params
+    from pipeline.config.params import ParamsError, parse_params
 
     try:
         theirs = parse_params(theirs).model_dump(mode="json")

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from pipeline.params import Section, StageParams
+from pipeline.config.sections import Section, StageParams
 from pipeline.training.params import TrainConfig
 
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline import artifacts, schemas
 from pipeline.audit import plots
 from pipeline.audit.cells import CELLS
+from pipeline.audit.lineage import COLUMNS
 from pipeline.audit.summary import interval_text, noise_text
-from pipeline.compare import accuracy_of
-from pipeline.experiments import ExperimentError, read_text_at
-from pipeline.lake import open_path
-from pipeline.lineage import COLUMNS
+from pipeline.run.repository import ExperimentError, read_text_at
+from pipeline.stats.compare import accuracy_of
+from pipeline.storage import artifacts, schemas
+from pipeline.storage.lake import open_path
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def run_accuracy(rounds: list[str], metrics_dir: Path) -> dict[str, list[tuple[s
 def round_points(rounds: list[str], rounds_dir: Path) -> list[dict]:
     """Overall evaluation accuracy per round (Wilson 95%) and its change from the previous round, paired over
     the items both graded (t 95%), from each round's graded evaluation results."""
-    from pipeline.evidence import interval, wilson
+    from pipeline.stats.evidence import interval, wilson
 
     points, previous = [], None
     for round_name in rounds:

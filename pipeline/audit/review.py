@@ -17,7 +17,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from pipeline.evidence import wilson
+from pipeline.stats.evidence import wilson
 
 MARKS = ("correct", "wrong", "unclear")
 
@@ -131,7 +131,7 @@ def label_quality(reviews: str | Path, round_name: str, samples, trainset) -> tu
     """(metrics, Markdown) of what the audit knows about the round's labels: the precision of the accepted and
     the trained samples where the backend knew the truth (``label_correct``), and of the samples a person marked
     (``<reviews>/<round>.json``), per cell, with Wilson intervals."""
-    from pipeline.evidence import label_precision
+    from pipeline.stats.evidence import label_precision
 
     metrics = label_precision(samples.column("label_correct").to_pylist(), "accepted")
     metrics |= label_precision(trainset.column("label_correct").to_pylist(), "trained")

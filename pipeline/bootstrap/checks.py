@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline import results as res
+from pipeline.answers import results as res
 from pipeline.bootstrap import skills
-from pipeline.evidence import wilson
-from pipeline.schemas import ShuffleGap
+from pipeline.stats.evidence import wilson
+from pipeline.storage.schemas import ShuffleGap
 
 MIN_EDGE = 0.05  # a weak category's lower bounds above chance and of its shuffle gap
 Z_ONE_SIDED = 1.645
@@ -81,7 +81,7 @@ def run_checks(model, processor, items: list[dict], weak: list[str], *, seed: in
                samples: int = 8, batch_size: int = 32) -> dict:
     """Grade ``items`` (greedy, with shuffled images, and ``samples`` sampled answers on the weak categories' items)
     and return :func:`summary` of :func:`category_checks`."""
-    from pipeline.answering import TransformersEngine, answer
+    from pipeline.answers.engines import TransformersEngine, answer
     from pipeline.diagnosis.shuffle import shuffle_gaps
 
     engine = TransformersEngine(model, processor, batch_size=batch_size)

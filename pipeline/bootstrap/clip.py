@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 
-from pipeline.images import decode_rgb
 from pipeline.models import clip
 from pipeline.models.card import write_card
 from pipeline.models.params import ClipConfig
 from pipeline.pool.embed import type_tags
+from pipeline.storage.images import decode_rgb
 from pipeline.world.captions import type_prompt
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from pipeline.config.sections import Section
 from pipeline.models.params import ClipConfig
-from pipeline.params import Section
 
 DEFAULT_SKEW = {"grid": 0.012, "text": 0.04, "variety": 0.035}
 DEFAULT_WEAK = {"grid": 0.3, "text": 0.3, "variety": 0.3}

@@ -10,9 +10,9 @@ import logging
 import random
 import tempfile
 
+from pipeline.answers.prompts import user_message
 from pipeline.models import resume
 from pipeline.models.trainer_args import common_args, step_callbacks
-from pipeline.prompts import user_message
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def sft_dataset(rows: list[dict]):
     """A conversational prompt/completion dataset with one image per row."""
     from datasets import Dataset
 
-    from pipeline.images import decode_rgb
+    from pipeline.storage.images import decode_rgb
 
     return Dataset.from_dict({
         "prompt": [user_message(r["question"], r["answer_type"], r["options"]) for r in rows],

@@ -4,15 +4,15 @@ A weak category is a *latent blind spot* when the model answers it from the imag
 margin, not collapsed onto one answer, and with items the sampled answers sometimes get right. Chance is 1/k for a
 category whose k answers are balanced (the world draws every answer equally often), so accuracy is compared on the
 chance-normalised scale ``(acc - 1/k) / (1 - 1/k)``: 0 is a constant answer, 1 is every item right. Every number
-is a group-by over the graded results (``pipeline/results.py``).
+is a group-by over the graded results (``pipeline/answers/results.py``).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from pipeline import results as res
-from pipeline.answering import answer, greedy_results
+from pipeline.answers import results as res
+from pipeline.answers.engines import answer, greedy_results
 
 STRONG_AT = 0.85  # a strong category's accuracy at r0
 NORM_LOW, NORM_HIGH = 0.15, 0.45  # r0's window for a weak category, chance-normalised: above a prior, below skill

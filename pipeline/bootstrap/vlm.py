@@ -7,16 +7,16 @@ from __future__ import annotations
 import logging
 import time
 
-from pipeline.bootstrap.sft import run_sft, warmup_corpus
+from pipeline.answers.prompts import prompt_text
 from pipeline.bootstrap.checks import run_checks
+from pipeline.bootstrap.sft import run_sft, warmup_corpus
 from pipeline.bootstrap.skills import measure
 from pipeline.bootstrap.top_up import top_up
 from pipeline.models.card import write_card
 from pipeline.models.checkpoint import write_base_reference
-from pipeline.deps import code_hash
 from pipeline.models.resume import fingerprint
 from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
-from pipeline.prompts import prompt_text
+from pipeline.run.deps import code_hash
 
 log = logging.getLogger(__name__)
 

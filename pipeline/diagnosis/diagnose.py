@@ -3,17 +3,17 @@
 Departures from the reference: judge failures are kept apart and excluded from accuracy (not counted
 as model errors), and every cell's accuracy is shrunk towards the global mean with a Beta prior of
 strength ``prior_strength``, with a Wilson 95% interval, so one wrong answer in a tiny cell cannot
-steer a whole round. Grading itself is ``pipeline.results.grade``.
+steer a whole round. Grading itself is ``pipeline.answers.results.grade``.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from pipeline import results as res
+from pipeline.answers import results as res
 from pipeline.diagnosis.shuffle import shuffle_gaps
-from pipeline.evidence import wilson
-from pipeline.schemas import Cell, Diagnosis, ErrorCell, Example, ShuffleGap
+from pipeline.stats.evidence import wilson
+from pipeline.storage.schemas import Cell, Diagnosis, ErrorCell, Example, ShuffleGap
 
 
 def shrink(k: int, n: int, prior_mean: float, strength: float) -> float:
@@ -95,7 +95,7 @@ def probe_items(probe, evaluation, seed: int) -> list[dict]:
 def diagnose(model_dir: str, items: list[dict], cfg, answering, round_name: str,
              seed: int, dtype: str = "auto") -> tuple[pl.DataFrame, Diagnosis]:
     """Answer the probe with the checkpoint, grade (failures judged), aggregate: (results, diagnosis)."""
-    from pipeline.answering import open_engine
+    from pipeline.answers.engines import open_engine
     from pipeline.diagnosis.judges import make_judge
 
     judge = make_judge(cfg)  # a judge that cannot be built fails before the model answers anything

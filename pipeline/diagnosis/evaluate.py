@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.schemas import SchemaError
+from pipeline.storage.schemas import SchemaError
 
 FIELDS = ["round", "category", "accuracy"]
 
@@ -49,7 +49,7 @@ def write(path: str | Path, rows: list[dict]) -> None:
 
 def evaluate(model_dir: str, items: list[dict], answering, round_name: str, dtype: str = "auto") -> pl.DataFrame:
     """The checkpoint's greedy answers to ``items``, graded: the evaluation results table."""
-    from pipeline.answering import open_engine
+    from pipeline.answers.engines import open_engine
 
     return open_engine(model_dir, answering, dtype).greedy_results(
         items, max_new_tokens=answering.max_new_tokens, round_name=round_name, desc=f"evaluate {round_name}")

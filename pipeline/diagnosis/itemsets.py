@@ -27,10 +27,10 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from pipeline import artifacts, schemas
+from pipeline.answers.prompts import OPTION_LETTERS as LETTERS
+from pipeline.answers.prompts import option_letter
 from pipeline.diagnosis.params import ITEM_FIELDS as FIELDS
-from pipeline.prompts import OPTION_LETTERS as LETTERS
-from pipeline.prompts import option_letter
+from pipeline.storage import artifacts, schemas
 
 REQUIRED = ("image", "question", "answer")
 
@@ -173,7 +173,7 @@ def half(items: list[dict], which: str) -> list[dict]:
 
 def overlap(a: list[dict], b: list[dict]) -> int:
     """How many items of ``a`` also appear in ``b`` (same image bytes and question)."""
-    from pipeline.images import image_id
+    from pipeline.storage.images import image_id
 
     seen = {(image_id(it["image"]), it["question"]) for it in b}
     return sum((image_id(it["image"]), it["question"]) in seen for it in a)

@@ -2,7 +2,7 @@
 is recorded as a judge failure and excluded from accuracy, never counted as a model error (unlike the
 reference, where a failed API call read as a wrong answer).
 
-Judges are picked by name in ``diagnose.judge`` (``pipeline.registry.JUDGES``): ``world`` is the embedded world's rule
+Judges are picked by name in ``diagnose.judge`` (``pipeline.config.registry.JUDGES``): ``world`` is the embedded world's rule
 judge (``pipeline/world/judge.py``); ``openai`` is any OpenAI-compatible chat endpoint (OpenAI, vLLM,
 transformers serve, llama.cpp) that sees the image, the question, the reference and the model's answer
 and replies with a ``JudgeReply``. The openai client retries transport errors with backoff
@@ -19,10 +19,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from pipeline.images import data_url
-from pipeline.registry import JUDGES
-from pipeline.schemas import Call
-from pipeline.structured import StructuredChat, openai_client
+from pipeline.answers.structured import StructuredChat, openai_client
+from pipeline.config.registry import JUDGES
+from pipeline.storage.images import data_url
+from pipeline.storage.schemas import Call
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from pipeline.params import Section, registered
-from pipeline.registry import JUDGES
+from pipeline.config.registry import JUDGES
+from pipeline.config.sections import Section, registered
 
 
 class DiagnoseConfig(Section):

@@ -14,9 +14,9 @@ import random
 
 import polars as pl
 
-from pipeline import results as res
-from pipeline.evidence import interval
-from pipeline.schemas import ShuffleGap
+from pipeline.answers import results as res
+from pipeline.stats.evidence import interval
+from pipeline.storage.schemas import ShuffleGap
 
 
 def shuffled(items: list[dict], seed: int | str) -> list[dict]:

@@ -9,7 +9,7 @@ lives in ``pipeline/generation/attempt.py`` (one attempt) and ``generate.py`` (t
 
 Every role returns a ``Reply``: its value, or None with the reason (recorded as the attempt's rejection
 reason), and the calls it made either way. Backends are picked by name in ``generate.backend``
-(``pipeline.registry.BACKENDS``); each is built from the whole params by its own ``from_params``, reading
+(``pipeline.config.registry.BACKENDS``); each is built from the whole params by its own ``from_params``, reading
 its own section (``generate.<name>``), so a new backend adds a section rather than arguments every
 backend must accept.
 """
@@ -23,8 +23,8 @@ from typing import Generic, TypeVar
 
 from PIL import Image
 
-from pipeline.registry import BACKENDS
-from pipeline.schemas import Call
+from pipeline.config.registry import BACKENDS
+from pipeline.storage.schemas import Call
 
 T = TypeVar("T")
 

@@ -23,13 +23,13 @@ from typing import Callable, Mapping
 
 from PIL import Image
 
-from pipeline import lake
+from pipeline.answers.grading import is_correct, parse_answer
 from pipeline.generation.agents import AgentBackend, Draft, PlanRequest, Reply
 from pipeline.generation.edits import GENERATED, from_spec
-from pipeline.grading import is_correct, parse_answer
-from pipeline.images import decode_rgb, encode_png, image_id
 from pipeline.pool.search import Hit, PoolSearch
-from pipeline.schemas import Call, EditOutput, Manifest, Sample
+from pipeline.storage import lake
+from pipeline.storage.images import decode_rgb, encode_png, image_id
+from pipeline.storage.schemas import Call, EditOutput, Manifest, Sample
 
 
 def now() -> str:

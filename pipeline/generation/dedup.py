@@ -28,7 +28,7 @@ import pyarrow as pa
 from PIL import Image
 
 from pipeline.generation.params import DedupConfig
-from pipeline.schemas import SEEN, Sample
+from pipeline.storage.schemas import SEEN, Sample
 
 
 def question_key(question: str) -> str:

@@ -13,14 +13,12 @@ an edit does to a backend's ground truth (the embedded world's scene records) is
 from __future__ import annotations
 
 import random
-
 from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
-from pipeline.registry import EDITS
-
+from pipeline.config.registry import EDITS
 
 Fetch = Callable[[str], Image.Image]  # a pool image by id
 
@@ -366,7 +364,7 @@ class Generative(Edit):
 def sample_fetch(outputs: list | None, pool: Fetch | None = None) -> Fetch:
     """``fetch`` for replaying a sample: the images its generative edits returned (``edit_outputs``: id and
     bytes, each checked against the sha256 in its id), else the pool (``pool``, for ``paste``)."""
-    from pipeline.images import decode_rgb, image_id
+    from pipeline.storage.images import decode_rgb, image_id
 
     stored = {o.id: o.image for o in outputs or []}
 
@@ -383,7 +381,7 @@ def sample_fetch(outputs: list | None, pool: Fetch | None = None) -> Fetch:
 
 
 def from_spec(spec: dict) -> Edit:
-    """The op a recorded spec names (``pipeline.registry.EDITS``), with its recorded arguments."""
+    """The op a recorded spec names (``pipeline.config.registry.EDITS``), with its recorded arguments."""
     args = {k: v for k, v in spec.items() if k != "op"}
     return EDITS.load(spec["op"])(**args)
 

@@ -26,8 +26,8 @@ from pipeline.generation.attempt import Outcome, RoundInputs, attempt, now
 from pipeline.generation.dedup import Seen
 from pipeline.generation.journal import Journal
 from pipeline.generation.quality import quality
-from pipeline.images import decode_rgb
-from pipeline.schemas import Attempt, Diagnosis, Sample, calls_json
+from pipeline.storage.images import decode_rgb
+from pipeline.storage.schemas import Attempt, Diagnosis, Sample, calls_json
 
 log = logging.getLogger(__name__)
 

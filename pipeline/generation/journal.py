@@ -19,9 +19,9 @@ import logging
 import os
 from pathlib import Path
 
-from pipeline import artifacts, lake, schemas
-from pipeline.runtime import reached
-from pipeline.schemas import Attempt, Sample
+from pipeline.run.runtime import reached
+from pipeline.storage import artifacts, lake, schemas
+from pipeline.storage.schemas import Attempt, Sample
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def code_key(stage_file: str, backend) -> str:
     backend outside the project too). Part of the run key, so changed code never resumes an old journal."""
     import inspect
 
-    from pipeline.deps import code_hash
+    from pipeline.run.deps import code_hash
 
     return code_hash(stage_file, inspect.getsourcefile(type(backend)))
 

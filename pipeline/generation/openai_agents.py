@@ -3,7 +3,7 @@ SGLang, llama.cpp's server, Ollama, OpenAI, ...), configured by params alone (``
 URL, model and the *name* of the key's environment variable, with per-role overrides under ``roles``).
 
 Each role is a typed step (``pipeline/generation/roles.py``): its input fills its prompt template, its
-reply is asked for as a JSON schema and parsed tolerantly (``pipeline/structured.py``). Images go as
+reply is asked for as a JSON schema and parsed tolerantly (``pipeline/answers/structured.py``). Images go as
 base64 PNG data URLs, downscaled to ``max_image_side``. The openai client retries transport errors, 429s
 (honouring Retry-After) and 5xx with backoff; a reply that does not parse is asked again
 ``reply_retries`` times, then the attempt is rejected with the role's reason. A transport failure is
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from pipeline.answers.prompts import OPTION_LETTERS, lettered, option_letter
+from pipeline.answers.structured import StructuredChat, openai_client, refusal
+from pipeline.config.registry import EDITS
 from pipeline.generation import roles as R
 from pipeline.generation.agents import AgentBackend, Draft, Plan, PlanRequest, Reply
-from pipeline.images import data_url, decode_rgb, encode_png
-from pipeline.prompts import OPTION_LETTERS, lettered, option_letter
-from pipeline.registry import EDITS
-from pipeline.schemas import Call
-from pipeline.structured import StructuredChat, openai_client, refusal
+from pipeline.storage.images import data_url, decode_rgb, encode_png
+from pipeline.storage.schemas import Call
 
 log = logging.getLogger(__name__)
 

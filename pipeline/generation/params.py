@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from pipeline.config.registry import BACKENDS, EDITS
+from pipeline.config.sections import RoundSeeded, Section, registered
 from pipeline.diagnosis.params import ProbeConfig
-from pipeline.params import RoundSeeded, Section, registered
 from pipeline.pool.params import EmbedConfig, PoolConfig, SearchConfig
-from pipeline.registry import BACKENDS, EDITS
 
 
 class WorldErrorsConfig(Section):

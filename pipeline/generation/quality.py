@@ -23,9 +23,9 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from pipeline.evidence import label_precision
 from pipeline.generation.dedup import question_key
-from pipeline.schemas import Attempt, Sample
+from pipeline.stats.evidence import label_precision
+from pipeline.storage.schemas import Attempt, Sample
 
 AGREED = {"", "duplicate_image", "duplicate_question", "similar_image", "source_in_use"}  # checked after the validator
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.artifacts import read_json, write_json
-from pipeline.runtime import flatten
-from pipeline.schemas import ModelCard
+from pipeline.run.runtime import flatten
+from pipeline.storage.artifacts import read_json, write_json
+from pipeline.storage.schemas import ModelCard
 
 CARD_JSON = "card.json"
 

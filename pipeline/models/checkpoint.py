@@ -19,9 +19,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.artifacts import read_json, write_json
 from pipeline.models.bases import BaseModelError, pin_base
-from pipeline.schemas import BaseReference, Lineage
+from pipeline.storage.artifacts import read_json, write_json
+from pipeline.storage.schemas import BaseReference, Lineage
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from pipeline.artifacts import read_json, write_json
 from pipeline.models.bases import clip_fingerprint, clip_name
 from pipeline.models.params import ClipConfig
-from pipeline.runtime import file_hash
-from pipeline.schemas import ClipReference
+from pipeline.run.runtime import file_hash
+from pipeline.storage.artifacts import read_json, write_json
+from pipeline.storage.schemas import ClipReference
 
 log = logging.getLogger(__name__)
 

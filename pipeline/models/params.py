@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from pipeline.params import Section
+from pipeline.config.sections import Section
 
 EMBEDDED = "embedded"  # model.base / clip.model: the models the bootstrap stages train here
 

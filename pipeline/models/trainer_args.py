@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.runtime import reached
+from pipeline.run.runtime import reached
 
 
 def common_args(seed: int, output_dir: str) -> dict:

@@ -23,10 +23,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from pipeline import lake, schemas
-from pipeline.images import decode_rgb
 from pipeline.models import clip
 from pipeline.pool.params import EmbedConfig, SearchConfig
+from pipeline.storage import lake, schemas
+from pipeline.storage.images import decode_rgb
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Incremental by construction: an image whose bytes are already in the pool is rec
 sha256 id without decoding it (a known id from a new source only adds that source to the row), and
 a source already quarantined for the same bytes is not decoded again. So a rerun after new images
 arrive decodes and writes only the new ones. Bad inputs never stop the stage: they go to the
-quarantine table with a reason (see ``pipeline.images``), counted in the stage metrics.
+quarantine table with a reason (see ``pipeline.storage.images``), counted in the stage metrics.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import polars as pl
 import pyarrow as pa
 from tqdm import tqdm
 
-from pipeline import artifacts, lake, schemas
-from pipeline.images import Checked, image_id, normalise
 from pipeline.pool.params import SourceConfig
 from pipeline.pool.sources import Record, read_source
+from pipeline.storage import artifacts, lake, schemas
+from pipeline.storage.images import Checked, image_id, normalise
 
 log = logging.getLogger(__name__)
 # the pool rows of the sources params list, each with the first (in sort order) source URI it was listed under

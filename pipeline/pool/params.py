@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from pipeline.params import Section
+from pipeline.config.sections import Section
 
 # The zero-shot image-type tags of the embedded world's pool; a user's pool names its own types.
 DEFAULT_TYPE_PROMPTS = {

@@ -4,7 +4,7 @@ The lake is not a DVC out (it is shared and incremental), so a fresh clone that 
 manifest but, with a local `pool.lake`, no lake. Nothing reads it until a stage that does must rerun; then the
 pool is ingested again from `pool.sources` and embedded again by the pinned CLIP, and used only if it holds
 exactly the images the round may see (listed.parquet's ids: image ids are hashes of the bytes). The rebuilt
-versions get the manifests' tags, which is how readers open a pin (pipeline/lake.py open_pinned). A lake at a
+versions get the manifests' tags, which is how readers open a pin (pipeline/storage/lake.py open_pinned). A lake at a
 URI every clone reaches (`pool.lake: s3://...`) never needs this.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from pipeline import lake, schemas
+from pipeline.storage import lake, schemas
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,6 @@ from functools import partial
 import numpy as np
 import pyarrow as pa
 
-from pipeline import schemas
-from pipeline.images import normalise
 from pipeline.pool.embed import (
     PoolEmbedder,
     finish_embedding,
@@ -27,6 +25,8 @@ from pipeline.pool.embed import (
 from pipeline.pool.ingest import IngestRun, as_source, examine
 from pipeline.pool.params import EmbedConfig, SearchConfig, SourceConfig
 from pipeline.pool.sources import plan, read_unit
+from pipeline.storage import schemas
+from pipeline.storage.images import normalise
 
 log = logging.getLogger(__name__)
 

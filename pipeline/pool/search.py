@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipeline import lake, schemas
 from pipeline.models import clip
+from pipeline.storage import lake, schemas
 
 
 @dataclass(frozen=True)

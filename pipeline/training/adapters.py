@@ -13,7 +13,6 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline.artifacts import read_json, write_json
 from pipeline.models.checkpoint import (
     ADAPTER_CONFIG,
     ADAPTER_WEIGHTS,
@@ -22,7 +21,8 @@ from pipeline.models.checkpoint import (
     chain,
     is_stack,
 )
-from pipeline.schemas import BaseReference, Lineage
+from pipeline.storage.artifacts import read_json, write_json
+from pipeline.storage.schemas import BaseReference, Lineage
 
 log = logging.getLogger(__name__)
 

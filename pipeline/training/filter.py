@@ -26,10 +26,10 @@ from collections import Counter
 
 import polars as pl
 
-from pipeline import schemas
-from pipeline.evidence import label_precision
-from pipeline.grading import is_correct, majority_answer
-from pipeline.results import grade_sampled, pass_rates
+from pipeline.answers.grading import is_correct, majority_answer
+from pipeline.answers.results import grade_sampled, pass_rates
+from pipeline.stats.evidence import label_precision
+from pipeline.storage import schemas
 
 
 def band_distance(rate: float, low: float, high: float) -> float:

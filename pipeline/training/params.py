@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pipeline.config.sections import Section
 from pipeline.diagnosis.params import ItemSetConfig
-from pipeline.params import Section
 
 
 class FilterConfig(Section):
@@ -137,7 +137,7 @@ class TrainConfig(Section):
     def _config_exists(cls, value: str | None) -> str | None:
         if value is not None and not Path(value).is_file():
             raise ValueError(f"no such file {value!r}; give an accelerate config file (accelerate config), e.g. "
-                             "pipeline/overlays/accelerate/zero3_8gpu.yaml, or null")
+                             "pipeline/config/overlays/accelerate/zero3_8gpu.yaml, or null")
         return value
 
     @model_validator(mode="after")

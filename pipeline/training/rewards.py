@@ -12,7 +12,7 @@ The reference weights them 0.9 · accuracy + 0.1 · format; trl applies the weig
 
 from __future__ import annotations
 
-from pipeline.grading import is_correct, parse_answer
+from pipeline.answers.grading import is_correct, parse_answer
 
 
 def completion_text(completion) -> str:

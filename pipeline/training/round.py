@@ -15,13 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.deps import code_hash
 from pipeline.models import resume
 from pipeline.models.bases import weight_index_hash
 from pipeline.models.checkpoint import load
-from pipeline.training.adapters import save_adapter
-from pipeline.runtime import reached
+from pipeline.run.deps import code_hash
+from pipeline.run.runtime import reached
 from pipeline.training import gate
+from pipeline.training.adapters import save_adapter
 from pipeline.training.curves import summary
 from pipeline.training.params import left_out
 from pipeline.training.train import lora_config, run_grpo
@@ -64,7 +64,7 @@ def blind(rows: list[dict]) -> list[dict]:
     """The training rows with every image replaced by one constant grey image, the size of the first: the
     blind control (``train.blind``), which learns only what the questions and labels teach.
 
-    >>> from pipeline.images import encode_png
+    >>> from pipeline.storage.images import encode_png
     >>> from PIL import Image
     >>> rows = blind([{"image": encode_png(Image.new("RGB", (4, 4), (9, 9, 9)))}, {"image": b"other"}])
     >>> rows[0]["image"] == rows[1]["image"] != b"other"
@@ -74,7 +74,7 @@ def blind(rows: list[dict]) -> list[dict]:
         return rows
     from PIL import Image
 
-    from pipeline.images import decode_rgb, encode_png
+    from pipeline.storage.images import decode_rgb, encode_png
 
     grey = encode_png(Image.new("RGB", decode_rgb(rows[0]["image"]).size, (128, 128, 128)))
     return [r | {"image": grey} for r in rows]
@@ -149,7 +149,7 @@ def gate_items(cfg) -> list[dict]:
 
 def correct(model, processor, items: list[dict], params, desc: str) -> list[bool]:
     """Per-item greedy correctness of an in-memory model, graded as the evaluate stage grades."""
-    from pipeline.answering import TransformersEngine
+    from pipeline.answers.engines import TransformersEngine
 
     engine = TransformersEngine(model, processor, batch_size=params.answer.batch_size)
     results = engine.greedy_results(items, max_new_tokens=params.answer.max_new_tokens, desc=desc)

@@ -14,9 +14,9 @@ import logging
 import math
 from pathlib import Path
 
-from pipeline.images import decode_rgb
+from pipeline.answers.prompts import user_message
 from pipeline.models.trainer_args import common_args, step_callbacks
-from pipeline.prompts import user_message
+from pipeline.storage.images import decode_rgb
 from pipeline.training.params import TrainConfig
 from pipeline.training.rewards import accuracy_reward, format_reward
 

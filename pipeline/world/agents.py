@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from pipeline.config.registry import EDITS
 from pipeline.generation.agents import AgentBackend, Draft, Plan, PlanRequest, Reply
 from pipeline.generation.params import WorldErrorsConfig
-from pipeline.registry import EDITS
-from pipeline.schemas import Call
+from pipeline.storage.schemas import Call
 from pipeline.world.captions import type_prompt
 from pipeline.world.mistakes import stream, wrong_answer
-from pipeline.world.questions import BY_CELL, CELLS, ask
-from pipeline.world.questions import Question
+from pipeline.world.questions import BY_CELL, CELLS, Question, ask
 from pipeline.world.scenes import Scene
 
 FLIPS = {"hflip": "col", "vflip": "row"}  # the grid axis each flip mirrors

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline import schemas
-from pipeline.images import encode_png, image_id
+from pipeline.storage import schemas
+from pipeline.storage.images import encode_png, image_id
 from pipeline.world.captions import caption
 from pipeline.world.params import WorldConfig
 from pipeline.world.questions import BY_CELL, CELLS, Question, ask

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from pipeline.params import Section
+from pipeline.config.sections import Section
 
 
 class WorldConfig(Section):

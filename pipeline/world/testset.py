@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from pipeline import schemas
-from pipeline.images import image_id
+from pipeline.storage import schemas
+from pipeline.storage.images import image_id
 from pipeline.world.build import labelled_items
 from pipeline.world.params import TestSetConfig, WorldConfig
 from pipeline.world.questions import CELLS
@@ -36,7 +36,7 @@ def picture(data: bytes) -> int:
 
 def world_version(world: WorldConfig, seed: int) -> str:
     """The world's params, seed and rendering code: what the test set must be redrawn for."""
-    from pipeline.deps import code_hash
+    from pipeline.run.deps import code_hash
 
     return hashlib.sha256(f"{world.model_dump_json()}:{seed}:{code_hash(__file__)}".encode()).hexdigest()[:16]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from pipeline import schemas
 from pipeline.audit.cells import audit_cells, paired_items, sample_counts, verdict_counts
 from pipeline.audit.summary import summary
+from pipeline.storage import schemas
 
 
 def results(correct: dict[str, int], n: int = 40) -> pa.Table:

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from pipeline import schemas
 from pipeline.audit.control import FOUND, INCOMPLETE, MISSING, NONE, SELF, find_control, run_command
+from pipeline.storage import schemas
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 SETS = {"mixture.strategy": "uniform"}

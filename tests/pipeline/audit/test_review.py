@@ -7,10 +7,11 @@ import time
 import pytest
 from PIL import Image
 
-from pipeline import cli, lake, schemas
 from pipeline.audit.review import ReviewError, pick, precision, read_marks
-from pipeline.images import encode_png
-from pipeline.schemas import Sample
+from pipeline.cli import main as cli
+from pipeline.storage import lake, schemas
+from pipeline.storage.images import encode_png
+from pipeline.storage.schemas import Sample
 
 CELLS = ["counting/shapes"] * 6 + ["text/document"] * 2
 

@@ -1,9 +1,9 @@
 import pytest
 
+from pipeline.answers.results import grade, grade_sampled
 from pipeline.bootstrap.checks import category_checks, summary
 from pipeline.bootstrap.skills import TOP_SHARE_MAX, profile, uneven, window_margins
 from pipeline.diagnosis.shuffle import gaps
-from pipeline.results import grade, grade_sampled
 
 
 def item(i: int, cat: str, answer: str) -> dict:

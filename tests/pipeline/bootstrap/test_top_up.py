@@ -3,8 +3,17 @@ import random
 import pytest
 
 from pipeline.bootstrap.skills import ZERO_PASS_MAX
-from pipeline.bootstrap.top_up import (LR_FLOOR, accepted, chunk_rows, distance, fresh_rows, next_lr,
-                                       overshot, to_train, top_up)
+from pipeline.bootstrap.top_up import (
+    LR_FLOOR,
+    accepted,
+    chunk_rows,
+    distance,
+    fresh_rows,
+    next_lr,
+    overshot,
+    to_train,
+    top_up,
+)
 
 
 def rows(per_category: dict[str, int]) -> list[dict]:
@@ -81,11 +90,11 @@ def test_the_step_halves_after_an_overshoot_recovers_after_progress_and_holds_fo
 
 @pytest.mark.slow
 def test_top_up_keeps_the_chunk_deepest_inside_the_window_and_leaves_the_model_there():
-    from pipeline.answering import greedy_results
-    from pipeline.images import encode_png
+    from pipeline.answers.engines import greedy_results
+    from pipeline.answers.prompts import prompt_text
+    from pipeline.answers.results import accuracy_by
     from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
-    from pipeline.prompts import prompt_text
-    from pipeline.results import accuracy_by
+    from pipeline.storage.images import encode_png
     from pipeline.world.render import render
     from pipeline.world.scenes import sample_scene
 

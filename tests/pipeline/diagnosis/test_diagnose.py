@@ -1,8 +1,8 @@
 import polars as pl
 import pytest
 
+from pipeline.answers.results import grade
 from pipeline.diagnosis.diagnose import aggregate, shrink, weakness_brief, wilson
-from pipeline.results import grade
 from pipeline.world.judge import WorldJudge
 
 

@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline import schemas
-from pipeline.config import ParamsError, parse_params
+from pipeline.config.params import ParamsError, parse_params
 from pipeline.diagnosis.itemsets import ItemSourceError, load_items, overlap, resample
+from pipeline.storage import schemas
 
 
 def png(c) -> bytes:

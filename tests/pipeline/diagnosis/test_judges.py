@@ -10,9 +10,9 @@ import json
 import pytest
 from PIL import Image
 
+from pipeline.answers.results import grade
 from pipeline.diagnosis.diagnose import aggregate
 from pipeline.diagnosis.judges import OpenAIJudge
-from pipeline.results import grade
 from tests.servers import Endpoint
 
 SECRET = "sk-test-do-not-leak-123"
@@ -90,7 +90,7 @@ def test_unreachable_judge_is_a_recorded_failure(secret_env):
 
 
 def test_a_judge_endpoint_that_refuses_the_key_stops_with_the_params_to_fix(secret_env):
-    from pipeline.structured import EndpointRefused
+    from pipeline.answers.structured import EndpointRefused
 
     endpoint = Endpoint([401])
     try:

@@ -4,10 +4,10 @@ answers from the question alone keeps it."""
 import polars as pl
 import pytest
 
+from pipeline.answers.results import grade
 from pipeline.diagnosis.diagnose import aggregate, weakness_brief, with_shuffle
 from pipeline.diagnosis.shuffle import gaps, shuffle_gaps, shuffled
-from pipeline.images import decode_rgb, encode_png
-from pipeline.results import grade
+from pipeline.storage.images import decode_rgb, encode_png
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 30)}
 

@@ -3,10 +3,10 @@ for generation tests: nothing is trained, so generate(), its journal and budgets
 
 import pytest
 
-from pipeline import lake
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
 from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
+from pipeline.storage import lake
 from tests import servers, tiny_clip
 
 

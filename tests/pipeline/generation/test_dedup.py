@@ -8,8 +8,8 @@ from PIL import Image, ImageDraw
 
 from pipeline.generation.dedup import Seen, question_key
 from pipeline.generation.params import DedupConfig
-from pipeline.images import encode_png
-from pipeline.schemas import Sample
+from pipeline.storage.images import encode_png
+from pipeline.storage.schemas import Sample
 
 
 def drawing(seed: int, shift: int = 0) -> bytes:

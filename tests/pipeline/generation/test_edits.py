@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.config.registry import EDITS
 from pipeline.generation.edits import replay, sample_fetch
-from pipeline.schemas import EditOutput
-from pipeline.images import encode_png, image_id
-from pipeline.registry import EDITS
+from pipeline.storage.images import encode_png, image_id
+from pipeline.storage.schemas import EditOutput
 from pipeline.world.agents import edited_scene, keeps
 from pipeline.world.render import render
 from pipeline.world.scenes import sample_scene
@@ -84,7 +84,7 @@ def test_the_world_refuses_edits_that_change_what_its_records_say():
 
 
 def test_agent_arguments_are_checked_against_the_operations_ranges():
-    from pipeline.registry import EDITS as ops
+    from pipeline.config.registry import EDITS as ops
 
     rng = random.Random(0)
     assert ops.load("brightness").checked({"factor": 1.2}, rng).spec() == {"op": "brightness", "factor": 1.2}

@@ -7,16 +7,16 @@ import random
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import lake
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import PlanRequest
+from pipeline.generation.attempt import AIM_WIDTH, RoundInputs, attempt, retrieve
 from pipeline.generation.dedup import Seen, question_key
 from pipeline.generation.edits import replay
-from pipeline.generation.attempt import AIM_WIDTH, RoundInputs, attempt, retrieve
 from pipeline.generation.generate import Budget, RoundState, generate
 from pipeline.generation.params import DEFAULT_EDITS, DedupConfig
-from pipeline.images import decode_rgb, image_id
 from pipeline.pool.search import PoolSearch
+from pipeline.storage import lake
+from pipeline.storage.images import decode_rgb, image_id
 from pipeline.world.agents import WorldBackend
 
 

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from pipeline import schemas
-from pipeline.runtime import KILL_AT
+from pipeline.run.runtime import KILL_AT
+from pipeline.storage import schemas
 from tests.disks import fill, small_disk
 from tests.pipeline.generation.test_resume import REPO, command, env, inputs, result, rows
 

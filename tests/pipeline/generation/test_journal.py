@@ -9,9 +9,9 @@ import sys
 import pyarrow as pa
 import pytest
 
-from pipeline import artifacts, lake, schemas
 from pipeline.generation.journal import Journal, RoundBusy, hold
-from pipeline.schemas import Attempt, Sample
+from pipeline.storage import artifacts, lake, schemas
+from pipeline.storage.schemas import Attempt, Sample
 
 
 def attempt(i: int, outcome: str = "rejected") -> Attempt:

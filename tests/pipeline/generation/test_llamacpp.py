@@ -5,10 +5,10 @@ parsed or rejected with a recorded reason, and real token counts are accounted."
 
 import pytest
 
+from pipeline.config.registry import EDITS
 from pipeline.generation import roles as R
 from pipeline.generation.openai_agents import RoleClient, operations_text
 from pipeline.generation.params import OpenAIAgentsConfig
-from pipeline.registry import EDITS
 
 pytestmark = pytest.mark.slow  # starts a model server
 

@@ -10,14 +10,14 @@ import threading
 import numpy as np
 import pytest
 
-from pipeline import lake
-from pipeline.generation.edits import replay
 from pipeline.generation.attempt import RoundInputs
+from pipeline.generation.edits import replay
 from pipeline.generation.generate import Budget, generate
 from pipeline.generation.openai_agents import OpenAIBackend
 from pipeline.generation.params import GenerateConfig, OpenAIAgentsConfig
-from pipeline.images import decode_rgb
 from pipeline.pool.search import PoolSearch
+from pipeline.storage import lake
+from pipeline.storage.images import decode_rgb
 from tests.servers import Endpoint, images_sent, prompt_text
 
 PLAN = {"queries": ["an image of coloured dots"], "answer_type": "integer", "question_kind": "count the dots",
@@ -203,8 +203,8 @@ def test_a_pasted_image_is_recorded_and_replays_from_the_pool(world_pool):
 def test_an_endpoint_that_refuses_stops_the_round_and_keeps_what_was_done(world_pool, tmp_path, monkeypatch):
     """A wrong key or model (401/404) is not retried attempt after attempt: the round stops with a message
     naming the settings (never the key), and the attempts finished before are in the journal."""
+    from pipeline.answers.structured import EndpointRefused
     from pipeline.generation.journal import Journal
-    from pipeline.structured import EndpointRefused
 
     monkeypatch.setenv("NO_KEY_HERE", "sk-secret-0000")
     served = {"planner": 0}
@@ -237,7 +237,7 @@ def test_a_generative_edit_goes_to_the_image_endpoint_and_replays_from_what_it_r
     from PIL import Image, ImageOps
 
     from pipeline.generation.edits import sample_fetch
-    from pipeline.images import image_id
+    from pipeline.storage.images import image_id
 
     def inverted(fields):
         out = io.BytesIO()

@@ -4,7 +4,7 @@ answer is known."""
 import numpy as np
 
 from pipeline.generation.quality import agreement, clip_spread, entropy, mean_distance
-from pipeline.schemas import Attempt
+from pipeline.storage.schemas import Attempt
 
 
 def attempt(cell: str, reason: str) -> Attempt:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import artifacts, schemas
-from pipeline.artifacts import write_json
-from pipeline.runtime import KILL_AT
-from pipeline.schemas import Cell, Diagnosis, Mixture
+from pipeline.run.runtime import KILL_AT
+from pipeline.storage import artifacts, schemas
+from pipeline.storage.artifacts import write_json
+from pipeline.storage.schemas import Cell, Diagnosis, Mixture
 
 pytestmark = pytest.mark.slow  # runs the stage (and a trained CLIP) in subprocesses
 

@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
+from pipeline.config.registry import EDITS
 from pipeline.generation import roles as R
-from pipeline.registry import EDITS
 
 
 def ops(*names):

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import yaml
 
-from pipeline.config import parse_params
+from pipeline.config.params import parse_params
 from pipeline.models import clip
 from pipeline.models.bases import BaseModelError, deep_check, pin_base
 from pipeline.models.checkpoint import chain, load, write_base_reference
@@ -90,7 +90,7 @@ def test_a_bad_base_fails_the_deep_check_naming_the_param(case, message, llava, 
 
 
 def test_the_stage_that_loads_the_base_refuses_a_bad_one_before_any_work(tmp_path):
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     raw = yaml.safe_load((families.REPO / "params.yaml").read_text())
     raw["model"]["base"] = str(tmp_path / "nowhere")

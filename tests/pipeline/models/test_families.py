@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from safetensors.torch import load_file
 
-from pipeline import artifacts, schemas
-from pipeline.answering import answer
-from pipeline.config import parse_params
+from pipeline.answers.engines import answer
+from pipeline.answers.prompts import user_message
+from pipeline.config.params import parse_params
 from pipeline.diagnosis.diagnose import diagnose
 from pipeline.diagnosis.evaluate import evaluate
 from pipeline.models.checkpoint import load, write_base_reference
-from pipeline.prompts import user_message
+from pipeline.storage import artifacts, schemas
 from pipeline.training.filter import filter_samples
 from pipeline.training.round import train_round
 from tests import families
@@ -75,8 +75,8 @@ def test_a_round_runs_on_a_random_model_of_each_family(family, tmp_path):
 def test_the_answer_engine_is_chosen_by_params_and_vllm_must_be_installed(tmp_path, monkeypatch):
     import importlib.util
 
-    from pipeline.answering import TransformersEngine, open_engine, vllm_installed
-    from pipeline.config import ParamsError
+    from pipeline.answers.engines import TransformersEngine, open_engine, vllm_installed
+    from pipeline.config.params import ParamsError
 
     base = families.build("qwen2_vl", tmp_path / "m")
     for engine in ("transformers", "auto"):

@@ -2,11 +2,11 @@ import random
 
 import torch
 
-from pipeline.answering import answer
-from pipeline.images import encode_png
+from pipeline.answers.engines import answer
+from pipeline.answers.prompts import prompt_text
 from pipeline.models.checkpoint import load
 from pipeline.models.vlm import TinyVLMSpec, build_model, build_processor, train_tokenizer
-from pipeline.prompts import prompt_text
+from pipeline.storage.images import encode_png
 from pipeline.world.render import render
 from pipeline.world.scenes import sample_scene
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torchvision import transforms as T
 
-from pipeline.images import decode_rgb
 from pipeline.pool.embed import ImageEncoder, batched_preprocess, decode_pixels, matmul_resize, probe_image
+from pipeline.storage.images import decode_rgb
 
 
 def test_batched_path_matches_open_clips_transform_for_the_stock_pipeline():

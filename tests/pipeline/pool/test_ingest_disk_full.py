@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline import artifacts, lake
-from pipeline.images import encode_png
+from pipeline.storage import artifacts, lake
+from pipeline.storage.images import encode_png
 from tests.disks import fill, small_disk
 
 pytestmark = pytest.mark.slow  # mounts a tmpfs and runs the stage in subprocesses

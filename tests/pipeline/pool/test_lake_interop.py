@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from pipeline import lake, schemas
 from pipeline.pool.ingest import ingest
+from pipeline.storage import lake, schemas
 
 
 def test_tables_open_with_lancedb_polars_and_duckdb(tmp_path):

@@ -10,13 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import lake
-from pipeline.images import decode_rgb
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest
 from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
 from pipeline.pool.restore import has_pin
 from pipeline.pool.search import PoolSearch
+from pipeline.storage import lake
+from pipeline.storage.images import decode_rgb
 from tests.pipeline.pool.test_search import clip_and_halves
 from tests.pipeline.pool.test_writers import INGEST, REPO, png
 from tests.servers import free_port

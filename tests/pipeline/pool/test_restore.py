@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import lake
-from pipeline.config import parse_params
-from pipeline.images import decode_rgb
+from pipeline.config.params import parse_params
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest, listed_ids
 from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
 from pipeline.pool.restore import LakeMismatch, ensure_pinned
 from pipeline.pool.search import PoolSearch
+from pipeline.storage import lake
+from pipeline.storage.images import decode_rgb
 from tests.pipeline.pool.test_search import clip_and_halves
 
 REPO = Path(__file__).resolve().parents[3]

@@ -8,7 +8,6 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline import lake
 from pipeline.models import clip
 from pipeline.models.params import ClipConfig
 from pipeline.pool.embed import embed_pool
@@ -19,6 +18,7 @@ from pipeline.pool.params import (
     SearchConfig,
     SourceConfig,
 )
+from pipeline.storage import lake
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # starts Ray

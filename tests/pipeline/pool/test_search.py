@@ -2,14 +2,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import lake
-from pipeline.images import decode_rgb
 from pipeline.models import clip
 from pipeline.models.params import ClipConfig
 from pipeline.pool.embed import embed_pool
 from pipeline.pool.ingest import ingest, read_listed
 from pipeline.pool.params import DEFAULT_TYPE_PROMPTS, EmbedConfig, SearchConfig
 from pipeline.pool.search import PoolSearch
+from pipeline.storage import lake
+from pipeline.storage.images import decode_rgb
 
 pytestmark = pytest.mark.slow  # trains a tiny CLIP
 

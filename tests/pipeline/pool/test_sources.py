@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline import lake
-from pipeline.config import parse_params
+from pipeline.config.params import parse_params
 from pipeline.pool.ingest import ingest
 from pipeline.pool.params import SourceConfig
 from pipeline.pool.sources import SourceError, detect_kind, read_source
+from pipeline.storage import lake
 
 
 def png(colour, size=(8, 8)) -> bytes:

@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline import artifacts, lake, schemas
+from pipeline.storage import artifacts, lake, schemas
 
 pytestmark = pytest.mark.slow  # two processes writing a few thousand rows
 
 REPO = Path(__file__).resolve().parents[3]
-INGEST = ("import sys; from pipeline.artifacts import write_json; from pipeline.pool.ingest import ingest; "
+INGEST = ("import sys; from pipeline.storage.artifacts import write_json; from pipeline.pool.ingest import ingest; "
           "m, _ = ingest([sys.argv[1]], sys.argv[2], 10**7, batch_size=250, listed_out=sys.argv[3]); "
           "write_json(sys.argv[4], m)")
 

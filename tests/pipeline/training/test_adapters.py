@@ -8,11 +8,11 @@ import json
 import pytest
 import torch
 
-from pipeline import artifacts, schemas
-from pipeline.config import parse_params
-from pipeline.images import decode_rgb
+from pipeline.answers.prompts import user_message
+from pipeline.config.params import parse_params
 from pipeline.models.checkpoint import chain, load
-from pipeline.prompts import user_message
+from pipeline.storage import artifacts, schemas
+from pipeline.storage.images import decode_rgb
 from pipeline.training.adapters import stack_updates
 from pipeline.training.round import train_round
 from tests import families

@@ -9,7 +9,6 @@ import torch
 from pipeline.training import gate
 from pipeline.training.params import GateConfig, TrainConfig
 
-
 # The gate half of the world's dev set: 192 items per cell, 13 cells in 8 categories.
 SIZES = {"counting": 576, "arithmetic": 384, "chart": 384, "colour": 384, "size": 192, "spatial": 192, "table": 192,
          "text": 192}
@@ -143,7 +142,7 @@ def _params(dev, steps):
 
 def _colour_items(path, n: int):
     """Items the warmed-up family model answers about half right (it was taught red/blue on these questions)."""
-    from pipeline import artifacts, schemas
+    from pipeline.storage import artifacts, schemas
     from tests import families
 
     rows = [{f.name: None for f in schemas.ITEMS} | r | {"question": "What colour is the shape?",

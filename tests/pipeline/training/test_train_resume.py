@@ -16,7 +16,7 @@ import yaml
 
 from pipeline.models import resume
 from pipeline.models.checkpoint import load
-from pipeline.runtime import KILL_AT
+from pipeline.run.runtime import KILL_AT
 from tests import families
 
 

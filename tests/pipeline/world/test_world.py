@@ -6,11 +6,10 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.images import encode_png
+from pipeline.storage.images import encode_png
 from pipeline.world.build import WorldFiles, build_world
 from pipeline.world.params import WorldConfig
-from pipeline.world.questions import (BY_CELL, CATEGORIES, CELLS, TEMPLATES, WEAK_CATEGORIES, WEAK_CELLS,
-                                       ask)
+from pipeline.world.questions import BY_CELL, CATEGORIES, CELLS, TEMPLATES, WEAK_CATEGORIES, WEAK_CELLS, ask
 from pipeline.world.render import render
 from pipeline.world.scenes import IMAGE_TYPES, sample_scene
 
