@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.models.params import ClipConfig
-from pipeline.world.build import WorldFiles, labelled_items, write_pool
 from pipeline.world.params import WorldConfig
 from pipeline.world.questions import CELLS
+from pipeline.world.world import WorldFiles, labelled_items, write_pool
 
 
 def pipeline_code() -> str:

@@ -29,8 +29,8 @@ from pipeline.answers.results import accuracy_table
 from pipeline.config.params import load_params
 from pipeline.models.checkpoint import load
 from pipeline.stats.evidence import interval, paired
+from pipeline.training.grpo import run_grpo
 from pipeline.training.params import TrainConfig
-from pipeline.training.train import run_grpo
 
 log = logging.getLogger("forgetting")
 LORA = {"rank": 16, "alpha": 32, "dropout": 0.05, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}

@@ -25,8 +25,8 @@ from pipeline.answers.results import accuracy_table, distinct_answers
 from pipeline.bootstrap.sft import run_sft
 from pipeline.config.params import load_params
 from pipeline.models.checkpoint import load
+from pipeline.training.grpo import run_grpo
 from pipeline.training.params import TrainConfig
-from pipeline.training.train import run_grpo
 
 GAIN, MAX_DROP = 0.10, 0.05
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pipeline.config.params import load_params
 from pipeline.models.checkpoint import load
+from pipeline.training.grpo import grpo_trainer
 from pipeline.training.params import LoraSection
-from pipeline.training.train import grpo_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -151,8 +151,8 @@ def gain(args, params) -> dict:
     from pipeline.answers.engines import greedy_results
     from pipeline.answers.results import accuracy_table
     from pipeline.models.checkpoint import load
+    from pipeline.training.grpo import run_grpo
     from pipeline.training.params import TrainConfig
-    from pipeline.training.train import run_grpo
 
     bench, held_out = measurement_set(args.world, params.seed, params.world.image_size, args.per_cell)
     model, processor = load(args.model)

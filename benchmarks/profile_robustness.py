@@ -44,7 +44,7 @@ def one(seed: int, isa: str, cache: Path) -> dict:
     from pipeline.models.checkpoint import load
     from pipeline.storage.artifacts import read_table
     from pipeline.storage.schemas import CAPTIONS, WORLD_ITEMS
-    from pipeline.world.build import WorldFiles, build_world
+    from pipeline.world.world import WorldFiles, build_world
 
     params = params_for(seed)
     files = WorldFiles.under(cache / f"world-s{seed}")

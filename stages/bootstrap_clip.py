@@ -5,24 +5,16 @@ import logging
 import sys
 
 from pipeline.bootstrap.clip import bootstrap_clip, pin_user_clip
-from pipeline.bootstrap.params import BootstrapConfig
-from pipeline.config.sections import Seeded
+from pipeline.bootstrap.params import ClipParams
 from pipeline.models.bases import BaseModelError
-from pipeline.models.params import EMBEDDED, ClipModelConfig
-from pipeline.pool.params import EmbedConfig
+from pipeline.models.params import EMBEDDED
 from pipeline.run.runtime import start
 from pipeline.storage.artifacts import read_table
 from pipeline.storage.schemas import CAPTIONS, WORLD_ITEMS
 
 
-class Params(Seeded):
-    bootstrap: BootstrapConfig = BootstrapConfig()
-    clip: ClipModelConfig = ClipModelConfig()
-    embed: EmbedConfig = EmbedConfig()  # its type_prompts
-
-
 def main(argv=None):
-    args, params = start(__doc__, Params, argv, required=("--corpus", "--heldout", "--out"))
+    args, params = start(__doc__, ClipParams, argv, required=("--corpus", "--heldout", "--out"))
     heldout = read_table(args.heldout, WORLD_ITEMS).to_pylist()
     if params.clip.model != EMBEDDED:
         try:  # the checks that need the model itself run here, not in params validation

@@ -5,26 +5,18 @@
 import logging
 import sys
 
-from pipeline.bootstrap.params import BootstrapConfig
+from pipeline.bootstrap.params import VlmParams
 from pipeline.bootstrap.vlm import bootstrap_vlm, pin_user_base
-from pipeline.config.sections import Seeded
 from pipeline.models.bases import BaseModelError
-from pipeline.models.params import EMBEDDED, AnswerConfig, ModelConfig
+from pipeline.models.params import EMBEDDED
 from pipeline.run.runtime import start
 from pipeline.storage.artifacts import read_table
 from pipeline.storage.schemas import CAPTIONS, WORLD_ITEMS
-from pipeline.world.params import WorldConfig
-
-
-class Params(Seeded):
-    world: WorldConfig = WorldConfig()  # its image_size
-    bootstrap: BootstrapConfig = BootstrapConfig()
-    answer: AnswerConfig = AnswerConfig()
-    model: ModelConfig = ModelConfig()
 
 
 def main(argv=None):
-    args, params = start(__doc__, Params, argv, required=("--corpus", "--captions", "--probe", "--dev", "--out", "--state"))
+    args, params = start(__doc__, VlmParams, argv,
+                         required=("--corpus", "--captions", "--probe", "--dev", "--out", "--state"))
     if params.model.base != EMBEDDED:
         try:  # the checks that need the model itself run here, not in params validation
             pin_user_base(params.model, args.out)

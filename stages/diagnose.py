@@ -3,38 +3,16 @@ write the per-item results, the diagnosis and the weakness brief."""
 
 from pathlib import Path
 
-from pydantic import model_validator
-
-from pipeline.config.sections import RoundSeeded
 from pipeline.diagnosis.diagnose import diagnose, probe_items, weakness_brief
-from pipeline.diagnosis.params import (
-    DiagnoseConfig,
-    EvaluationConfig,
-    ProbeConfig,
-    disjoint,
-)
-from pipeline.models.params import AnswerConfig, ModelConfig
+from pipeline.diagnosis.params import DiagnoseParams
 from pipeline.run.runtime import start, write_metrics
 from pipeline.storage.artifacts import write_json, write_parquet
 from pipeline.storage.schemas import RESULTS
 
 
-class Params(RoundSeeded):
-    diagnose: DiagnoseConfig = DiagnoseConfig()
-    probe: ProbeConfig = ProbeConfig()
-    evaluation: EvaluationConfig = EvaluationConfig()  # its items are kept out of the probe
-    answer: AnswerConfig = AnswerConfig()
-    model: ModelConfig = ModelConfig()  # its dtype
-
-    @model_validator(mode="after")
-    def _probe_is_not_evaluation(self) -> "Params":
-        disjoint(self.probe, self.evaluation)
-        return self
-
-
 def main(argv=None):
-    args, params = start(__doc__, Params, argv, required=("--round", "--model", "--results", "--diagnosis", "--brief",
-                                                  "--metrics"))
+    args, params = start(__doc__, DiagnoseParams, argv,
+                         required=("--round", "--model", "--results", "--diagnosis", "--brief", "--metrics"))
     seed = params.seed_of(args.round)
     items = probe_items(params.probe, params.evaluation, seed)
     results, diagnosis = diagnose(args.model, items, params.diagnose, params.answer, args.round, seed,

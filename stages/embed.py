@@ -1,21 +1,15 @@
 """DVC stage `embed`: CLIP vectors and zero-shot image-type tags for the pinned pool; index; pin the version."""
 
-from pipeline.config.sections import StageParams
 from pipeline.pool.ingest import listed_ids
-from pipeline.pool.params import EmbedConfig, PoolConfig, SearchConfig
+from pipeline.pool.params import EmbedParams
 from pipeline.pool.restore import ensure_pinned
 from pipeline.run.runtime import start, write_metrics
 from pipeline.storage import artifacts
 
 
-class Params(StageParams):
-    pool: PoolConfig = PoolConfig()  # its engine; its sources rebuild a lake a fresh clone lacks
-    embed: EmbedConfig = EmbedConfig()
-    search: SearchConfig = SearchConfig()
-
-
 def main(argv=None):
-    args, params = start(__doc__, Params, argv, required=("--pool", "--clip", "--manifest", "--metrics"), optional=("--listed",))
+    args, params = start(__doc__, EmbedParams, argv,
+                         required=("--pool", "--clip", "--manifest", "--metrics"), optional=("--listed",))
     pool = artifacts.read_manifest(args.pool)
     ensure_pinned(params, pool, listed_ids(args.listed) if args.listed else None)  # a fresh clone lacks the lake
     if params.pool.engine == "ray":

@@ -2,24 +2,17 @@
 its graded results, and the accuracy history across rounds (the previous round's plus this one)."""
 
 from pipeline.answers.results import accuracy_table
-from pipeline.config.sections import StageParams
 from pipeline.diagnosis import evaluate as ev
 from pipeline.diagnosis.itemsets import load_items
-from pipeline.diagnosis.params import EvaluationConfig
-from pipeline.models.params import AnswerConfig, ModelConfig
+from pipeline.diagnosis.params import EvaluateParams
 from pipeline.run.runtime import start, write_metrics
 from pipeline.storage.artifacts import write_parquet
 from pipeline.storage.schemas import RESULTS
 
 
-class Params(StageParams):
-    evaluation: EvaluationConfig = EvaluationConfig()
-    answer: AnswerConfig = AnswerConfig()
-    model: ModelConfig = ModelConfig()  # its dtype
-
-
 def main(argv=None):
-    args, params = start(__doc__, Params, argv, required=("--round", "--model", "--results", "--metrics", "--history"),
+    args, params = start(__doc__, EvaluateParams, argv,
+                         required=("--round", "--model", "--results", "--metrics", "--history"),
                          optional=("--previous-history",))
     cfg = params.evaluation
     results = ev.evaluate(args.model, load_items(cfg.source, cfg.kind, cfg.columns), params.answer, args.round,

@@ -1,23 +1,15 @@
 """DVC stage `filter@round`: sample answers from the previous checkpoint; keep the pass-rate band."""
 
 from pipeline.answers.engines import open_engine
-from pipeline.config.sections import RoundSeeded
-from pipeline.models.params import AnswerConfig, ModelConfig
 from pipeline.run.runtime import start, write_metrics
 from pipeline.storage import artifacts, schemas
 from pipeline.training.filter import filter_samples
-from pipeline.training.params import FilterConfig
-
-
-class Params(RoundSeeded):
-    filter: FilterConfig = FilterConfig()
-    answer: AnswerConfig = AnswerConfig()  # its max_new_tokens
-    model: ModelConfig = ModelConfig()  # its dtype
+from pipeline.training.params import FilterParams
 
 
 def main(argv=None):
-    args, params = start(__doc__, Params, argv, required=("--round", "--samples", "--model", "--rollouts", "--trainset",
-                                                  "--metrics"))
+    args, params = start(__doc__, FilterParams, argv,
+                         required=("--round", "--samples", "--model", "--rollouts", "--trainset", "--metrics"))
     cfg = params.filter
     samples = artifacts.read_table(args.samples, schemas.SAMPLES).to_pylist()
     engine = open_engine(args.model, params.answer, params.model.dtype, batch_size=cfg.batch_size)

@@ -1,18 +1,13 @@
 """DVC stage `ingest`: add the pool sources' images to the lake's pool table; pin the version, and list the
 rows the sources in params hold (the lake keeps rows of sources dropped since; rounds must not see them)."""
 
-from pipeline.config.sections import StageParams
-from pipeline.pool.params import PoolConfig
+from pipeline.pool.params import IngestParams
 from pipeline.run.runtime import start, write_metrics
 from pipeline.storage.artifacts import write_json
 
 
-class Params(StageParams):
-    pool: PoolConfig = PoolConfig()
-
-
 def main(argv=None):
-    args, params = start(__doc__, Params, argv, required=("--manifest", "--metrics"), optional=("--listed",))
+    args, params = start(__doc__, IngestParams, argv, required=("--manifest", "--metrics"), optional=("--listed",))
     cfg = params.pool
     if cfg.engine == "ray":
         from pipeline.pool.scale import ray_ingest as ingest_with

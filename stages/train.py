@@ -6,26 +6,18 @@ base model, the KL reference under train.reference: base."""
 
 import sys
 
-from pipeline.config.sections import RoundSeeded
-from pipeline.models.params import AnswerConfig, ModelConfig
 from pipeline.run.runtime import start, write_metrics
 from pipeline.storage import artifacts, schemas
 from pipeline.training.curves import write_curves
-from pipeline.training.params import TrainConfig
-from pipeline.training.round import blind, launch, launched, leave_out, train_round
+from pipeline.training.params import TrainParams
+from pipeline.training.train import blind, launch, launched, leave_out, train_round
 
 FLAGS = ("--round", "--trainset", "--model", "--out", "--state", "--curves", "--metrics")
 
 
-class Params(RoundSeeded):
-    train: TrainConfig = TrainConfig()
-    answer: AnswerConfig = AnswerConfig()  # its max_new_tokens
-    model: ModelConfig = ModelConfig()  # its dtype
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args, params = start(__doc__, Params, argv, required=FLAGS, optional=("--reference",))
+    args, params = start(__doc__, TrainParams, argv, required=FLAGS, optional=("--reference",))
     seed = params.seed_of(args.round) + params.train.reseed
     if params.train.processes > 1 and not launched():
         sys.exit(launch(argv, args, params, seed))

@@ -29,8 +29,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory):
-    from pipeline.world.build import WorldFiles, build_world
     from pipeline.world.params import WorldConfig
+    from pipeline.world.world import WorldFiles, build_world
 
     out = tmp_path_factory.mktemp("world")
     cfg = WorldConfig(pool_size=140, probe_per_cell=2, eval_per_cell=2, dev_per_cell=2, sft_size=60, clip_size=70)

@@ -28,7 +28,10 @@ def closure(entry: str) -> set[Path]:
 
 def schema_of(stage: deps.Stage) -> type[StageParams]:
     module = importlib.import_module(str(stage.entry.relative_to(REPO).with_suffix("")).replace("/", "."))
-    return getattr(module, "Params", StageParams)
+    schemas = {v for v in vars(module).values() if isinstance(v, type) and issubclass(v, StageParams)}
+    schemas = schemas - {StageParams} or schemas or {StageParams}
+    assert len(schemas) == 1, f"stage {stage.name}: its entry point imports several params schemas {schemas}"
+    return schemas.pop()
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))

@@ -174,7 +174,7 @@ def test_micro_round_through_dvc(micro_repo):
     # rerun, no stage before it. A user's model code (models/bases.py) reruns neither the world nor a mixture.
     before_training = {"world", "bootstrap_clip", "bootstrap_vlm", "bootstrap_report", "ingest", "embed",
                        "round_zero", "evaluate_base", "diagnose@r1", "mixture@r1", "generate@r1"}
-    for module, touches in (("pipeline/training/params.py", "train@r1"), ("pipeline/training/train.py", "train@r1"),
+    for module, touches in (("pipeline/training/params.py", "train@r1"), ("pipeline/training/grpo.py", "train@r1"),
                             ("pipeline/models/bases.py", "bootstrap_vlm")):
         source = repo / module
         original = source.read_text()

@@ -1,5 +1,6 @@
 """The layout tells the spiral: a stage's code lives in its phase's folder, in a module named after it, and the
-stage's entry point calls into it; entry points stay thin; docstrings and comments point only at files that exist."""
+stage's entry point calls into it; entry points stay thin; the top of pipeline/ holds folders; docstrings and
+comments point only at files that exist."""
 
 from __future__ import annotations
 
@@ -8,26 +9,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# stage -> where a newcomer finds its code (the README's layout says the same)
-STAGE_HOME = {
-    "check": "pipeline/config/params.py",
-    "world": "pipeline/world/build.py",
-    "testset": "pipeline/world/testset.py",
-    "bootstrap_clip": "pipeline/bootstrap/clip.py",
-    "bootstrap_vlm": "pipeline/bootstrap/vlm.py",
-    "bootstrap_report": "pipeline/models/card.py",
-    "ingest": "pipeline/pool/ingest.py",
-    "embed": "pipeline/pool/embed.py",
-    "evaluate_base": "pipeline/diagnosis/evaluate.py",
-    "round_zero": "stages/round_zero.py",  # two empty artifacts: the entry point is all of it
-    "diagnose": "pipeline/diagnosis/diagnose.py",
-    "mixture": "pipeline/mixture/mixture.py",
-    "generate": "pipeline/generation/generate.py",
-    "filter": "pipeline/training/filter.py",
-    "train": "pipeline/training/round.py",
-    "evaluate": "pipeline/diagnosis/evaluate.py",
-    "audit": "pipeline/audit/cells.py",
+# The stages whose entry point is all of their code, with why: the only ones without a home module.
+EXCEPTIONS = {
+    "check": "validates the whole params file (pipeline/config/params.py's Params) and does nothing else",
+    "round_zero": "writes two empty artifacts (the r0 mixture and dedup index) from their schemas",
 }
+MAX_LINES = 400
 PATH_IN_TEXT = re.compile(r"\b((?:pipeline|stages|tests|benchmarks)/[\w/]+\.py)\b")
 
 
@@ -35,16 +22,78 @@ def code_files() -> list[Path]:
     return sorted(p for folder in ("pipeline", "stages", "tests", "benchmarks") for p in (REPO / folder).rglob("*.py"))
 
 
-def test_every_stage_calls_into_its_home():
-    """A home the stage no longer uses (its logic moved, or a new stage left unlisted) fails here."""
+def phases() -> list[Path]:
+    return sorted(p for p in (REPO / "pipeline").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+
+
+def home_of(entry: str) -> list[Path]:
+    """The modules named after a stage's entry point ``stages/<entry>.py``: ``pipeline/<phase>/<entry>.py``, the
+    phase's prefix dropped (``bootstrap_vlm`` lives in ``pipeline/bootstrap/vlm.py``)."""
+    return [path for phase in phases() for name in {entry, entry.removeprefix(f"{phase.name}_")}
+            if (path := phase / f"{name}.py").exists()]
+
+
+def entry_points() -> dict[str, Path]:
     from pipeline.run import deps
 
-    stages = {s.name.removesuffix("@*"): s for s in deps.stages(REPO)}
-    assert set(stages) == set(STAGE_HOME), "a new stage needs a home here (and in the README's layout)"
-    for name, home in STAGE_HOME.items():
-        entry = stages[name].entry
-        assert entry == REPO / home or REPO / home in deps.direct_imports(entry, REPO), (
-            f"stage {name}: stages/{entry.name} does not import its home {home}")
+    return {s.entry.stem: s.entry for s in deps.stages(REPO)}
+
+
+def params_schema(entry: Path) -> type:
+    """The params schema the entry point validates: the one ``StageParams`` subclass it imports."""
+    import importlib
+
+    from pipeline.config.sections import StageParams
+
+    module = importlib.import_module(f"stages.{entry.stem}")
+    found = {v for v in vars(module).values() if isinstance(v, type) and issubclass(v, StageParams)}
+    found = found - {StageParams} or found
+    assert len(found) == 1, f"stages/{entry.name} imports {len(found)} params schemas: {found}"
+    return found.pop()
+
+
+def test_every_stage_runs_its_home_module():
+    """A stage's code lives in ``pipeline/<phase>/<stage>.py`` (one module, in one phase), and its entry point
+    imports it; only the EXCEPTIONS have none."""
+    from pipeline.run import deps
+
+    entries = entry_points()
+    assert set(EXCEPTIONS) <= set(entries), f"exceptions for stages that do not exist: {set(EXCEPTIONS) - set(entries)}"
+    for name, entry in entries.items():
+        homes = home_of(name)
+        if name in EXCEPTIONS:
+            assert not homes, f"stages/{name}.py is listed as an exception but has a home {homes}: drop the exception"
+            continue
+        assert len(homes) == 1, f"stages/{name}.py needs exactly one home pipeline/<phase>/{name}.py, found {homes}"
+        assert homes[0] in deps.direct_imports(entry, REPO), (
+            f"stages/{name}.py does not import its home {homes[0].relative_to(REPO)}")
+
+
+def test_every_stage_params_schema_lives_in_its_phase_params():
+    """Stages define no classes; the schema a stage validates is ``pipeline/<phase>/params.py``'s, of its home's
+    phase."""
+    import ast
+
+    for name, entry in entry_points().items():
+        classes = [n.name for n in ast.walk(ast.parse(entry.read_text())) if isinstance(n, ast.ClassDef)]
+        assert not classes, f"stages/{name}.py defines {classes}: put a stage's Params in its phase's params.py"
+        schema = params_schema(entry)
+        if name in EXCEPTIONS:
+            continue
+        phase = home_of(name)[0].parent.name
+        assert schema.__module__ == f"pipeline.{phase}.params", (
+            f"stages/{name}.py validates {schema.__module__}.{schema.__name__}, not one of pipeline/{phase}/params.py")
+
+
+def test_the_top_of_pipeline_holds_folders():
+    modules = sorted(p.name for p in (REPO / "pipeline").glob("*.py") if p.name != "__init__.py")
+    assert not modules, f"modules at the top of pipeline/ (put each in the folder of what it is for): {modules}"
+
+
+def test_no_module_is_over_the_line_limit():
+    long = {str(p.relative_to(REPO)): n for folder in ("pipeline", "stages", "benchmarks")
+            for p in (REPO / folder).rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines (split them by what their parts do): {long}"
 
 
 def test_stage_entry_points_are_thin():

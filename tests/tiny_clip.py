@@ -47,8 +47,8 @@ def build(out: Path = FIXTURE, seed: int = 0) -> dict:
     from pipeline.models import clip
     from pipeline.models.params import ClipConfig
     from pipeline.pool.params import DEFAULT_TYPE_PROMPTS
-    from pipeline.world.build import WorldFiles, build_world
     from pipeline.world.params import WorldConfig
+    from pipeline.world.world import WorldFiles, build_world
 
     with tempfile.TemporaryDirectory() as tmp:
         files = WorldFiles.under(Path(tmp) / "world")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from pipeline.config.sections import Section
-from pipeline.models.params import ClipConfig
+from pipeline.config.sections import Section, Seeded, StageParams
+from pipeline.models.params import AnswerConfig, ClipConfig, ClipModelConfig, ModelConfig
+from pipeline.pool.params import EmbedConfig
+from pipeline.world.params import WorldConfig
 
 DEFAULT_SKEW = {"grid": 0.012, "text": 0.04, "variety": 0.035}
 DEFAULT_WEAK = {"grid": 0.3, "text": 0.3, "variety": 0.3}
@@ -54,3 +56,20 @@ class VLMConfig(Section):
 class BootstrapConfig(Section):
     clip: ClipConfig = ClipConfig()
     vlm: VLMConfig = VLMConfig()
+
+
+class ClipParams(Seeded):
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    clip: ClipModelConfig = ClipModelConfig()
+    embed: EmbedConfig = EmbedConfig()  # its type_prompts
+
+
+class VlmParams(Seeded):
+    world: WorldConfig = WorldConfig()  # its image_size
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    answer: AnswerConfig = AnswerConfig()
+    model: ModelConfig = ModelConfig()
+
+
+class ReportParams(StageParams):
+    """The report reads two model cards and needs no section."""

@@ -23,7 +23,7 @@ from pipeline.diagnosis.params import (
     disjoint,
 )
 from pipeline.generation.params import GenerateConfig
-from pipeline.mixture.mixture import MixtureConfig
+from pipeline.mixture.params import MixtureConfig
 from pipeline.models.params import AnswerConfig, ClipModelConfig, ModelConfig
 from pipeline.pool.params import EmbedConfig, PoolConfig, SearchConfig
 from pipeline.training.params import FilterConfig, TrainConfig

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipeline.config.registry import JUDGES
-from pipeline.config.sections import Section, registered
+from pipeline.config.sections import RoundSeeded, Section, StageParams, registered
+from pipeline.models.params import AnswerConfig, ModelConfig
 
 
 class DiagnoseConfig(Section):
@@ -70,3 +71,22 @@ def disjoint(probe: ProbeConfig, evaluation: EvaluationConfig) -> None:
     if Path(probe.source).resolve() == Path(evaluation.source).resolve():
         raise ValueError(f"probe.source and evaluation.source are the same file ({probe.source}); the "
                          "probe steers rounds, so it must be disjoint from the evaluation set")
+
+
+class DiagnoseParams(RoundSeeded):
+    diagnose: DiagnoseConfig = DiagnoseConfig()
+    probe: ProbeConfig = ProbeConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()  # its items are kept out of the probe
+    answer: AnswerConfig = AnswerConfig()
+    model: ModelConfig = ModelConfig()  # its dtype
+
+    @model_validator(mode="after")
+    def _probe_is_not_evaluation(self) -> "DiagnoseParams":
+        disjoint(self.probe, self.evaluation)
+        return self
+
+
+class EvaluateParams(StageParams):
+    evaluation: EvaluationConfig = EvaluationConfig()
+    answer: AnswerConfig = AnswerConfig()
+    model: ModelConfig = ModelConfig()  # its dtype

@@ -17,6 +17,7 @@ import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 from tqdm import tqdm
@@ -51,6 +52,31 @@ def probe_facts(diagnosis: Diagnosis, probe_source: str, probe_cfg) -> dict:
         answers.setdefault(f"{item['category']}/{item['image_type']}", []).append(item["answer"])
     return {"failure_images": {i["item_id"]: i["image"] for i in items if i["item_id"] in wanted},
             "probe_answers": {cell: tuple(a) for cell, a in answers.items()}}
+
+
+def round_inputs(params, args) -> RoundInputs:
+    """What every attempt of the round reads, from the generate stage's files (``args``): the pinned pool and its
+    vectors (restored into a fresh clone's lake first), the diagnosis's failures and probe facts, the agents."""
+    from pipeline.generation.agents import make_backend
+    from pipeline.pool.ingest import listed_ids
+    from pipeline.pool.restore import ensure_pinned
+    from pipeline.pool.search import PoolSearch
+    from pipeline.run.runtime import file_hash
+    from pipeline.storage import artifacts, schemas
+
+    cfg = params.generate
+    diagnosis = artifacts.read_json(args.diagnosis, schemas.Diagnosis)
+    pool_manifest, vectors = artifacts.read_manifest(args.pool), artifacts.read_manifest(args.vectors)
+    listed = listed_ids(args.listed) if args.listed else None
+    ensure_pinned(params, pool_manifest, listed, vectors, args.clip)  # a fresh clone has manifests, not the lake
+    allowed = None if listed is None or len(listed) == pool_manifest.rows else listed
+    return RoundInputs(
+        backend=make_backend(params), search=PoolSearch(vectors, args.clip, params.search.nprobes, allowed=allowed),
+        pool_manifest=pool_manifest, brief=Path(args.brief).read_text(), diagnosis_hash=file_hash(args.diagnosis),
+        round_name=args.round, seed=params.seed_of(args.round), top_k=cfg.top_k, image_queries=cfg.image_queries,
+        validators=cfg.validators,
+        failures={c.key: tuple(e.model_dump() for e in c.examples) for c in diagnosis.cells},
+        **probe_facts(diagnosis, args.probe, params.probe))
 
 
 def total_calls(counts: dict) -> int:

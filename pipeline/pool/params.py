@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from pipeline.config.sections import Section
+from pipeline.config.sections import Section, StageParams
 
 # The zero-shot image-type tags of the embedded world's pool; a user's pool names its own types.
 DEFAULT_TYPE_PROMPTS = {
@@ -69,3 +69,13 @@ class SearchConfig(Section):
     index_threshold: int = Field(100_000, ge=1)
     partitions: int = Field(0, ge=0, description="IVF partitions; 0 = about sqrt(rows)")
     nprobes: int = Field(24, ge=1, description="partitions searched per query (recall vs latency)")
+
+
+class IngestParams(StageParams):
+    pool: PoolConfig = PoolConfig()
+
+
+class EmbedParams(StageParams):
+    pool: PoolConfig = PoolConfig()  # its engine; its sources rebuild a lake a fresh clone lacks
+    embed: EmbedConfig = EmbedConfig()
+    search: SearchConfig = SearchConfig()

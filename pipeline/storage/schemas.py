@@ -45,7 +45,7 @@ ITEMS = pa.schema([  # a probe or evaluation item (pipeline/diagnosis/itemsets.p
     ("answer_type", pa.string()), ("options", pa.list_(pa.string())), ("category", pa.string()),
     ("image_type", pa.string()),
 ])
-# The embedded world's files (pipeline/world/build.py): labelled items with their scene records, the
+# The embedded world's files (pipeline/world/world.py): labelled items with their scene records, the
 # unlabeled pool source, the scene records kept apart from it, and the CLIP caption corpus.
 WORLD_ITEMS = pa.schema([
     ("item_id", pa.string()), ("image_id", pa.string()), ("image", pa.binary()),

@@ -15,15 +15,19 @@ nothing is accepted at most ``alpha`` of the time; the category tests need no fu
 them must pass (an intersection-union test keeps the level of each). Because the order is fixed and not chosen
 by the gains, the recorded gain is the chosen candidate's own, not the larger of two noisy ones. The same gate
 items serve every round. ``tests/pipeline/training/test_gate.py`` measures the acceptance rates by simulation.
-The math here is pure; the stage evaluates and saves.
+The maths (``paired_change`` to ``describe``) is pure; ``run_gate`` grades the candidates and loads the chosen one.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from statistics import NormalDist
+
+from pipeline.models.checkpoint import load
+from pipeline.run.runtime import reached
 
 log = logging.getLogger(__name__)
 
@@ -160,3 +164,52 @@ def metrics(checks: list[Check], chosen: Check | None, before: float, items: int
 
 def describe(check_: Check) -> str:
     return f"step {check_.step:g}: gain {check_.overall.diff:+.4f} (se {check_.overall.se:.4f}): {check_.reason}"
+
+
+def gate_items(cfg) -> list[dict]:
+    from pipeline.diagnosis.itemsets import half, load_items
+
+    items = load_items(cfg.source, cfg.kind, cfg.columns)
+    return half(items, "gate") if cfg.half == "gate" else items
+
+
+def correct(model, processor, items: list[dict], params, desc: str) -> list[bool]:
+    """Per-item greedy correctness of an in-memory model, graded as the evaluate stage grades."""
+    from pipeline.answers.engines import TransformersEngine
+
+    engine = TransformersEngine(model, processor, batch_size=params.answer.batch_size)
+    results = engine.greedy_results(items, max_new_tokens=params.answer.max_new_tokens, desc=desc)
+    return results["correct"].to_list()
+
+
+def run_gate(trained, processor, model_dir: str, params):
+    """The round gate: loads the chosen candidate into ``trained`` (the previous
+    weights when every candidate fails) and returns the gate's metrics. Under LoRA a step scales the round's
+    adapter (its B matrices), which scales its update the same way."""
+    cfg = params.train.gate
+    began = time.perf_counter()
+    items = gate_items(cfg)
+    categories = [it["category"] for it in items]
+    z = step_z(cfg.alpha, len(cfg.steps))
+    new_state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
+    if params.train.lora is not None:
+        prev_state = {k: v.new_zeros(v.shape) if "lora_B" in k else v for k, v in new_state.items()}
+    else:
+        previous, _ = load(model_dir, params.model.dtype, device=None)
+        prev_state = {k: v.detach().to(new_state[k].device) for k, v in previous.state_dict().items()}
+        del previous
+    trained.load_state_dict(prev_state)
+    before = correct(trained, processor, items, params, "gate: previous")
+    checks = []
+    for step in cfg.steps:  # in their fixed order; the first that passes is taken, the rest are not graded
+        reached("train.gate")
+        trained.load_state_dict(interpolate(prev_state, new_state, step))
+        checks.append(check(step, before, correct(trained, processor, items, params, f"gate: step {step:g}"),
+                                 categories, z, cfg.min_gain, cfg.margin))
+        log.info("gate %s", describe(checks[-1]))
+        if checks[-1].passes:
+            break
+    chosen = decide(checks)
+    log.info("gate: %s", f"step {chosen.step:g} accepted" if chosen else "every candidate failed: previous model kept")
+    trained.load_state_dict(interpolate(prev_state, new_state, chosen.step) if chosen else prev_state)
+    return metrics(checks, chosen, sum(before) / max(1, len(before)), len(items), time.perf_counter() - began)

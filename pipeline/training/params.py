@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pipeline.config.sections import Section
+from pipeline.config.sections import RoundSeeded, Section
 from pipeline.diagnosis.params import ItemSetConfig
+from pipeline.models.params import AnswerConfig, ModelConfig
 
 
 class FilterConfig(Section):
@@ -171,3 +172,15 @@ def left_out(ablated: list[str], cell: str | None) -> bool:
     (True, False, False)
     """
     return bool(ablated) and (cell in ablated or (cell or "").split("/")[0] in ablated)
+
+
+class FilterParams(RoundSeeded):
+    filter: FilterConfig = FilterConfig()
+    answer: AnswerConfig = AnswerConfig()  # its max_new_tokens
+    model: ModelConfig = ModelConfig()  # its dtype
+
+
+class TrainParams(RoundSeeded):
+    train: TrainConfig = TrainConfig()
+    answer: AnswerConfig = AnswerConfig()  # its max_new_tokens
+    model: ModelConfig = ModelConfig()  # its dtype

@@ -1,146 +1,153 @@
-"""GRPO on the round's training set with trl's GRPOTrainer (used as is, never forked).
+"""One round's training, end to end: load the previous round's model, resume or start GRPO, save the result
+(full weights, or the LoRA adapter) with the processor, and report the curves.
 
-Prompts go through the processor's own chat template; rewards are ``pipeline.training.rewards`` weighted
-0.9 accuracy + 0.1 format as in the reference. With ``train.lora`` the trainer fits a PEFT LoRA adapter on
-top of the round's starting model (``pipeline/training/adapters.py`` saves it); otherwise every weight
-trains. Trainer checkpoints go to the round's state folder every ``train.save_steps``, so a killed run
-resumes from the last one (``pipeline/models/resume.py``). An empty training set is not an error: the
-checkpoint is carried over unchanged and the metrics say so.
+With ``train.processes`` > 1 the stage reruns itself under ``accelerate launch`` (gloo on CPUs, NCCL on
+GPUs, DeepSpeed or FSDP through ``train.accelerate_config``); every process runs this module and only the
+main one writes.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from pipeline.answers.prompts import user_message
-from pipeline.models.trainer_args import common_args, step_callbacks
-from pipeline.storage.images import decode_rgb
-from pipeline.training.params import TrainConfig
-from pipeline.training.rewards import accuracy_reward, format_reward
+from pipeline.models import resume
+from pipeline.models.bases import weight_index_hash
+from pipeline.models.checkpoint import load
+from pipeline.run.deps import code_hash
+from pipeline.training import gate
+from pipeline.training.adapters import save_adapter
+from pipeline.training.curves import summary
+from pipeline.training.grpo import lora_config, run_grpo
+from pipeline.training.params import left_out
 
 log = logging.getLogger(__name__)
 
-# Module names of the vision towers of the families trl's GRPOTrainer supports (Qwen2/2.5/3-VL: visual;
-# LLaVA, Gemma 3: vision_tower; Idefics3/SmolVLM: vision_model).
-VISION_MODULES = ("visual", "vision_tower", "vision_model")
+SMALL_FILE = 100 * 1024 * 1024  # model files above this are fingerprinted by name, size and tensor index
 
 
-def grpo_dataset(rows: list[dict]):
-    from datasets import Dataset
-
-    return Dataset.from_dict({
-        "prompt": [user_message(r["question"], r["answer_type"], r["options"]) for r in rows],
-        "images": [[decode_rgb(r["image"])] for r in rows],
-        "answer": [r["answer"] for r in rows],
-        "answer_type": [r["answer_type"] for r in rows],
-        "options": [r["options"] for r in rows],
-    })
+def model_fingerprint(folder: Path) -> str:
+    """Cheap for a 15 GB checkpoint: small files by content, large weight files by their tensor index."""
+    parts = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = str(path.relative_to(folder))
+        big = path.stat().st_size > SMALL_FILE
+        parts[rel] = f"{path.stat().st_size}:{weight_index_hash(path.parent)}" if big else resume.tree_hash(path)
+    return resume.fingerprint(**parts)
 
 
-def is_vision(name: str) -> bool:
-    return any(part in VISION_MODULES for part in name.split("."))
+def run_id(trainset: str, model_dir: str, params, round_seed: int) -> str:
+    """What a trainer checkpoint belongs to: the inputs, the params, the seed and the training code (changed code
+    starts afresh instead of resuming what older code trained)."""
+    return resume.fingerprint(trainset=Path(trainset), model=model_fingerprint(Path(model_dir)),
+                              train=params.train.model_dump(), seed=round_seed,
+                              max_new_tokens=params.answer.max_new_tokens, dtype=params.model.dtype,
+                              code=code_hash(__file__))
 
 
-def freeze_vision_tower(model) -> int:
-    """Stop gradients into the vision tower (and its merger); returns how many parameters were frozen."""
-    frozen = 0
-    for name, param in model.named_parameters():
-        if is_vision(name):
-            param.requires_grad_(False)
-            frozen += param.numel()
-    log.info("froze %d vision parameters", frozen)
-    return frozen
+def leave_out(rows: list[dict], cells: list[str]) -> list[dict]:
+    """The training rows without those of ``cells`` (a cell, category/image_type, or a whole category): an
+    ablation trains the round as it was, minus one cell's data.
+
+    >>> [r["cell"] for r in leave_out([{"cell": "text/document"}, {"cell": "size/shapes"}], ["text"])]
+    ['size/shapes']
+    """
+    return [r for r in rows if not left_out(cells, r["cell"])]
 
 
-def planned_steps(n_rows: int, cfg: TrainConfig) -> int:
-    """Optimiser steps for ``epochs`` passes over the rows, capped by ``max_steps``."""
-    return min(cfg.max_steps, max(1, math.ceil(n_rows * cfg.epochs / cfg.prompts_per_step)))
+def blind(rows: list[dict]) -> list[dict]:
+    """The training rows with every image replaced by one constant grey image, the size of the first: the
+    blind control (``train.blind``), which learns only what the questions and labels teach.
 
-
-def lora_config(cfg: TrainConfig):
-    """trl's ``peft_config`` for ``train.lora`` (None: full fine-tuning). A frozen vision tower gets no adapter."""
-    if cfg.lora is None:
-        return None
-    from peft import LoraConfig
-
-    exclude = rf".*\b({'|'.join(VISION_MODULES)})\b.*" if cfg.freeze_vision else None
-    return LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=cfg.lora.target_modules, exclude_modules=exclude, bias="none")
-
-
-def grpo_args(cfg: TrainConfig, steps: int, seed: int, max_new_tokens: int, state_dir: str):
-    from trl import GRPOConfig
-
-    args = common_args(seed, state_dir)
-    if cfg.save_steps:
-        args.update(save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1)
-    if cfg.vllm != "off":
-        args.update(use_vllm=True, vllm_mode=cfg.vllm, vllm_gpu_memory_utilization=cfg.vllm_gpu_memory)
-        if cfg.vllm_server:
-            args.update(vllm_server_base_url=cfg.vllm_server)
-    return GRPOConfig(
-        max_steps=steps, learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.scheduler,
-        warmup_steps=round(cfg.warmup_ratio * steps),
-        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations // cfg.processes,
-        num_generations=cfg.num_generations, max_completion_length=max_new_tokens, temperature=cfg.temperature,
-        beta=cfg.beta, reward_weights=[cfg.accuracy_weight, cfg.format_weight],
-        logging_steps=max(1, steps // 10), **args,
-    )
-
-
-def grpo_trainer(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, max_new_tokens: int,
-                 state_dir: str, reference: str | None = None):
-    """trl's GRPOTrainer for the round, set up but not run (the benchmark times its parts). ``reference``: a
-    round folder whose weights replace the KL reference trl builds from the starting model (``train.reference:
-    base``)."""
-    from trl import GRPOTrainer
-
-    steps = planned_steps(len(rows), cfg)
-    if cfg.freeze_vision:
-        freeze_vision_tower(model)
-    trainer = GRPOTrainer(model=model, reward_funcs=[accuracy_reward, format_reward],
-                          args=grpo_args(cfg, steps, seed, max_new_tokens, state_dir),
-                          train_dataset=grpo_dataset(rows), processing_class=processor, peft_config=lora_config(cfg),
-                          callbacks=step_callbacks())
-    if reference and trainer.ref_model is not None:
-        set_reference(trainer, reference)
-    return trainer
-
-
-def set_reference(trainer, folder: str) -> None:
-    """Load a round's weights into the KL reference trl built from the starting model (full fine-tuning; under
-    LoRA trl's reference is the starting model with the adapter off, and params refuse reference: base)."""
-    from pipeline.models.checkpoint import load
-
-    weights, _ = load(folder, "auto", device=None)
-    trainer.ref_model.load_state_dict(weights.state_dict())  # copies into the reference's own dtype and device
-    log.info("KL reference: %s", folder)
-
-
-def run_grpo(model, processor, rows: list[dict], cfg: TrainConfig, seed: int, state_dir: str | Path,
-             max_new_tokens: int = 8, resume_from: str | None = None, reference: str | None = None):
-    """Train; returns (the trained model, trl's log history, stats). The model is a PeftModel under LoRA."""
+    >>> from pipeline.storage.images import encode_png
+    >>> from PIL import Image
+    >>> rows = blind([{"image": encode_png(Image.new("RGB", (4, 4), (9, 9, 9)))}, {"image": b"other"}])
+    >>> rows[0]["image"] == rows[1]["image"] != b"other"
+    True
+    """
     if not rows:
-        log.warning("empty training set: checkpoint carried over unchanged")
-        return model, [], {"steps": 0, "samples": 0, "skipped": 1}
-    trainer = grpo_trainer(model, processor, rows, cfg, seed, max_new_tokens, str(state_dir), reference)
-    accel = trainer.accelerator
-    log.info("GRPO in %d process(es) (%s), this is process %d", accel.num_processes,
-             str(accel.distributed_type).rsplit(".", 1)[-1], accel.process_index)
-    if resume_from:
-        log.info("resuming GRPO from %s", resume_from)
-    trainer.train(resume_from_checkpoint=resume_from)
-    history = [h for h in trainer.state.log_history if "reward" in h]
-    first, last = history[:3], history[-3:]
-    stats = {
-        "steps": trainer.state.max_steps, "samples": len(rows), "skipped": 0,
-        "reward.first": _mean(first, "reward"), "reward.last": _mean(last, "reward"),
-        "accuracy_reward.last": _mean(last, "rewards/accuracy_reward/mean"),
-    }
-    return trainer.model, trainer.state.log_history, stats
+        return rows
+    from PIL import Image
+
+    from pipeline.storage.images import decode_rgb, encode_png
+
+    grey = encode_png(Image.new("RGB", decode_rgb(rows[0]["image"]).size, (128, 128, 128)))
+    return [r | {"image": grey} for r in rows]
 
 
-def _mean(history: list[dict], key: str) -> float:
-    return sum(h.get(key, 0.0) for h in history) / max(1, len(history))
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+LAUNCHED = "DPE_LAUNCHED"  # set for the launcher's workers: they train, they never launch again
+
+
+def launched() -> bool:
+    """True inside a worker of ``launch`` (or any accelerate launch / torchrun worker)."""
+    return LAUNCHED in os.environ or "LOCAL_RANK" in os.environ
+
+
+def launch(argv: list[str], args, params, seed: int) -> int:
+    """Rerun the train stage in ``train.processes`` processes; returns the launcher's exit status."""
+    import torch
+
+    resume.last_checkpoint(args.state, run_id(args.trainset, args.model, params, seed))
+    cfg = params.train
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(cfg.processes),
+           "--num_machines", "1", "--main_process_port", str(_free_port())]
+    if cfg.accelerate_config:
+        cmd += ["--config_file", cfg.accelerate_config]
+    else:  # torchrun-style workers; without a GPU the trainer (use_cpu) joins them over gloo
+        cmd += ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    if not torch.cuda.is_available():
+        cmd += ["--num_cpu_threads_per_process", str(max(1, (os.cpu_count() or 1) // cfg.processes))]
+    cmd += ["--module", "stages.train", *argv]
+    log.info("training in %d processes: %s", cfg.processes, " ".join(cmd))
+    return subprocess.run(cmd, env=os.environ | {LAUNCHED: "1"}).returncode
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def train_round(rows: list[dict], trainset: str, model_dir: str, out: str, state_dir: str, params,
+                seed: int, reference: str | None = None) -> tuple[dict, list[dict]] | None:
+    """Train, gate and save the round; returns (stats, log history) on the main process, None on the others."""
+    run = run_id(trainset, model_dir, params, seed)
+    # Outside a launch this clears a folder left by another run; inside one the launcher already did
+    # (launch), so every process finds the same checkpoint.
+    checkpoint = resume.last_checkpoint(state_dir, run) if rows else None
+    model, processor = load(model_dir, params.model.dtype, device=None)  # the trainer places it (one per process)
+    trained, history, stats = run_grpo(model, processor, rows, params.train, seed, state_dir,
+                                       max_new_tokens=params.answer.max_new_tokens, resume_from=checkpoint,
+                                       reference=reference)
+    if rank() != 0:
+        return None
+    stats["resumed_from_step"] = resume.step(checkpoint) if checkpoint else 0
+    if rows and params.train.gate.enabled:
+        stats |= gate.run_gate(trained, processor, model_dir, params)
+    save(trained, processor, model_dir, out, params.train, trained_adapter=bool(rows))
+    resume.finish(state_dir)
+    return stats | {"curves": summary(history)}, history
+
+
+def save(model, processor, previous: str, out: str, cfg, trained_adapter: bool) -> None:
+    """The round's out: the adapter under LoRA (an untrained one, a zero update, when nothing trained), the
+    full weights otherwise; the processor always (small, and every folder then loads on its own)."""
+    out_path = Path(out)
+    if cfg.lora is not None:
+        if not trained_adapter:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, lora_config(cfg))
+        save_adapter(model, previous, out_path, cfg.lora.chain)
+    else:
+        model.save_pretrained(out_path)
+    processor.save_pretrained(out_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from pipeline.config.sections import Section
+from pipeline.config.sections import Section, Seeded
 
 
 class WorldConfig(Section):
@@ -25,3 +25,12 @@ class TestSetConfig(Section):
 
     seed: int = Field(7919, description="the test set's own draw; no other set of the world uses it")
     per_cell: int = Field(400, ge=1, description="items per (category, image type) cell")
+
+
+class WorldParams(Seeded):
+    world: WorldConfig = WorldConfig()
+
+
+class TestsetParams(Seeded):
+    world: WorldConfig = WorldConfig()
+    testset: TestSetConfig = TestSetConfig()

@@ -2,7 +2,7 @@
 
 A cell of the diagnosis is a (category, image_type) pair and holds exactly one template, so a cell's ``k`` (the
 number of answers its template can give) is known and its labels can be balanced: the labelled sets draw the
-answer first and then a scene that has it (``pipeline/world/build.py``), so always giving one answer scores 1/k.
+answer first and then a scene that has it (``pipeline/world/world.py``), so always giving one answer scores 1/k.
 
 The cells come in two kinds, fixed per world version (``WORLD_VERSION``):
 

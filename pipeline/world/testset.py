@@ -22,9 +22,9 @@ from PIL import Image
 
 from pipeline.storage import schemas
 from pipeline.storage.images import image_id
-from pipeline.world.build import labelled_items
 from pipeline.world.params import TestSetConfig, WorldConfig
 from pipeline.world.questions import CELLS
+from pipeline.world.world import labelled_items
 
 log = logging.getLogger(__name__)
 

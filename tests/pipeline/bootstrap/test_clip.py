@@ -5,8 +5,8 @@ from pipeline.bootstrap.clip import caption_mix, clip_quality
 from pipeline.models.clip import train_clip
 from pipeline.models.params import ClipConfig
 from pipeline.pool.params import DEFAULT_TYPE_PROMPTS
-from pipeline.world.build import WorldFiles, build_world
 from pipeline.world.params import WorldConfig
+from pipeline.world.world import WorldFiles, build_world
 
 
 @pytest.mark.slow

@@ -143,7 +143,7 @@ def test_cli_check_deps_prints_what_each_module_reruns(capsys):
     assert main(["check", "--deps", "--repo", str(REPO), "--width", "400"]) == 0
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in capsys.readouterr().out.splitlines()
             if line.startswith("│") and line.split("│")[1].strip()}
-    assert rows["pipeline/training/train.py"] == "train@*"
+    assert rows["pipeline/training/grpo.py"] == "train@*"
     assert "mixture@*" in rows["pipeline/mixture/mixture.py"] and "world" not in rows["pipeline/models/bases.py"]
     assert rows["pipeline/cli/main.py"].startswith("none")
 

@@ -8,11 +8,11 @@ from pipeline.config.params import ParamsError, parse_params
 from pipeline.config.registry import STRATEGIES
 from pipeline.mixture.mixture import (
     DPEStep,
-    MixtureConfig,
     capped,
     largest_remainder,
     make_mixture,
 )
+from pipeline.mixture.params import MixtureConfig
 from pipeline.storage.schemas import Cell, Diagnosis
 
 

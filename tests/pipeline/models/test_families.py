@@ -14,7 +14,7 @@ from pipeline.diagnosis.evaluate import evaluate
 from pipeline.models.checkpoint import load, write_base_reference
 from pipeline.storage import artifacts, schemas
 from pipeline.training.filter import filter_samples
-from pipeline.training.round import train_round
+from pipeline.training.train import train_round
 from tests import families
 
 # what each family's own chat template puts where the image goes (the processor then expands it)

@@ -14,7 +14,7 @@ from pipeline.models.checkpoint import chain, load
 from pipeline.storage import artifacts, schemas
 from pipeline.storage.images import decode_rgb
 from pipeline.training.adapters import stack_updates
-from pipeline.training.round import train_round
+from pipeline.training.train import train_round
 from tests import families
 
 

@@ -134,9 +134,9 @@ def test_metrics_record_the_decision_why_and_every_candidate():
 
 
 def _params(dev, steps):
-    from stages.train import Params
+    from pipeline.training.params import TrainParams
 
-    return Params.model_validate({"train": {"gate": {"source": str(dev), "half": "all", "steps": steps}},
+    return TrainParams.model_validate({"train": {"gate": {"source": str(dev), "half": "all", "steps": steps}},
                                   "answer": {"max_new_tokens": 3}})
 
 
@@ -166,7 +166,7 @@ def _same(a, b) -> bool:
 
 def test_the_stage_gate_carries_over_a_round_that_broke_the_model_and_keeps_one_that_helped(tmp_path):
     from pipeline.models.checkpoint import load
-    from pipeline.training.round import run_gate
+    from pipeline.training.gate import run_gate
     from tests import families
 
     good = families.build("qwen2_5_vl", tmp_path / "good", warm_up=40)

@@ -7,11 +7,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.storage.images import encode_png
-from pipeline.world.build import WorldFiles, build_world
 from pipeline.world.params import WorldConfig
 from pipeline.world.questions import BY_CELL, CATEGORIES, CELLS, TEMPLATES, WEAK_CATEGORIES, WEAK_CELLS, ask
 from pipeline.world.render import render
 from pipeline.world.scenes import IMAGE_TYPES, sample_scene
+from pipeline.world.world import WorldFiles, build_world
 
 
 def test_same_seed_same_bytes(tiny_world, tmp_path):

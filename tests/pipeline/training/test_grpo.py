@@ -1,5 +1,5 @@
+from pipeline.training.grpo import planned_steps
 from pipeline.training.params import TrainConfig
-from pipeline.training.train import planned_steps
 
 
 def test_planned_steps_follow_epochs_and_cap():
@@ -11,7 +11,7 @@ def test_planned_steps_follow_epochs_and_cap():
 
 def test_freeze_vision_tower_leaves_language_model_trainable():
     from pipeline.models.vlm import TinyVLMSpec, build_model, train_tokenizer
-    from pipeline.training.train import freeze_vision_tower
+    from pipeline.training.grpo import freeze_vision_tower
 
     tok = train_tokenizer(["how many shapes 3"] * 5, 300)
     model = build_model(TinyVLMSpec(vocab_size=len(tok), text_hidden=32, vision_hidden=32, vision_heads=2), tok, 0)
@@ -25,7 +25,7 @@ def test_reference_base_puts_the_base_weights_in_the_kl_reference(tmp_path):
     import torch
 
     from pipeline.models.checkpoint import load
-    from pipeline.training.train import grpo_trainer
+    from pipeline.training.grpo import grpo_trainer
     from tests import families
 
     start = families.build("qwen2_5_vl", tmp_path / "start", warm_up=10)
