@@ -4,6 +4,8 @@ from every set the pipeline reads."""
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import random
 from pathlib import Path
 
@@ -13,6 +15,32 @@ from pipeline.models.params import ClipConfig
 from pipeline.world.params import WorldConfig
 from pipeline.world.questions import CELLS
 from pipeline.world.world import WorldFiles, labelled_items, write_pool
+
+
+def cpu() -> dict:
+    """This machine's CPU model, whether it has AVX-512, and its core count: CPU training gives other floats on
+    another instruction set, so every timing or float a benchmark reports names it."""
+    flags = ""
+    model = platform.processor()
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        text = info.read_text()
+        model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                     model)
+        flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return {"model": model, "avx512": "avx512f" in flags, "cores": os.cpu_count()}
+
+
+def model_md5(rev: str | None, round_name: str) -> str:
+    """The md5 dvc.lock records for a round's model (r0's from bootstrap_vlm), at commit ``rev`` or, with None,
+    in the workspace: every run of a comparison must start from the same r0."""
+    import yaml
+
+    from pipeline.run.repository import show
+
+    lock = yaml.safe_load(show(rev, "dvc.lock") if rev else Path("dvc.lock").read_text())
+    stage = "bootstrap_vlm" if round_name == "r0" else f"train@{round_name}"
+    return next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"].endswith(f"{round_name}/model"))
 
 
 def pipeline_code() -> str:

@@ -15,7 +15,7 @@ the grading code, ``requirements.lock``, the thread count and the CPU's instruct
 --budget-minutes N`` picks up the pairs the current key lacks and stops before a run it has no time for, and
 ``report`` pools one key (the current one unless ``--key``) and prints its seed counts: a code change starts a new
 table instead of mixing two. A model already graded on a set (same DVC md5, same draw) is not graded again
-(``<key>/grades/``). ``--results FILE.json`` reads a single-file store of the earlier layout instead.
+(``<key>/grades/``). ``--results FILE.json`` reads a single-file store (every unit in one JSON file) instead.
 
 Arms: ``default`` (params.yaml as committed), ``uniform`` and ``static`` (r0's weak categories, never
 re-diagnosed), each with the same budget and recipe, and ``blind`` (the default's data with every image one grey
@@ -35,8 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,8 +42,9 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.common import pipeline_code
-from pipeline.run.repository import exp_commit, get_at, read_parquet_at, restore_workspace
+from benchmarks.common import model_md5, pipeline_code
+from benchmarks.units import instruction_set, known_grade, load_units, write_atomic
+from pipeline.run.repository import get_at, read_parquet_at, restore_workspace, run_experiment
 
 log = logging.getLogger("continual_gains")
 SETS = ("choose", "eval", "test")
@@ -95,20 +94,10 @@ def present_rounds() -> set[str]:
 
 def run_one(name: str, sets: list[str], seed: int, rounds: int, logs: Path) -> dict:
     """One `dvc exp run` in the workspace (then restored); returns its commit and each round's model md5."""
-    restore_workspace()
-    subprocess.run(["dvc", "exp", "remove", name], capture_output=True)
-    have = present_rounds()
-    adds = [f"++rounds.r{i}={{prev: r{i - 1}}}" for i in range(1, rounds + 1) if f"r{i}" not in have]
-    cmd = ["dvc", "exp", "run", "-n", name] + [a for s in [f"round_seed={seed}", *adds, *sets] for a in ("-S", s)]
-    log.info("%s: %s", name, " ".join(cmd))
+    adds = [f"++rounds.r{i}={{prev: r{i - 1}}}" for i in range(1, rounds + 1) if f"r{i}" not in present_rounds()]
+    log.info("%s: round_seed=%d %s", name, seed, " ".join([*adds, *sets]))
     began = time.perf_counter()
-    logs.mkdir(parents=True, exist_ok=True)
-    with (logs / f"{name}.log").open("w") as out:
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
-    if done.returncode:
-        raise RuntimeError(f"{name} failed (exit {done.returncode}); see {logs / (name + '.log')}")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    commit = exp_commit(name, head)
+    commit = run_experiment(name, [f"round_seed={seed}", *adds, *sets], logs / f"{name}.log")
     rounds_out = {"r0": {"model": model_md5(commit, "r0")}}  # an arm that changes the base builds its own r0
     for i in range(1, rounds + 1):
         r = f"r{i}"
@@ -117,13 +106,6 @@ def run_one(name: str, sets: list[str], seed: int, rounds: int, logs: Path) -> d
                          "gate_gain": train.get("gate.gain"), "steps": train.get("steps")}
     restore_workspace()
     return {"commit": commit, "seconds": round(time.perf_counter() - began, 1), "rounds": rounds_out}
-
-
-def model_md5(rev: str, round_name: str) -> str:
-    lock = yaml.safe_load(subprocess.run(["git", "show", f"{rev}:dvc.lock"], capture_output=True, text=True,
-                                         check=True).stdout)
-    stage = "bootstrap_vlm" if round_name == "r0" else f"train@{round_name}"
-    return next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"].endswith(f"{round_name}/model"))
 
 
 # ---- grading ------------------------------------------------------------------------------------------------
@@ -213,17 +195,6 @@ def grade_round(rev: str | None, round_name: str, which: str) -> str:
 UNITS = Path("benchmarks/continual_gains_runs")
 
 
-def instruction_set() -> str:
-    """The kernels the rounds' floats come from: the pin's AVX2 (``pipeline/run/cpu.py``) or, unpinned, the machine's."""
-    from pipeline.run.cpu import MODE
-
-    if os.environ.get(MODE, "pinned") != "native":
-        return "avx2"
-    import torch
-
-    return torch.backends.cpu.get_cpu_capability()
-
-
 def store_key(rounds: int, sets: list[str]) -> str:
     """What every number of a table depends on: the round stages' code, params.yaml, r0's model, the graded sets'
     draws, the grading code, the locked packages, the thread count, the instruction set and the rounds run."""
@@ -237,34 +208,6 @@ def store_key(rounds: int, sets: list[str]) -> str:
              *[set_key(w) for w in sorted(sets)], code_hash(__file__, "pipeline/diagnosis/evaluate.py"),
              lock.read_text() if lock.exists() else "", str(THREADS), instruction_set(), str(rounds)]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
-
-
-def write_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(json.dumps(data, indent=0, sort_keys=True) + "\n")
-    os.replace(tmp.name, path)
-
-
-def load_units(folder: Path) -> dict:
-    """One key's unit files as a store (the layout ``report`` reads)."""
-    meta = json.loads((folder / "meta.json").read_text())
-    store = {"runs": {}, "grades": {}, "items": meta["items"], "r0": meta["r0"], "rounds": meta["rounds"]}
-    for path in sorted(folder.glob("*-s*.json")):
-        unit = json.loads(path.read_text())
-        store["runs"][path.stem] = {k: unit[k] for k in ("arm", "seed", "sets", "commit", "rounds")}
-        for which, by_model in unit["grades"].items():
-            store["grades"].setdefault(which, {}).update(by_model)
-    return store
-
-
-def known_grade(folder: Path, which: str, md5: str) -> str | None:
-    """A grade of the model ``md5`` on ``which`` that some unit of this key already holds."""
-    for path in folder.glob("*-s*.json"):
-        grade = json.loads(path.read_text())["grades"].get(which, {}).get(md5)
-        if grade is not None:
-            return grade
-    return None
 
 
 def run_units(arms: list[str], seeds: list[int], rounds: int, sets: list[str], extra: dict, recipe: list[str],
@@ -325,7 +268,7 @@ def report(store: dict, which: str, arms: list[str], default: str = "default") -
     (Bonferroni over the categories) and default against each control (Holm over the controls)."""
     import numpy as np
 
-    from pipeline.stats.evidence import bonferroni, holm, seeds_and_items
+    from benchmarks.stats import bonferroni, holm, seeds_and_items
 
     which = which if which in store["items"] else set_key(which)  # a store of made-up runs names its set plainly
     cats = np.array(store["items"][which]["categories"])
@@ -392,7 +335,7 @@ def main() -> None:
     parser.add_argument("--set", default="test", choices=SETS, help="report: the set to report on")
     parser.add_argument("--budget-minutes", type=float, default=0, help="run: stop before a run that does not fit")
     parser.add_argument("--key", help="report: the key to pool (default: the current code's and params')")
-    parser.add_argument("--results", help="a single-file store of the earlier layout (run, grade, report)")
+    parser.add_argument("--results", help="a single-file store: every unit in one JSON file (run, grade, report)")
     parser.add_argument("--logs", default="data/benchmarks/continual_gains")
     parser.add_argument("--markdown")
     parser.add_argument("--default-arm", default="default", help="report: the arm compared with the controls")
@@ -420,7 +363,7 @@ def main() -> None:
 
 
 def legacy(args, extra: dict) -> dict:
-    """A single-file store (``--results``): run, grade and read it as the earlier layout did."""
+    """A single-file store (``--results``): run, grade and read every unit in that one file."""
     path = Path(args.results)
     store = json.loads(path.read_text()) if path.exists() else {"runs": {}, "grades": {}, "items": {}}
     store.setdefault("r0", model_md5("HEAD", "r0"))

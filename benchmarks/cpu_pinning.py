@@ -26,6 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import cpu
+from pipeline.run.repository import clone as clone_at
+from pipeline.run.repository import commit_of
+
 REPO = Path(__file__).resolve().parents[1]
 AVX512_NUMPY = "X86_V4 AVX512_ICL AVX512_SPR AVX512F AVX512CD AVX512VL AVX512BW AVX512DQ AVX512_SKX"
 ARMS = {
@@ -54,9 +58,7 @@ def differences(a: dict, b: dict, ignore=("seconds", "finished", "time")) -> lis
 
 
 def run_arm(name: str, rev: str, workdir: Path) -> dict:
-    clone = workdir / name
-    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    subprocess.run(["git", "checkout", "-q", rev], cwd=clone, check=True)
+    clone = clone_at(rev, workdir / name, REPO)
     env = os.environ | ARMS[name] | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                                      "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "DVC_NO_ANALYTICS": "1"}
     kernels = subprocess.run([sys.executable, "-c", "import stages, torch; from pipeline.run.cpu import describe; "
@@ -79,20 +81,19 @@ def main() -> None:
     parser.add_argument("--keep", help="run in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    rev = subprocess.run(["git", "rev-parse", "--short", args.rev], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    rev = commit_of(args.rev, REPO)
+    if rev is None:
+        raise SystemExit(f"--rev {args.rev}: no such commit")
+    rev = rev[:7]
     committed = {}
     with tempfile.TemporaryDirectory(prefix="dpe-cpu-") as tmp:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         results = {name: run_arm(name, rev, workdir) for name in args.arms}
-        subprocess.run(["git", "clone", "-q", str(REPO), str(workdir / "committed")], check=True)
-        subprocess.run(["git", "checkout", "-q", rev], cwd=workdir / "committed", check=True)
-        committed = metrics(workdir / "committed")
+        committed = metrics(clone_at(rev, workdir / "committed", REPO))
     base = results.get("pinned")
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "?")
-    report = {"rev": rev, "cpu": cpu, "avx512": "avx512f" in Path("/proc/cpuinfo").read_text(), "arms": {}}
+    machine = cpu()
+    report = {"rev": rev, "cpu": machine["model"], "avx512": machine["avx512"], "arms": {}}
     for name, result in results.items():
         report["arms"][name] = {
             "seconds": result["seconds"], "kernels": result["kernels"],

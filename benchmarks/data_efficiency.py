@@ -40,10 +40,13 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.common import cpu, model_md5
+from benchmarks.plots import plot_curves
+from benchmarks.stats import samples_to_reach
 from pipeline.bootstrap.skills import STRONG_AT
-from pipeline.run.repository import exp_commit, get_at, restore_workspace
+from pipeline.run.repository import exp_commit, get_at, head, is_committed, restore_workspace, run_experiment
 from pipeline.stats.compare import accuracy_of
-from pipeline.stats.evidence import Interval, interval, paired, samples_to_reach
+from pipeline.stats.evidence import Interval, interval, paired_differences
 
 log = logging.getLogger("data_efficiency")
 ARMS = ["dpe_step", "softmax_error", "dro", "uniform", "static"]
@@ -109,13 +112,6 @@ def read_round(name: str, weak: list[str]) -> dict:
             "train_steps": read_json(metrics / "train.json").get("steps")}
 
 
-def r0_md5() -> str:
-    """The pinned r0 checkpoint of this workspace: every run of a comparison must start from the same one."""
-    lock = yaml.safe_load(Path("dvc.lock").read_text())
-    outs = lock["stages"]["bootstrap_vlm"]["outs"]
-    return next(o["md5"] for o in outs if o["path"].endswith("rounds/r0/model"))
-
-
 def run_key(r0: str, sets: list[str]) -> str:
     """What a stored run must match to count: the r0 it started from, its overrides and the code that ran it."""
     from benchmarks.common import pipeline_code
@@ -132,22 +128,14 @@ def current_runs(store: dict) -> dict[str, dict]:
 
 
 def run_one(name: str, sets: list[str], rounds: int, weak: list[str], log_dir: Path) -> dict:
-    restore_workspace()
-    subprocess.run(["dvc", "exp", "remove", name], capture_output=True)  # a run cut off before it was read
-    cmd = ["dvc", "exp", "run", "-n", name] + [a for s in sets for a in ("-S", s)]
-    log.info("%s: %s", name, " ".join(cmd))
+    log.info("%s: %s", name, " ".join(sets))
     began = time.perf_counter()
-    with (log_dir / f"{name}.log").open("w") as out:
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    commit = run_experiment(name, sets, log_dir / f"{name}.log")
     seconds = round(time.perf_counter() - began, 1)
-    if done.returncode:
-        raise RuntimeError(f"{name} failed (exit {done.returncode}); see {log_dir / (name + '.log')}")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    return {"seconds": seconds, "rounds": {r: read_round(r, weak) for r in round_names(rounds)},
-            "exp_commit": exp_commit(name, head)}
+    return {"seconds": seconds, "rounds": {r: read_round(r, weak) for r in round_names(rounds)}, "exp_commit": commit}
 
 
-DEV_SHARE = 0.25  # of every probe cell (48 of 192: 624 items); superseded by continual_gains.py's `choose` half
+DEV_SHARE = 0.25  # of every probe cell (48 of 192: 624 items); continual_gains.py chooses on its `choose` half
 
 
 def dev_items() -> list[dict]:
@@ -242,9 +230,10 @@ def summarize(runs: dict[str, dict], base: dict[str, float], weak: list[str], bu
             "final": {c: interval([a[c] for a in finals.values()]) for c in ["overall"] + cats},
             "weak": interval(list(weak_final.values())),
             "others_change": interval([sum(a[c] - base[c] for c in others) / len(others) for a in finals.values()]),
-            "vs_control_weak": paired(weak_final, control_weak) if arm != CONTROL and control_weak else None,
-            "vs_control_overall": (paired({s: a["overall"] for s, a in finals.items()},
-                                          {s: final(r)["overall"] for s, r in control.items()})
+            "vs_control_weak": (interval(paired_differences(weak_final, control_weak))
+                                if arm != CONTROL and control_weak else None),
+            "vs_control_overall": (interval(paired_differences({s: a["overall"] for s, a in finals.items()},
+                                                               {s: final(r)["overall"] for s, r in control.items()}))
                                    if arm != CONTROL and control else None),
             "curve": mean,
             "samples_to_control_final": reach,
@@ -269,10 +258,10 @@ def dev_summary(seeds: dict[int, dict], control: dict[int, dict], weak: list[str
     weak_dev = {s: weak_accuracy(r["dev"], weak) for s, r in seeds.items()}
     overall = {s: r["dev"]["overall"] for s, r in seeds.items()}
     return {"weak": interval(list(weak_dev.values())), "overall": interval(list(overall.values())),
-            "vs_control_weak": paired(weak_dev, {s: weak_accuracy(r["dev"], weak) for s, r in control.items()})
-            if control else None,
-            "vs_control_overall": paired(overall, {s: r["dev"]["overall"] for s, r in control.items()})
-            if control else None}
+            "vs_control_weak": (interval(paired_differences(
+                weak_dev, {s: weak_accuracy(r["dev"], weak) for s, r in control.items()})) if control else None),
+            "vs_control_overall": (interval(paired_differences(
+                overall, {s: r["dev"]["overall"] for s, r in control.items()})) if control else None)}
 
 
 def fmt(value) -> str:
@@ -329,36 +318,10 @@ def markdown(summary: dict[str, dict], base: dict[str, float], weak: list[str], 
     return "\n".join(lines)
 
 
-def plot(summary: dict[str, dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    budgets = [b for b, arms in summary.items() if arms]
-    fig, axes = plt.subplots(1, len(budgets), figsize=(5.5 * len(budgets), 4), squeeze=False)
-    for ax, budget in zip(axes[0], budgets):
-        for arm, s in summary[budget].items():
-            xs, ys = zip(*s["curve"])
-            ax.plot(xs, ys, marker="o", label=f"{arm} (n={len(s['seeds'])})",
-                    linestyle="--" if arm in (CONTROL, "static") else "-")
-        ax.set_xlabel(f"cumulative {budget} samples")
-        ax.set_ylabel("weak-category accuracy (eval)")
-        ax.set_title(f"equal {budget} budget")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-
-
 def machine() -> str:
-    import platform
-
     import torch
 
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return f"{model}, {torch.get_num_threads()} threads, kernels {torch.backends.cpu.get_cpu_capability()}"
+    return f"{cpu()['model']}, {torch.get_num_threads()} threads, kernels {torch.backends.cpu.get_cpu_capability()}"
 
 
 def main() -> None:
@@ -380,18 +343,18 @@ def main() -> None:
     results_path = Path(args.results)
     store = json.loads(results_path.read_text()) if results_path.exists() else {"runs": {}}
     if not args.report_only:
-        if subprocess.run(["git", "diff", "--quiet", "--", "params.yaml", "dvc.yaml"]).returncode:
+        if not is_committed(["params.yaml", "dvc.yaml"]):
             sys.exit("params.yaml or dvc.yaml has uncommitted changes: commit or stash them (every run starts "
                      "from HEAD's params plus its own overrides)")
         if subprocess.run(["dvc", "status", "--quiet"]).returncode:
             sys.exit("the workspace is not up to date: run `dvc repro` first (every run shares its r0)")
         present = set(yaml.safe_load(Path("params.yaml").read_text())["rounds"])
         weak = weak_categories(read_json(Path("metrics/r0/bootstrap.json")))
-        store |= {"r0": r0_md5(), "weak": weak, "base": accuracy_of(read_json(Path("metrics/r0/evaluate.json"))),
+        store |= {"r0": model_md5(None, "r0"), "weak": weak, "base": accuracy_of(read_json(Path("metrics/r0/evaluate.json"))),
                   "machine": machine(), "rounds": args.rounds}
         log_dir = Path(args.logs)
         log_dir.mkdir(parents=True, exist_ok=True)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        commit = head(short=True)
         todo = [(b, a, s) for s in args.seeds for b in args.budgets for a in args.arms]
         try:
             for i, (budget, arm, seed) in enumerate(todo, 1):
@@ -425,7 +388,7 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(report)
     if args.plot:
-        plot(summary, Path(args.plot))
+        plot_curves(summary, Path(args.plot), (CONTROL, "static"))
 
 
 if __name__ == "__main__":

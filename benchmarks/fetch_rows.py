@@ -1,12 +1,13 @@
-"""Reading an attempt's candidate images from the pool: the old path against the new, side by side.
+"""Reading an attempt's candidate images from the pool: one filtered scan per image against
+one batched read, side by side.
 
 Builds a pool table of N (default 100,000) rows of image ids and ~3 KB image bytes the way ingest writes it,
 then times, for random sets of ``--candidates`` ids:
 
-- ``one id per read, no index``: what an attempt did before (each image it looked at, about five, fetched by
-  its own filtered scan: source, selector, editor, paste);
+- ``one id per read, no index``: each image an attempt looks at (about five: source, selector, editor, paste)
+  fetched by its own filtered scan;
 - ``one batched read, no index``: all candidates in one ``lake.fetch_rows``;
-- ``one batched read, BTREE index``: the same after ``lake.index_key`` (what ingest now builds), the path
+- ``one batched read, BTREE index``: the same after ``lake.index_key`` (which ingest builds), the path
   ``generation/attempt.py`` takes.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.fetch_rows [--rows 100000 --candidates 16 --reads 5]

@@ -28,7 +28,7 @@ from pipeline.answers.engines import greedy_results
 from pipeline.answers.results import accuracy_table
 from pipeline.config.params import load_params
 from pipeline.models.checkpoint import load
-from pipeline.stats.evidence import interval, paired
+from pipeline.stats.evidence import interval, paired_differences
 from pipeline.training.grpo import run_grpo
 from pipeline.training.params import TrainConfig
 
@@ -73,7 +73,8 @@ def change(before: dict[str, float], after: dict[str, float], weak: list[str]) -
 def versus(by_seed: dict, ref: dict, key: str, name: str) -> str:
     if name == "default":
         return "—"
-    return str(paired({s: c[key] for s, c in by_seed.items()}, {s: c[key] for s, c in ref.items()}))
+    return str(interval(paired_differences({s: c[key] for s, c in by_seed.items()},
+                                           {s: c[key] for s, c in ref.items()})))
 
 
 def report(results: dict, weak: list[str]) -> str:

@@ -32,6 +32,9 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.run.repository import clone as clone_at
+from pipeline.run.repository import restore_workspace
+
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("perf")
 SECTIONS = ["noop", "round", "agents", "grpo", "embed", "search"]
@@ -58,8 +61,7 @@ def noop(pool: int) -> dict:
     out = {"workspace": {"pool": yaml.safe_load((REPO / "params.yaml").read_text())["world"]["pool_size"],
                          "status_s": timed(["dvc", "status"]), "repro_s": timed(["dvc", "repro"])}}
     with tempfile.TemporaryDirectory(dir=REPO / "data") as tmp:
-        clone = Path(tmp) / "repo"
-        subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        clone = clone_at("HEAD", Path(tmp) / "repo", REPO)
         params = yaml.safe_load((clone / "params.yaml").read_text())
         params["world"]["pool_size"] = pool
         params["rounds"] = {}
@@ -89,8 +91,7 @@ def round_times() -> dict:
     differ = [p for p in changed if not p.endswith(".lance")]
     if differ:
         log.warning("outs changed after forcing round %s's stages, so a stage is not deterministic: %s", name, differ)
-    subprocess.run(["git", "checkout", "HEAD", "--", "dvc.lock"], cwd=REPO, check=True)  # DVC autostages its lock
-    subprocess.run(["dvc", "checkout", "--quiet"], cwd=REPO, check=False)
+    restore_workspace(REPO)  # DVC autostages its lock
     return {"round": name, "stages_s": stages, "total_s": round(sum(stages.values()), 1),
             "outs_unchanged": not differ, "lance_rewritten": [p for p in changed if p.endswith(".lance")]}
 

@@ -42,10 +42,10 @@ def main() -> None:
 
     import stages  # noqa: F401  (the pinned CPU floats, as the stages grade)
     from benchmarks.common import pipeline_code
+    from benchmarks.stats import seeds_and_items
     from pipeline.config.params import load_params
     from pipeline.diagnosis.evaluate import evaluate
     from pipeline.diagnosis.itemsets import load_items
-    from pipeline.stats.evidence import seeds_and_items
 
     params = load_params()
     key = f"{set_key('test')}:{pipeline_code()}"

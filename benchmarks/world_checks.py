@@ -30,10 +30,11 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
+
+from benchmarks.units import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "benchmarks" / "world_checks"
@@ -93,13 +94,6 @@ def run_ceiling_unit(params: dict) -> dict:
             "steps": cfg.bootstrap.vlm.steps}
 
 
-def write_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp.name, path)
-
-
 def ceiling(seeds: list[int], isas: list[str], factor: float) -> None:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     for seed in seeds:
@@ -116,7 +110,7 @@ def ceiling(seeds: list[int], isas: list[str], factor: float) -> None:
             if done.returncode or not lines:
                 sys.exit(f"ceiling seed {seed} {isa} failed:\n{done.stderr[-3000:]}")
             write_atomic(path, {"key": key, "seed": seed, "isa": isa, "factor": factor}
-                         | json.loads(lines[-1][len("RESULT "):]))
+                         | json.loads(lines[-1][len("RESULT "):]), indent=1)
             log.warning("wrote %s", path.name)
 
 

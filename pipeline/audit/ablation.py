@@ -18,7 +18,6 @@ is read, not rerun, so an interrupted `dpe audit --ablate` resumes, and so does 
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from pipeline.run.repository import (
     ExperimentError,
     exp_commit,
     exp_commits,
+    head,
     read_parquet_at,
     read_text_at,
     run_in_workspace,
@@ -67,11 +67,6 @@ def noise_name(round_name: str, k: int) -> str:
 def run_command(name: str, sets: list[str], round_name: str) -> list[str]:
     return [sys.executable, "-m", "dvc", "exp", "run", "-n", name, *(a for s in sets for a in ("-S", s)),
             f"train@{round_name}", f"evaluate@{round_name}"]
-
-
-def head(repo: str | Path = ".") -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                          check=True).stdout.strip()
 
 
 IGNORED = ("ablate", "reseed")  # the train params an ablation or noise run sets: not inputs it must share

@@ -7,14 +7,21 @@ An audit without its control still says what changed; it cannot say the targetin
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import yaml
 
-from pipeline.run.repository import ExperimentError, exp_commit, exp_commits, read_parquet_at
+from pipeline.run.repository import (
+    ExperimentError,
+    exp_commit,
+    exp_commits,
+    head,
+    newest,
+    read_parquet_at,
+    read_text_at,
+)
 from pipeline.run.runtime import flatten
 
 FOUND, NONE, MISSING, SELF, INCOMPLETE, STALE = "found", "none", "missing", "self", "incomplete", "stale"
@@ -36,23 +43,22 @@ def run_command(name: str, overrides: dict) -> list[str]:
 
 
 def params_at(commit: str, repo: str | Path) -> dict:
-    shown = subprocess.run(["git", "show", f"{commit}:params.yaml"], cwd=repo, capture_output=True, text=True)
-    return (yaml.safe_load(shown.stdout) or {}) if not shown.returncode else {}
+    try:
+        return yaml.safe_load(read_text_at(commit, "params.yaml", repo)) or {}
+    except ExperimentError:
+        return {}
 
 
 def resolve(name: str | None, repo: str | Path = ".") -> str:
     """The control's commit: the experiment of the current baseline (HEAD), else the newest of that name on
     older baselines (a control that ran other params is then reported stale, see ``differences``)."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
     try:
-        return exp_commit(name, head, repo=repo)
+        return exp_commit(name, head(repo), repo=repo)
     except ExperimentError:
         commits = exp_commits(name, repo)
         if len(commits) < 2:
             return exp_commit(name, repo=repo)
-        newest = subprocess.run(["git", "log", "--no-walk=sorted", "--format=%H", *commits], cwd=repo,
-                                capture_output=True, text=True, check=True).stdout.split()
-        return newest[0]
+        return newest(commits, repo)
 
 
 def differences(theirs: dict, params: dict, overrides: dict) -> list[str]:

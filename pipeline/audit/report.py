@@ -10,7 +10,6 @@ import csv
 import html
 import json
 import logging
-import subprocess
 from pathlib import Path
 
 import polars as pl
@@ -19,10 +18,11 @@ from pipeline.audit import plots
 from pipeline.audit.cells import CELLS
 from pipeline.audit.lineage import COLUMNS
 from pipeline.audit.summary import interval_text, noise_text
-from pipeline.run.repository import ExperimentError, read_text_at
+from pipeline.run.repository import ExperimentError, head, read_text_at
 from pipeline.stats.compare import accuracy_of
 from pipeline.storage import artifacts, schemas
 from pipeline.storage.lake import open_path
+from pipeline.training.gate import decision as gate_text
 
 log = logging.getLogger(__name__)
 
@@ -228,20 +228,6 @@ def gallery(round_name: str, rounds_dir: Path, limit: int) -> str:
     return f"<h3>{round_name}</h3><div class='gallery'>{''.join(cards)}</div>"
 
 
-def gate_decision(train_metrics: dict) -> str:
-    """What the round gate did with a round, in words, from its train metrics; empty for a round trained without it.
-
-    >>> gate_decision({"gate.step": 0.5, "gate.accepted": 1, "gate.gain": 0.0125, "gate.items": 2496})
-    'step 0.5 kept (+0.013 on 2496 dev items)'
-    """
-    if "gate.step" not in train_metrics:
-        return ""
-    if not train_metrics.get("gate.accepted"):
-        return "carried over"
-    m = train_metrics
-    return f"step {m['gate.step']:g} kept ({m['gate.gain']:+.3f} on {m['gate.items']} dev items)"
-
-
 def progress_section(rounds: list[str], rounds_dir: Path, metrics_dir: Path) -> str:
     """The overall accuracy per round and each round's paired change, with the round gate's decision."""
     points = round_points(rounds, rounds_dir)
@@ -249,7 +235,7 @@ def progress_section(rounds: list[str], rounds_dir: Path, metrics_dir: Path) -> 
         return "<p class='muted'>no graded evaluation results</p>"
     rows = []
     for p in points:
-        decision = gate_decision(_json(metrics_dir / p["round"] / "train.json"))
+        decision = gate_text(_json(metrics_dir / p["round"] / "train.json"))
         change = "" if p["change"] is None else f"{p['change']:+.3f} [{p['change_low']:+.3f}, {p['change_high']:+.3f}]"
         rows.append([p["round"], f"{p['accuracy']:.3f} [{p['low']:.3f}, {p['high']:.3f}]", change, decision])
     return plots.round_progress(points) + _table(["round", "overall (95%)", "change from previous (paired, 95%)",
@@ -270,7 +256,7 @@ def write_report(params, out: Path, arms: list[str], limit: int, rounds_dir: Pat
         path = rounds_dir / r / "audit" / "lineage.parquet"
         if path.exists():
             rates[r] = [x for x in pl.read_parquet(path, columns=["pass_rate"])["pass_rate"].to_list() if x is not None]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = head(short=True)
     parts = [f"<h1>DPE run report</h1><p>commit {_esc(commit or 'none')} · mixture {_esc(params.mixture.strategy)} "
              f"(budget {params.mixture.budget}) · rounds {_esc(', '.join(rounds))} · arms: "
              f"{_esc(', '.join(series))}</p>",

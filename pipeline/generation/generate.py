@@ -4,7 +4,7 @@ editor → writer → validator, recording every attempt.
 Two blocks, in the manner of datatrove: ``attempt.py`` makes one try at a sample and returns it or the
 reason it was rejected; ``generate`` here owns the loop over cells, the quota check, the counting and the
 attempt log, kept in a journal (``journal.py``) so a killed run resumes. The quota is checked *before* an
-attempt is spent (unlike the reference), attempts per cell are capped, a sample is kept only when the
+attempt is spent, attempts per cell are capped, a sample is kept only when the
 validator's own answer agrees with the writer's under the grader, and each sample carries its lineage
 (``schemas.Sample``), so an audit can walk back from a trained-on sample to the pool image and agent calls
 that made it. Attempts run in waves of ``generate.concurrency`` threads: the agents' servers are the bound,

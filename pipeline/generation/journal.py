@@ -13,7 +13,6 @@ uninterrupted stage would have given.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import logging
 import os
@@ -30,24 +29,30 @@ class RoundBusy(RuntimeError):
     """Another process is generating this round."""
 
 
+_HELD: list = []  # the round locks this process holds: released when it exits
+
+
 def hold(attempts: str | Path):
     """Hold the round's writer lock (``<attempts>.lock``) until this process exits, or raise ``RoundBusy``.
-    A kernel lock (flock): the kernel drops it when its holder dies, even by SIGKILL, so a rerun after a
-    crash is never blocked and never needs a stale lock removed by hand."""
+    A kernel lock (filelock's flock on Unix): the kernel drops it when its holder dies, even by SIGKILL, so a
+    rerun after a crash is never blocked and never needs a stale lock removed by hand. The holder's pid is kept
+    beside it (``<attempts>.lock.pid``) for the message a second writer gets."""
+    from filelock import FileLock, Timeout
+
     path = Path(f"{attempts}.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    pid = Path(f"{path}.pid")
+    lock = FileLock(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = pid.read_text().strip() if pid.exists() else "?"
         raise RoundBusy(f"another generate (pid {holder}) is writing this round's attempts ({attempts}); a round "
                         f"has one writer. Wait for it to finish or stop it, then rerun: its lock ({path}) goes "
                         "when it exits, even if it is killed") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    return fd  # kept open: closing it, or the process ending, releases the lock
+    pid.write_text(str(os.getpid()))
+    _HELD.append(lock)
+    return lock
 
 
 def code_key(stage_file: str, backend) -> str:

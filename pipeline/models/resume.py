@@ -55,12 +55,14 @@ def last_checkpoint(state_dir: str | Path, run: str) -> str | None:
     state_dir = Path(state_dir)
     marker = state_dir / RUN
     if marker.exists() and json.loads(marker.read_text()).get("run") == run:
-        steps = [p for p in state_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-        if steps:
-            latest = max(steps, key=step)
+        from transformers.trainer_utils import get_last_checkpoint
+
+        while (latest := get_last_checkpoint(str(state_dir))) and not Path(latest, "trainer_state.json").exists():
+            log.warning("dropping %s: the trainer was stopped while writing it", latest)
+            shutil.rmtree(latest)  # the trainer state comes last: without it the checkpoint is incomplete
+        if latest:
             log.info("found checkpoint %s of this run", latest)
-            return str(latest)
-        return None
+        return latest
     if state_dir.exists():
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True)

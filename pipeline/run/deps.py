@@ -9,6 +9,7 @@ that the deps stay narrow (a training change reruns no stage before training).
 from __future__ import annotations
 
 import ast
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,13 +81,22 @@ def closure(start: Path, root: Path) -> set[Path]:
     return seen
 
 
+def run_module(cmd: str) -> str:
+    """The module a stage's command runs with ``python -m``; "" for a command that runs none.
+
+    >>> run_module("python3 -m stages.world --pool data/world/pool.parquet"), run_module("make all")
+    ('stages.world', '')
+    """
+    words = shlex.split(cmd)
+    return next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "-m" and "python" in words[i - 1]), "")
+
+
 def stages(root: Path) -> list[Stage]:
     """The stages of ``root/dvc.yaml``."""
     out = []
     for name, stage in yaml.safe_load((root / "dvc.yaml").read_text())["stages"].items():
         body = stage.get("do", stage)
-        module = body["cmd"].split("python -m ", 1)[1].split()[0]
-        out.append(Stage(f"{name}@*" if "foreach" in stage else name, module_path(module, root),
+        out.append(Stage(f"{name}@*" if "foreach" in stage else name, module_path(run_module(body["cmd"]), root),
                          tuple(body.get("deps", [])), tuple(param_names(body.get("params", [])))))
     return out
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pipeline.stats.evidence import Interval, interval, wilson
+from pipeline.stats.evidence import Interval, interval, paired_differences, wilson
 
 OVERALL = "overall"
 
@@ -61,10 +61,9 @@ def scores(items: dict[str, tuple[str, bool]]) -> dict[str, Score]:
 def paired_difference(run: dict[str, tuple[str, bool]], base: dict[str, tuple[str, bool]],
                       category: str = OVERALL) -> Interval | None:
     """``run`` − ``base`` accuracy over the items both graded (of ``category``); None with fewer than two."""
-    common = [i for i in run if i in base and (category == OVERALL or run[i][0] == category)]
-    if len(common) < 2:
-        return None
-    return interval([int(run[i][1]) - int(base[i][1]) for i in common])
+    diffs = paired_differences({i: ok for i, (cat, ok) in run.items() if category in (OVERALL, cat)},
+                               {i: ok for i, (_, ok) in base.items()})
+    return interval(diffs) if len(diffs) >= 2 else None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ VECTORS = "pool_vectors"
 
 def vectors_table(dim: int) -> str:
     """The vectors table for ``dim``-wide embeddings: one per width, so switching to a CLIP of another width
-    adds a table beside the old one (rows stay keyed by model fingerprint within each)."""
+    adds a table beside the other width's (rows stay keyed by model fingerprint within each)."""
     return f"{VECTORS}_{dim}"
 
 

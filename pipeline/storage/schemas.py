@@ -185,7 +185,7 @@ ROLLOUTS = pa.schema([
 ])
 TRAINSET = SAMPLES.append(pa.field("pass_rate", pa.float64())).append(
     pa.field("in_band", pa.bool_())).append(pa.field("filled", pa.bool_())).append(
-    pa.field("label", pa.string())).append(  # what `answer` is now: reference (the agent's) or majority (the model's)
+    pa.field("label", pa.string())).append(  # which label `answer` holds: reference (the agent's) or majority (the model's)
     pa.field("agent_answer", pa.string()))
 
 

@@ -1,6 +1,6 @@
 """The difficulty filter: keep samples the current model sometimes, but not always, answers right.
 
-Unlike the reference, the band is never bypassed silently: when fewer than ``min_keep`` samples are in
+The band is never bypassed silently: when fewer than ``min_keep`` samples are in
 band, the nearest-to-band ones fill up, each flagged ``filled`` with its distance, and the metrics
 count them. ``filter.rehearsal`` adds solved samples (pass rate above the band) from every cell in turn: every
 answer in their groups scores alike, so GRPO's only gradient on them is the KL term, which pulls back whatever

@@ -26,8 +26,7 @@ import time
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from pipeline.models.checkpoint import load
-from pipeline.run.runtime import reached
+from pipeline.stats.evidence import paired_differences
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,10 @@ def paired_change(before: list[bool], after: list[bool]) -> Change:
     """
     if len(before) != len(after):
         raise ValueError("a paired change needs the same items before and after")
-    n = len(before)
+    deltas = paired_differences(dict(enumerate(after)), dict(enumerate(before)))
+    n = len(deltas)
     if n == 0:
         return Change(0.0, 0.0, 0)
-    deltas = [int(a) - int(b) for a, b in zip(after, before)]
     mean = sum(deltas) / n
     var = sum((d - mean) ** 2 for d in deltas) / max(1, n - 1)
     return Change(round(mean, 6), round(math.sqrt(var / n), 6), n)
@@ -166,6 +165,20 @@ def describe(check_: Check) -> str:
     return f"step {check_.step:g}: gain {check_.overall.diff:+.4f} (se {check_.overall.se:.4f}): {check_.reason}"
 
 
+def decision(train_metrics: dict) -> str:
+    """What the round gate did with a round, in words, from its train metrics; empty for a round trained without it.
+
+    >>> decision({"gate.step": 0.5, "gate.accepted": 1, "gate.gain": 0.0125, "gate.items": 2496})
+    'step 0.5 kept (+0.013 on 2496 dev items)'
+    """
+    if "gate.step" not in train_metrics:
+        return ""
+    if not train_metrics.get("gate.accepted"):
+        return "carried over"
+    m = train_metrics
+    return f"step {m['gate.step']:g} kept ({m['gate.gain']:+.3f} on {m['gate.items']} dev items)"
+
+
 def gate_items(cfg) -> list[dict]:
     from pipeline.diagnosis.itemsets import half, load_items
 
@@ -186,6 +199,9 @@ def run_gate(trained, processor, model_dir: str, params):
     """The round gate: loads the chosen candidate into ``trained`` (the previous
     weights when every candidate fails) and returns the gate's metrics. Under LoRA a step scales the round's
     adapter (its B matrices), which scales its update the same way."""
+    from pipeline.models.checkpoint import load
+    from pipeline.run.runtime import reached
+
     cfg = params.train.gate
     began = time.perf_counter()
     items = gate_items(cfg)

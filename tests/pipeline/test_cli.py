@@ -31,7 +31,7 @@ def test_the_list_of_subcommands_is_complete(capsys):
 def test_gate_decision_reads_the_round_gate_from_train_metrics(tmp_path):
     import json
 
-    from pipeline.cli.main import gate_decision
+    from pipeline.cli.rounds import gate_decision
 
     path = tmp_path / "train.json"
     assert gate_decision(path) == ""

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pipeline.cli import main as cli
-from pipeline.run.repository import ExperimentError, exp_commit, read_parquet_at
+from pipeline.run.repository import ExperimentError, commit_of, exp_commit, exp_commits, head, read_parquet_at
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
@@ -20,6 +20,7 @@ GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 def test_exp_commit_finds_the_experiment_of_its_baseline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     subprocess.run(GIT + ["init", "-q"], check=True)
+    assert head() == "" and commit_of("HEAD") is None  # no commit yet: nothing to name, no error
     for message in ("base", "exp"):
         subprocess.run(GIT + ["commit", "-q", "--allow-empty", "-m", message], check=True)
     exp = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -29,6 +30,8 @@ def test_exp_commit_finds_the_experiment_of_its_baseline(tmp_path, monkeypatch):
     assert exp_commit("HEAD~1") == base  # a plain revision
     with pytest.raises(ExperimentError, match="de-other"):
         exp_commit("de-other", base[:7])
+    assert head() == exp and head(short=True) == exp[:len(head(short=True))] and exp_commits("de-run") == [exp]
+    assert commit_of("no-such-rev") is None
 
 
 GRADE = """

@@ -1,5 +1,5 @@
-"""The statistics of a comparison over seeds: intervals that widen with few seeds, pairing that removes shared
-noise, and the samples a curve needs to reach a level."""
+"""The statistics of a comparison: intervals that widen with few seeds, pairing that removes shared noise,
+Wilson intervals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from pipeline.stats.evidence import bonferroni, holm, interval, paired, samples_to_reach, t95, wilson
+from pipeline.stats.evidence import interval, paired_differences, t95, wilson
 
 
 def test_t_quantiles_shrink_towards_the_normal_one():
@@ -43,34 +43,13 @@ def test_pairing_removes_the_noise_both_arms_share():
     seed_effect = {s: rng.gauss(0, 0.1) for s in range(5)}
     control = {s: 0.4 + e for s, e in seed_effect.items()}
     treated = {s: 0.45 + e + rng.gauss(0, 0.005) for s, e in seed_effect.items()}
-    diff = paired(treated, control)
+    diff = interval(paired_differences(treated, control))
     unpaired = interval(list(treated.values()))
     assert diff.excludes_zero() and diff.low > 0
     assert diff.half_width < unpaired.half_width / 5
     assert math.isclose(diff.mean, 0.05, abs_tol=0.01)
-    with pytest.raises(ValueError, match="no seed in common"):
-        paired({0: 1.0}, {1: 1.0})
-
-
-def test_samples_to_reach_interpolates_and_says_never():
-    curve = [(0, 0.30), (40, 0.34), (80, 0.42)]
-    assert samples_to_reach(curve, 0.38) == pytest.approx(60.0)
-    assert samples_to_reach(curve, 0.34) == pytest.approx(40.0)
-    assert samples_to_reach(curve, 0.43) is None
-    dip = [(0, 0.30), (40, 0.20), (80, 0.40)]
-    assert samples_to_reach(dip, 0.35) == pytest.approx(80 - 40 * 0.05 / 0.20)
-
-
-def test_holm_steps_down_and_stops_at_the_first_failure():
-    """Holm as statsmodels computes it: 0.01 is rejected (3 × 0.01 ≤ 0.05), 0.03 is not (2 × 0.03 > 0.05), and
-    the procedure stops there, so 0.04 is not rejected either, though it is below the level alpha / 1 that a
-    per-rank level (the helper this replaced) would have given the last test."""
-    from statsmodels.stats.multitest import multipletests
-
-    pvalues = [0.01, 0.04, 0.03]
-    assert holm(pvalues) == pytest.approx(list(multipletests(pvalues, method="holm")[1]), abs=1e-6)
-    assert [p <= 0.05 for p in holm(pvalues)] == [True, False, False]
-    assert holm([]) == [] and bonferroni(0.05, 4) == 0.0125
+    assert paired_differences({0: 1.0}, {1: 1.0}) == []  # nothing in common: nothing to summarise
+    assert paired_differences({"b": True, "a": False}, {"a": True, "b": True}) == [0.0, -1.0]  # after's order
 
 
 def test_wilson_is_statsmodels_wilson_interval():

@@ -28,6 +28,7 @@ def test_a_checkpoint_is_resumed_only_by_its_own_run(tmp_path):
         (state / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     (state / "checkpoint-12").mkdir()  # killed while saving: no trainer state yet
     assert resume.last_checkpoint(state, "run-a") == str(state / "checkpoint-10")
+    assert not (state / "checkpoint-12").exists()  # dropped, so the trainer rewrites that step cleanly
     assert resume.last_checkpoint(state, "run-b") is None  # another run's checkpoints are cleared
     assert not list(state.glob("checkpoint-*"))
     assert json.loads((state / resume.RUN).read_text()) == {"run": "run-b"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.stats.evidence import seeds_and_items
+from benchmarks.stats import seeds_and_items
 
 ITEMS_PER_CELL, CELLS = 96, 13
 BASE, UP, DOWN = 0.62, -3.35, -3.65  # r0's accuracy; logits of a wrong item turning right and a right one wrong
