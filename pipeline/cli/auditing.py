@@ -71,7 +71,7 @@ def _review(args: argparse.Namespace) -> int:
     return commands.review(params, args)
 
 
-def register(sub) -> None:
+def _add_review(sub) -> None:
     review = subcommand(sub, "review", _review, "check a round's labels by hand: a page to mark, then import the "
                         "marks", REVIEW_EXAMPLE)
     review.add_argument("--round", required=True)
@@ -80,6 +80,9 @@ def register(sub) -> None:
     review.add_argument("--import", dest="import_file", metavar="FILE", help="store the marks a page saved")
     review.add_argument("--rounds-dir", default="data/rounds")
     review.add_argument("--reviews", default="data/reviews", help="where imported marks are kept (in git)")
+
+
+def _add_audit(sub) -> None:
     audit = subcommand(sub, "audit", _audit, "which data fixed which weakness: audit stages, control arm, "
                        "ablations", AUDIT_EXAMPLE, width=True)
     audit.add_argument("--round", action="append", help="a round (repeatable; default every round)")
@@ -88,6 +91,9 @@ def register(sub) -> None:
     audit.add_argument("--cells", nargs="+", help="only these cells' ablations (default: every cell trained on)")
     audit.add_argument("--force", action="store_true", help="rerun experiments that already exist")
     audit.add_argument("--logs", default="data/audit/logs", help="where the experiments' logs go")
+
+
+def _add_report(sub) -> None:
     report = subcommand(sub, "report", _report, "one static HTML file of the run: accuracy, mixture, samples, "
                         "ablation", REPORT_EXAMPLE)
     report.add_argument("--out", required=True, help="the HTML file to write")
@@ -96,3 +102,6 @@ def register(sub) -> None:
     report.add_argument("--gallery", type=int, default=24, help="generated samples shown per round")
     report.add_argument("--rounds-dir", default="data/rounds")
     report.add_argument("--metrics-dir", default="metrics")
+
+
+COMMANDS = {"review": _add_review, "audit": _add_audit, "report": _add_report}  # name -> what adds its parser

@@ -67,9 +67,12 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
+def _add_compare(sub) -> None:
     comp = subcommand(sub, "compare", _compare, "per-category results of DVC experiments side by side, with "
                       "intervals", COMPARE_EXAMPLE, width=True)
     comp.add_argument("experiments", nargs="+", help="experiment names or git revisions; the first is the reference")
     comp.add_argument("--round", help="default: the last round in the first one's params.yaml")
     comp.add_argument("--results", default=RESULTS, help="path of the graded results, {round} filled in")
+
+
+COMMANDS = {"compare": _add_compare}  # name -> what adds its parser

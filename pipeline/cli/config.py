@@ -70,7 +70,7 @@ def _overlay(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
+def _add_check(sub) -> None:
     check = sub.add_parser("check", help="validate params.yaml without running anything", epilog=CHECK_EXAMPLE,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("params", nargs="?", default="params.yaml")
@@ -79,6 +79,9 @@ def register(sub) -> None:
     check.add_argument("--repo", default=".", help="--deps: the repository whose dvc.yaml to read")
     check.add_argument("--width", type=int, default=None, help="table width (default: the terminal's)")
     check.set_defaults(func=_check)
+
+
+def _add_overlay(sub) -> None:
     overlay = sub.add_parser("overlay", help="merge a partial params file onto params.yaml (validated first); "
                              f"bundled: {', '.join(bundled())}", epilog=OVERLAY_EXAMPLE,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,3 +89,6 @@ def register(sub) -> None:
     overlay.add_argument("--params", default="params.yaml")
     overlay.add_argument("--out", default=None, help="where to write the result (default: --params itself)")
     overlay.set_defaults(func=_overlay)
+
+
+COMMANDS = {"check": _add_check, "overlay": _add_overlay}  # name -> what adds its parser

@@ -10,12 +10,15 @@ import sys
 
 from pipeline.cli import auditing, compare, config, rounds
 
+ORDER = ("check", "overlay", "advance", "samples", "review", "status", "compare", "audit", "report")  # as --help lists
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dpe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (config, rounds, compare, auditing):
-        group.register(sub)
+    commands = config.COMMANDS | rounds.COMMANDS | compare.COMMANDS | auditing.COMMANDS
+    for name in ORDER:
+        commands[name](sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

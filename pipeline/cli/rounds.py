@@ -137,10 +137,13 @@ def _status(args: argparse.Namespace) -> int:
     return 1 if stale else 0
 
 
-def register(sub) -> None:
+def _add_advance(sub) -> None:
     advance = subcommand(sub, "advance", _advance, "append rounds to params.yaml and run dvc repro", ADVANCE_EXAMPLE)
     advance.add_argument("--rounds", type=int, default=1, help="how many rounds to add (default 1)")
     advance.add_argument("--no-repro", action="store_true", help="only write params.yaml")
+
+
+def _add_samples(sub) -> None:
     samples = subcommand(sub, "samples", _samples, "a round's generated samples with their lineage", SAMPLES_EXAMPLE,
                           width=True)
     samples.add_argument("--round", required=True)
@@ -151,6 +154,12 @@ def register(sub) -> None:
     samples.add_argument("--rounds-dir", default="data/rounds")
     samples.add_argument("--listed", default="data/manifests/listed.parquet", help="the ingest's listed ids "
                          "(their source URIs)")
+
+
+def _add_status(sub) -> None:
     status = subcommand(sub, "status", _status, "rounds, headline metrics and stale stages", STATUS_EXAMPLE,
                          width=True)
     status.add_argument("--metrics", default="metrics/{round}/evaluate.json", help="{round} filled in")
+
+
+COMMANDS = {"advance": _add_advance, "samples": _add_samples, "status": _add_status}  # name -> what adds its parser
