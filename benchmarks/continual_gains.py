@@ -19,11 +19,11 @@ table instead of mixing two. A model already graded on a set (same DVC md5, same
 
 Arms: ``default`` (params.yaml as committed), ``uniform`` and ``static`` (r0's weak categories, never
 re-diagnosed), each with the same budget and recipe, and ``blind`` (the default's data with every image one grey
-image, ``train.blind``, no gate: its gain must be about zero, or the spiral's gain is not from the images); ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run
-``-S`` values) and ``--recipe`` sets values for every arm. Per-item correctness is stored (``--results``,
-keyed by the model's DVC md5, so a carried-over round is graded once), and the report resamples seeds and
-items (``pipeline.stats.evidence.seeds_and_items``: Student's t over seeds), with Bonferroni bounds over categories and
-Holm over the arms compared:
+image, ``train.blind``, no gate: its gain must be about zero, or the spiral's gain is not from the images);
+``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run ``-S`` values) and ``--recipe`` sets values for every arm.
+Per-item correctness is stored (keyed by the model's DVC md5, so a carried-over round is graded once), and the
+report resamples seeds and items (``benchmarks/stats.py`` ``seeds_and_items``: Student's t over seeds), with
+Bonferroni bounds over categories and Holm over the arms compared:
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.continual_gains run --arms default uniform static blind \\
         --seeds 0 1 2 3 4 5 6 7 8 9 --rounds 3 --budget-minutes 120
@@ -85,7 +85,8 @@ def arm_sets(arm: str, extra: dict[str, list[str]]) -> list[str]:
     if arm.startswith("move-"):  # benchmarks/world_checks.py's movability: one weak category, one round's dose
         return ["mixture.strategy=static", f"++mixture.static={{{arm[5:]}: 1.0}}", f"mixture.budget={weak_dose()}",
                 "train.gate.enabled=false"]
-    raise SystemExit(f"unknown arm {arm!r}: default, uniform, static, blind, move-<category> or one given with --arm NAME=KEY=VALUE,...")
+    raise SystemExit(f"unknown arm {arm!r}: default, uniform, static, blind, move-<category> or one given with "
+                     "--arm NAME=KEY=VALUE,...")
 
 
 def present_rounds() -> set[str]:
@@ -218,7 +219,8 @@ def run_units(arms: list[str], seeds: list[int], rounds: int, sets: list[str], e
     folder = UNITS / key
     r0 = model_md5("HEAD", "r0")
     if not (folder / "meta.json").exists():
-        write_atomic(folder / "meta.json", {"key": key, "r0": r0, "rounds": rounds, "params": Path("params.yaml").read_text(),
+        write_atomic(folder / "meta.json", {"key": key, "r0": r0, "rounds": rounds,
+                                            "params": Path("params.yaml").read_text(),
                                             "instruction_set": instruction_set(), "sets": {w: set_key(w) for w in sets},
                                             "items": {set_key(w): items_meta(w) for w in sets}})
     began, slowest = time.perf_counter(), 0.0
@@ -278,7 +280,7 @@ def report(store: dict, which: str, arms: list[str], default: str = "default") -
     last = rounds[-1]
     level = bonferroni(0.05, len(names))
     lines = [f"Set `{which}` ({len(cats)} items); r0 {store['r0'][:8]} (unless an arm builds its own); mean over "
-             "seeds [95% interval over seeds (Student's t) and items (`pipeline.stats.evidence.seeds_and_items`)]", "",
+             "seeds [95% interval over seeds (Student's t) and items (`benchmarks.stats.seeds_and_items`)]", "",
              "| arm | seeds | " + " | ".join(rounds) + f" | {last} − r0 | gate steps |",
              "|---|---|" + "---|" * (len(rounds) + 2)]
     finals, cat_lines = {}, []
