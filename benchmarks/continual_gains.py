@@ -273,6 +273,9 @@ def report(store: dict, which: str, arms: list[str], default: str = "default") -
     from benchmarks.stats import bonferroni, holm, seeds_and_items
 
     which = which if which in store["items"] else set_key(which)  # a store of made-up runs names its set plainly
+    if which not in store["items"]:
+        raise SystemExit(f"--set {which.split('@')[0]}: these runs were not graded on it (graded: "
+                         f"{', '.join(sorted(k.split('@')[0] for k in store['items']))}); pass --set with one of those")
     cats = np.array(store["items"][which]["categories"])
     cells = store["items"][which]["cells"]
     names = sorted(set(cats))

@@ -47,6 +47,13 @@ def test_the_report_shows_a_gain_and_its_interval_and_catches_a_losing_category(
     assert float(holm.split("lower bound")[1].split()[0].strip(",")) > 0
 
 
+def test_a_set_the_runs_were_not_graded_on_is_named_with_those_they_were():
+    import pytest
+
+    with pytest.raises(SystemExit, match="--set choose: these runs were not graded on it .graded: test."):
+        report(_store({"default": 0.1}), "choose", ["default"])
+
+
 def test_an_arm_that_builds_its_own_base_is_measured_from_its_own_r0():
     store = _store({"default": 0.0})
     rng = random.Random(1)
