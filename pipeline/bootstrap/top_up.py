@@ -2,10 +2,10 @@
 
 Near zero, a handful of warm-up examples more or less swings a category's accuracy by ±0.1 from one draw to
 the next, so the skew alone cannot place a category in the window (``skills.NORM_LOW``-``NORM_HIGH`` of
-chance-normalised accuracy). The top-up reaches it with less training data, never by degrading the model. The top-up makes "weak but partly learned"
-a target: short SFT chunks on fresh examples of the weak categories not yet well inside the profile (half and
-half with replay of the warm-up's other questions, so the rest is not forgotten), each followed by the weak
-categories' skill profile, until every one sits well inside.
+chance-normalised accuracy). The top-up reaches it with less training data, never by degrading the model: it
+makes "weak but partly learned" a target, with short SFT chunks on fresh examples of the weak categories not yet
+well inside the profile (half and half with replay of the warm-up's other questions, so the rest is not
+forgotten), each followed by the weak categories' skill profile, until every one sits well inside.
 
 The profile is measured on the item set it is checked on (the probe), and a category is trained while it is
 short of any bound more training moves it towards (the window's floor, the share of items no sampled answer gets
