@@ -22,10 +22,11 @@ def main(argv=None):
     except RoundBusy as err:
         sys.exit(f"generate@{args.round}: {err}")
     cfg = params.generate
-    inputs = round_inputs(params, args)
+    pool_manifest, vectors = artifacts.read_manifest(args.pool), artifacts.read_manifest(args.vectors)
+    inputs = round_inputs(params, args, pool_manifest, vectors)
     state = RoundState(seen=Seen.from_table(artifacts.read_table(args.seen_before, schemas.SEEN), cfg.dedup))
     key = run_key(args.round, file_hash(args.mixture), file_hash(args.diagnosis), file_hash(args.brief),
-                  inputs.pool_manifest.model_dump_json(), artifacts.read_manifest(args.vectors).model_dump_json(),
+                  pool_manifest.model_dump_json(), vectors.model_dump_json(),
                   inputs.search.model_id, cfg.model_dump_json(), str(params.search.nprobes), str(inputs.seed),
                   file_hash(args.seen_before), file_hash(args.probe), file_hash(args.listed) if args.listed else "",
                   code_key(__file__, inputs.backend))

@@ -54,9 +54,10 @@ def probe_facts(diagnosis: Diagnosis, probe_source: str, probe_cfg) -> dict:
             "probe_answers": {cell: tuple(a) for cell, a in answers.items()}}
 
 
-def round_inputs(params, args) -> RoundInputs:
-    """What every attempt of the round reads, from the generate stage's files (``args``): the pinned pool and its
-    vectors (restored into a fresh clone's lake first), the diagnosis's failures and probe facts, the agents."""
+def round_inputs(params, args, pool_manifest, vectors) -> RoundInputs:
+    """What every attempt of the round reads, from the generate stage's files (``args``) and the pinned pool and
+    vectors manifests (restored into a fresh clone's lake first): the diagnosis's failures and probe facts, the
+    agents."""
     from pipeline.generation.agents import make_backend
     from pipeline.pool.ingest import listed_ids
     from pipeline.pool.restore import ensure_pinned
@@ -66,7 +67,6 @@ def round_inputs(params, args) -> RoundInputs:
 
     cfg = params.generate
     diagnosis = artifacts.read_json(args.diagnosis, schemas.Diagnosis)
-    pool_manifest, vectors = artifacts.read_manifest(args.pool), artifacts.read_manifest(args.vectors)
     listed = listed_ids(args.listed) if args.listed else None
     ensure_pinned(params, pool_manifest, listed, vectors, args.clip)  # a fresh clone has manifests, not the lake
     allowed = None if listed is None or len(listed) == pool_manifest.rows else listed
