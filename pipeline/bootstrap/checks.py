@@ -28,15 +28,6 @@ MIN_EDGE = 0.05  # a weak category's lower bounds above chance and of its shuffl
 Z_ONE_SIDED = 1.645
 
 
-def one_sided_low(gap: ShuffleGap) -> float:
-    """The one-sided 95% lower bound of a shuffle gap, from its two-sided 95% interval (normal scale: >= 400 items).
-
-    >>> round(one_sided_low(ShuffleGap(n=400, accuracy=0.6, shuffled_accuracy=0.5, gap=0.1, interval=(0.04, 0.16))), 4)
-    0.0496
-    """
-    return gap.gap - (gap.gap - gap.interval[0]) * Z_ONE_SIDED / 1.96
-
-
 def category_checks(results: pl.DataFrame, sampled: pl.DataFrame, gaps: dict[str, ShuffleGap],
                     weak: list[str]) -> dict[str, dict]:
     """Per category: its numbers and each check's verdict (``pass.<check>``: 1 or 0). ``gaps`` are per cell
@@ -52,7 +43,7 @@ def category_checks(results: pl.DataFrame, sampled: pl.DataFrame, gaps: dict[str
             row["pass.strong"] = int(acc >= skills.STRONG_AT)
         else:
             cell_gaps = [g for key, g in gaps.items() if key.split("/")[0] == category]
-            gap_low = min((one_sided_low(g) for g in cell_gaps), default=None)
+            gap_low = min((g.low_one_sided for g in cell_gaps if g.low_one_sided is not None), default=None)
             norm = prof["normalised_accuracy"][category]
             row |= {"normalised": norm, "top_share": prof["top_answer_share"][category],
                     "zero_pass": prof["zero_pass_share"].get(category, 1.0), "shuffle_gap_low": gap_low,

@@ -15,7 +15,7 @@ import random
 import polars as pl
 
 from pipeline.answers import results as res
-from pipeline.stats.evidence import interval
+from pipeline.stats.evidence import interval, one_sided
 from pipeline.storage.schemas import ShuffleGap
 
 
@@ -40,16 +40,18 @@ def shuffled(items: list[dict], seed: int | str) -> list[dict]:
 
 def gaps(results: pl.DataFrame, shuffled_results: pl.DataFrame) -> dict[str, ShuffleGap]:
     """Per cell (``category/image_type``) and ``overall``: accuracy with the true image, with a shuffled one, and
-    their paired difference with a 95% t interval over the items (judge failures of the true pass left out)."""
+    their paired difference with a 95% t interval over the items and a one-sided 95% lower bound (judge failures of the true pass left out)."""
     true = res.graded(results).select("item_id", "category", "image_type", true=pl.col("correct").cast(pl.Float64))
     pairs = true.join(shuffled_results.select("item_id", shuf=pl.col("correct").cast(pl.Float64)), on="item_id")
     pairs = pairs.with_columns(key=pl.col("category") + "/" + pl.col("image_type"), diff=pl.col("true") - pl.col("shuf"))
     out = {}
     for key, group in [("overall", pairs), *sorted(pairs.group_by("key"), key=lambda kv: kv[0])]:
         key = key[0] if isinstance(key, tuple) else key
-        gap = interval(group["diff"].to_list())
+        diffs = group["diff"].to_list()
+        gap, bounds = interval(diffs), one_sided(diffs, 0.05)
         out[key] = ShuffleGap(n=group.height, accuracy=group["true"].mean(), shuffled_accuracy=group["shuf"].mean(),
-                              gap=gap.mean, interval=(gap.low, gap.high))
+                              gap=gap.mean, interval=(gap.low, gap.high),
+                              low_one_sided=None if bounds is None else round(bounds[0], 6))
     return out
 
 

@@ -235,13 +235,15 @@ class Example(Artifact):
 
 class ShuffleGap(Artifact):
     """A cell's image-shuffle gap (``pipeline/diagnosis/shuffle.py``): accuracy with the true image minus with
-    another image of the same cell, paired per item, with a 95% t interval over the items."""
+    another image of the same cell, paired per item, with a 95% t interval over the items and its one-sided 95%
+    lower bound (what r0's world checks hold a weak cell to)."""
 
     n: int
     accuracy: float
     shuffled_accuracy: float
     gap: float
     interval: tuple[float, float]
+    low_one_sided: float | None = None  # None for a single item
 
 
 class Cell(Artifact):
