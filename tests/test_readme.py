@@ -68,6 +68,9 @@ def test_what_you_will_see_quotes_the_committed_metrics():
     assert {("metrics/r0/evaluate.json", "accuracy.overall"), ("metrics/r1/evaluate.json", "accuracy.overall")} <= keys
     values = metrics()
     assert ("r1 passes the gate" in flat) == (values["r1/train.json:gate.accepted"] == 1)
+    if "r1 is refused by the gate" in flat:
+        assert values["r1/train.json:gate.accepted"] == 0
+        assert values["r1/evaluate.json:accuracy.overall"] == values["r0/evaluate.json:accuracy.overall"]
     assert ("r2 is refused by the gate" in flat) == (values["r2/train.json:gate.accepted"] == 0)
     if values["r2/train.json:gate.accepted"] == 0:
         assert values["r2/evaluate.json:accuracy.overall"] == values["r1/evaluate.json:accuracy.overall"]

@@ -57,20 +57,24 @@ def profile(results: pl.DataFrame, sampled: pl.DataFrame) -> dict:
 
 
 def window_margins(profile_: dict, categories: list[str]) -> dict[str, float]:
-    """Per category, how far its chance-normalised accuracy sits inside r0's window [NORM_LOW, NORM_HIGH]: the
-    distance to the nearer edge, negative outside, -1 when it has collapsed onto one answer (more than
-    TOP_SHARE_MAX / k of its answers). The top-up keeps the chunk whose worst margin is largest, so the profile
+    """Per category, how far it sits inside r0's window: the distance to the nearer edge of [NORM_LOW, NORM_HIGH]
+    of its chance-normalised accuracy, or to the ceiling of its most frequent answer's share (TOP_SHARE_MAX / k),
+    whichever is smaller; negative outside. A continuous margin, so a top-up chunk that spreads a collapsed
+    category's answers counts as progress. The top-up keeps the chunk whose worst margin is largest, so the profile
     survives another CPU's floats and the probe's sampling.
 
     >>> window_margins({"normalised_accuracy": {"a": 0.25}, "answer_space": {"a": 2}, "top_answer_share": {"a": 0.6}},
     ...                ["a"])
     {'a': 0.1}
+    >>> window_margins({"normalised_accuracy": {"a": 0.3}, "answer_space": {"a": 3}, "top_answer_share": {"a": 0.6}},
+    ...                ["a"])
+    {'a': -0.1}
     """
     out = {}
     for c in categories:
         norm, k = profile_["normalised_accuracy"][c], profile_["answer_space"][c]
-        collapsed = profile_["top_answer_share"][c] > TOP_SHARE_MAX / k
-        out[c] = -1.0 if collapsed else round(min(norm - NORM_LOW, NORM_HIGH - norm), 10)
+        spread = TOP_SHARE_MAX / k - profile_["top_answer_share"][c]
+        out[c] = round(min(norm - NORM_LOW, NORM_HIGH - norm, spread), 10)
     return out
 
 
@@ -98,8 +102,11 @@ def uneven(profile_: dict, weak: list[str]) -> dict:
 
 def measure(model, processor, items: list[dict], *, weak: list[str], samples: int = 8, seed: int = 0,
             max_new_tokens: int = 8, batch_size: int = 32) -> dict:
+    """The skill profile of ``items``: greedy answers for every category, ``samples`` sampled answers only for the
+    ``weak`` ones (the only ones held to a zero-pass share), so a strong category costs one answer an item."""
     results = greedy_results(model, processor, items, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    sampled = answer(model, processor, items, batch_size=max(1, batch_size // samples), samples=samples, seed=seed,
-                     max_new_tokens=max_new_tokens, desc="probe sampled")
-    out = profile(results, res.grade_sampled(items, sampled, "item_id"))
+    weak_items = [it for it in items if it["category"] in weak]
+    sampled = answer(model, processor, weak_items, batch_size=max(1, batch_size // samples), samples=samples,
+                     seed=seed, max_new_tokens=max_new_tokens, desc="probe sampled")
+    out = profile(results, res.grade_sampled(weak_items, sampled, "item_id"))
     return out | {"uneven": uneven(out, weak)}

@@ -33,8 +33,25 @@ STOP_MARGIN = 0.05  # stop once every weak category is this far inside every bou
 LR_FLOOR = 1 / 8  # an overshoot halves the learning rate, down to this share of bootstrap.vlm.top_up_lr
 
 
+def by_answer(rows: list[dict]) -> list[dict]:
+    """``rows`` reordered so that ``pop()`` takes their answers in turn (as many of each answer as the rarest
+    allows, then the rest): every chunk teaches a category's answers equally often, so a chunk cannot tilt its
+    answer prior.
+
+    >>> [r["answer"] for r in by_answer([{"answer": a} for a in "aaabbc"])][::-1]
+    ['a', 'b', 'c', 'a', 'b', 'a']
+    """
+    queues = {}
+    for r in rows:
+        queues.setdefault(r["answer"], []).append(r)
+    order = [q.pop(0) for turn in range(max(map(len, queues.values()), default=0))
+             for q in (queues[a] for a in sorted(queues)) if q]
+    return order[::-1]
+
+
 def fresh_rows(rows: list[dict], used: set[str], categories: list[str], seed: int) -> dict[str, list[dict]]:
-    """Per weak category, the SFT corpus rows the warm-up left unused, in a fixed order: the top-up's examples."""
+    """Per weak category, the SFT corpus rows the warm-up left unused, in a fixed order that takes its answers in
+    turn (``by_answer``): the top-up's examples."""
     present = {r["category"] for r in rows}
     unknown = sorted(set(categories) - present)
     if unknown:
@@ -44,6 +61,7 @@ def fresh_rows(rows: list[dict], used: set[str], categories: list[str], seed: in
     for cat in sorted(categories):
         fresh[cat] = [r for r in rows if r["category"] == cat and r["item_id"] not in used]
         random.Random(f"{seed}:top-up:{cat}").shuffle(fresh[cat])
+        fresh[cat] = by_answer(fresh[cat])
     return fresh
 
 

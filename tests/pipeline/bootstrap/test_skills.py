@@ -49,7 +49,10 @@ def test_window_margins_measure_the_distance_inside_the_chance_normalised_window
             "top_answer_share": {"a": 0.6, "b": 0.6, "c": 0.6, "d": TOP_SHARE_MAX / 2 + 0.01}}
     margins = window_margins(prof, list("abcd"))
     assert margins["a"] == pytest.approx(0.05) and margins["b"] == pytest.approx(-0.05)
-    assert margins["c"] == pytest.approx(-0.05) and margins["d"] == -1.0
+    assert margins["c"] == pytest.approx(-0.05)
+    assert margins["d"] == pytest.approx(-0.01)  # collapsed: the distance past the top share's ceiling, not a cliff
+    spread = window_margins(prof | {"top_answer_share": {"d": TOP_SHARE_MAX / 2 - 0.1}}, ["d"])
+    assert spread["d"] > margins["d"]  # fewer answers on the favourite one is progress the top-up can see
 
 
 def test_world_checks_pass_a_latent_blind_spot_and_fail_a_prior():

@@ -32,6 +32,14 @@ def test_top_up_examples_are_the_rows_the_warm_up_left_unused():
         fresh_rows(corpus, used, ["ocr"], seed=0)
 
 
+def test_each_chunk_teaches_a_category_s_answers_equally_often():
+    corpus = [{"item_id": f"text-{i}", "category": "text", "answer": "abc"[min(i % 10, 2)]} for i in range(60)]
+    fresh = fresh_rows(corpus, set(), ["text"], seed=0)  # 48 of answer c, 6 each of a and b
+    replay = rows({"colour": 30})
+    chunk = [r["answer"] for r in chunk_rows(fresh, ["text"], replay, 12, random.Random(0)) if r["category"] == "text"]
+    assert sorted(chunk) == ["a", "a", "b", "b", "c", "c"]
+
+
 def test_chunks_mix_fresh_weak_rows_with_replay_and_never_reuse_them():
     fresh = {"a": rows({"a": 10}), "b": rows({"b": 10})}
     replay = rows({"colour": 30})
