@@ -23,7 +23,8 @@ image, ``train.blind``, no gate: its gain must be about zero, or the spiral's ga
 ``--arm NAME=KEY=VALUE,...`` adds a lever (dvc exp run ``-S`` values) and ``--recipe`` sets values for every arm.
 Per-item correctness is stored (keyed by the model's DVC md5, so a carried-over round is graded once), and the
 report resamples seeds and items (``benchmarks/stats.py`` ``seeds_and_items``: Student's t over seeds), with
-Bonferroni bounds over categories and Holm over the arms compared:
+Bonferroni bounds over categories and Holm over the arms compared (``--default-arm`` against ``--compare``: the
+controls ``uniform`` and ``static`` unless a screen names its levers' baseline):
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.continual_gains run --arms default uniform static blind \\
         --seeds 0 1 2 3 4 5 6 7 8 9 --rounds 3 --budget-minutes 120
@@ -265,9 +266,14 @@ def matrix(store: dict, which: str, arm: str, round_name: str) -> tuple[list[int
     return seeds, out
 
 
-def report(store: dict, which: str, arms: list[str], default: str = "default") -> str:
+CONTROLS = ("uniform", "static")
+
+
+def report(store: dict, which: str, arms: list[str], default: str = "default",
+           compare: tuple[str, ...] | list[str] = CONTROLS) -> str:
     """The arms' means per round, r_last − r0 with its interval over seeds and items, per category lower bounds
-    (Bonferroni over the categories) and default against each control (Holm over the controls)."""
+    (Bonferroni over the categories) and ``default`` against each arm of ``compare`` (the controls unless a screen
+    names its own; Holm over them)."""
     import numpy as np
 
     from benchmarks.stats import bonferroni, holm, seeds_and_items
@@ -312,7 +318,7 @@ def report(store: dict, which: str, arms: list[str], default: str = "default") -
               f"(0.05 over {len(names)} categories); `loses?`: the bound is below {MARGIN}, so a loss that large is "
               "not excluded:", "", "| arm | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)] + cat_lines
     if default in finals:
-        others = [a for a in ("uniform", "static") if a in finals]
+        others = [a for a in compare if a in finals and a != default]
         diffs = {}
         for a in others:
             common = sorted(set(finals[default][0]) & set(finals[a][0]))
@@ -344,6 +350,9 @@ def main() -> None:
     parser.add_argument("--logs", default="data/benchmarks/continual_gains")
     parser.add_argument("--markdown")
     parser.add_argument("--default-arm", default="default", help="report: the arm compared with the controls")
+    parser.add_argument("--compare", nargs="+", default=list(CONTROLS),
+                        help="report: the arms --default-arm is compared with, paired by seed (Holm over them)")
+
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     extra = {name: sets.split(",") for name, _, sets in (a.partition("=") for a in args.arm)}
@@ -361,7 +370,7 @@ def main() -> None:
         store = load_units(folder)
         print(f"key {folder.name}: " + ", ".join(
             f"{arm} {sum(r['arm'] == arm for r in store['runs'].values())} seeds" for arm in arms))
-    text = report(store, args.set, arms, args.default_arm)
+    text = report(store, args.set, arms, args.default_arm, args.compare)
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text)

@@ -47,6 +47,15 @@ def test_the_report_shows_a_gain_and_its_interval_and_catches_a_losing_category(
     assert float(holm.split("lower bound")[1].split()[0].strip(",")) > 0
 
 
+def test_a_screen_compares_the_arms_it_names_with_holm_over_them():
+    store = _store({"default": 0.0, "lever": 0.1, "other": 0.0, "uniform": 0.0})
+    text = report(store, "test", ["default", "lever", "other", "uniform"], "lever", ["default", "other"])
+    compared = [line for line in text.splitlines() if line.startswith("* lever − ")]
+    assert [line.split(":")[0] for line in compared] == ["* lever − default", "* lever − other"]
+    assert "Holm over ['default', 'other']" in text and "lever − uniform" not in text
+    assert all(float(line.split("lower bound")[1].split()[0].strip(",")) > 0 for line in compared)
+
+
 def test_a_set_the_runs_were_not_graded_on_is_named_with_those_they_were():
     import pytest
 
