@@ -51,6 +51,7 @@ log = logging.getLogger("continual_gains")
 SETS = ("choose", "eval", "test")
 TEST_SET, TEST_MANIFEST = "data/world/test.parquet", "data/world/test.json"  # the testset stage's outs
 MARGIN = -0.03  # a category "loses" when its r3 − r0 may be below this
+CONTROLS = ("uniform", "static")  # the arms report compares the default with unless --compare names others
 
 
 # ---- running the arms ---------------------------------------------------------------------------------------
@@ -266,11 +267,7 @@ def matrix(store: dict, which: str, arm: str, round_name: str) -> tuple[list[int
     return seeds, out
 
 
-CONTROLS = ("uniform", "static")
-
-
-def report(store: dict, which: str, arms: list[str], default: str = "default",
-           compare: tuple[str, ...] | list[str] = CONTROLS) -> str:
+def report(store: dict, which: str, arms: list[str], default: str = "default", compare: tuple = CONTROLS) -> str:
     """The arms' means per round, r_last − r0 with its interval over seeds and items, per category lower bounds
     (Bonferroni over the categories) and ``default`` against each arm of ``compare`` (the controls unless a screen
     names its own; Holm over them)."""
