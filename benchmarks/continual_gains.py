@@ -349,7 +349,6 @@ def main() -> None:
     parser.add_argument("--default-arm", default="default", help="report: the arm compared with the controls")
     parser.add_argument("--compare", nargs="+", default=list(CONTROLS),
                         help="report: the arms --default-arm is compared with, paired by seed (Holm over them)")
-
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     extra = {name: sets.split(",") for name, _, sets in (a.partition("=") for a in args.arm)}
