@@ -37,6 +37,16 @@ def top_answer_share(results: pl.DataFrame) -> dict[str, float]:
     return {row["category"]: row["top"] / row["total"] for row in per.iter_rows(named=True)}
 
 
+def answer_shares(results: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Per category, the share of its greedy answers that is each of its reference answers (an answer outside
+    them counts only in the total): which answers a partly learnt category gives too rarely."""
+    per = {}
+    for category, group in results.group_by("category"):
+        parsed = group["parsed"].to_list()
+        per[category[0]] = {a: parsed.count(a) / len(parsed) for a in sorted(set(group["reference"].to_list()))}
+    return dict(sorted(per.items()))
+
+
 def answer_space(results: pl.DataFrame) -> dict[str, int]:
     """Per category, k: its distinct reference answers (every answer of a balanced set appears)."""
     return dict(results.group_by("category").agg(pl.col("reference").n_unique()).sort("category").iter_rows())
@@ -51,7 +61,8 @@ def profile(results: pl.DataFrame, sampled: pl.DataFrame) -> dict:
     zero = rates.group_by("category").agg((pl.col("pass_rate") == 0).mean()).sort("category")
     return {"probe_accuracy": accuracy, "answer_space": k,
             "normalised_accuracy": {c: normalised(accuracy[c], k[c]) for c in k},
-            "top_answer_share": top_answer_share(results), "zero_pass_share": dict(zero.iter_rows()),
+            "top_answer_share": top_answer_share(results), "answer_shares": answer_shares(results),
+            "zero_pass_share": dict(zero.iter_rows()),
             "valid_answer_rate": res.valid_answer_rate(results), "distinct_answers": res.distinct_answers(results),
             "majority_baseline": res.majority_baseline(results)}
 

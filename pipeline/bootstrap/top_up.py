@@ -5,16 +5,18 @@ the next, so the skew alone cannot place a category in the window (``skills.NORM
 chance-normalised accuracy). The top-up reaches it with less training data, never by degrading the model: it
 makes "weak but partly learned" a target, with short SFT chunks on fresh examples of the weak categories not yet
 well inside the profile (half and half with replay of the warm-up's other questions, so the rest is not
-forgotten), each followed by the weak categories' skill profile, until every one sits well inside.
+forgotten), each followed by the weak categories' skill profile, until every one sits well inside. A chunk's
+examples of a category lean to the answers it gives too rarely (``aim``): a partly learnt category is otherwise
+right on the answers it learnt first and gives them for the rest, one answer taking more than its share.
 
 The profile is measured on the item set it is checked on (the probe), and a category is trained while it is
 short of any bound more training moves it towards (the window's floor, the share of items no sampled answer gets
 right), whatever its accuracy. A chunk stands only when it leaves the weak categories deeper inside every bound of
-``skills.uneven`` (``skills.profile_margins``) than the best state so far; otherwise it is undone and retried on
-fresh examples. One that pushes a weak category past the window's top is undone too, and the next chunk runs at half
-the learning rate (down to ``LR_FLOOR`` of it): one chunk at the full rate can move a category further than the
-window is wide. A chunk that stands doubles the rate again, up to ``bootstrap.vlm.top_up_lr``, so a run is never
-left crawling at a rate below the probe's noise.
+``skills.uneven`` (``skills.profile_margins``) than the best state so far and pushes none past the window's top;
+otherwise it is undone, and the next chunk runs on fresh examples at half the learning rate (down to ``LR_FLOOR``
+of it): one chunk at the full rate can move a category further than the window is wide. A chunk that stands
+doubles the rate again, up to ``bootstrap.vlm.top_up_lr``, so a run is never left crawling at a rate below the
+probe's noise.
 """
 
 from __future__ import annotations
@@ -30,39 +32,54 @@ log = logging.getLogger(__name__)
 
 FRESH_SHARE = 0.5  # of a chunk's rows: fresh weak-category examples; the rest is replay
 STOP_MARGIN = 0.05  # stop once every weak category is this far inside every bound of the profile
-LR_FLOOR = 1 / 8  # an overshoot halves the learning rate, down to this share of bootstrap.vlm.top_up_lr
+LR_FLOOR = 1 / 8  # an undone chunk halves the learning rate, down to this share of bootstrap.vlm.top_up_lr
 
 
-def by_answer(rows: list[dict]) -> list[dict]:
-    """``rows`` reordered so that ``pop()`` takes their answers in turn (as many of each answer as the rarest
-    allows, then the rest): every chunk teaches a category's answers equally often, so a chunk cannot tilt its
-    answer prior.
-
-    >>> [r["answer"] for r in by_answer([{"answer": a} for a in "aaabbc"])][::-1]
-    ['a', 'b', 'c', 'a', 'b', 'a']
-    """
-    queues = {}
-    for r in rows:
-        queues.setdefault(r["answer"], []).append(r)
-    order = [q.pop(0) for turn in range(max(map(len, queues.values()), default=0))
-             for q in (queues[a] for a in sorted(queues)) if q]
-    return order[::-1]
-
-
-def fresh_rows(rows: list[dict], used: set[str], categories: list[str], seed: int) -> dict[str, list[dict]]:
-    """Per weak category, the SFT corpus rows the warm-up left unused, in a fixed order that takes its answers in
-    turn (``by_answer``): the top-up's examples."""
+def fresh_rows(rows: list[dict], used: set[str], categories: list[str], seed: int) -> dict[str, dict[str, list]]:
+    """Per weak category and answer, the SFT corpus rows the warm-up left unused, in a seeded order (``pop()``
+    takes the next): the top-up's examples, kept apart by answer so a chunk can choose which answers it teaches."""
     present = {r["category"] for r in rows}
     unknown = sorted(set(categories) - present)
     if unknown:
         raise ValueError(f"bootstrap.vlm.weak names categories {unknown} that the SFT corpus does not have; "
                          f"use some of {sorted(present)}")
-    fresh = {}
+    fresh: dict[str, dict[str, list]] = {}
     for cat in sorted(categories):
-        fresh[cat] = [r for r in rows if r["category"] == cat and r["item_id"] not in used]
-        random.Random(f"{seed}:top-up:{cat}").shuffle(fresh[cat])
-        fresh[cat] = by_answer(fresh[cat])
+        mine = [r for r in rows if r["category"] == cat and r["item_id"] not in used]
+        random.Random(f"{seed}:top-up:{cat}").shuffle(mine)
+        for r in mine:
+            fresh.setdefault(cat, {}).setdefault(r["answer"], []).append(r)
     return fresh
+
+
+def aim(shares: dict[str, float]) -> dict[str, float]:
+    """The answer mix of a category's next chunk, from the share of its greedy answers that is each answer: each
+    answer in proportion to how far its share is below 2/k (the mirror of its share around 1/k), so an even
+    category gets even chunks and an answer given too rarely gets more. A partly learnt category puts its errors
+    on the answers it learnt first (one then takes more than 1.5/k of its answers, though the cell is above
+    chance); even chunks teach every answer alike and leave that tilt where it is.
+
+    >>> {a: round(w, 3) for a, w in aim({"one": 0.5, "two": 0.0, "three": 0.5}).items()}
+    {'one': 0.167, 'two': 0.667, 'three': 0.167}
+    """
+    k = len(shares)
+    room = {a: max(0.0, 2 / k - s) for a, s in shares.items()}
+    total = sum(room.values())
+    return {a: r / total if total else 1 / k for a, r in room.items()}
+
+
+def apportion(n: int, weights: dict[str, float]) -> dict[str, int]:
+    """``n`` split in proportion to ``weights`` (largest remainders; ties by name): whole rows per answer.
+
+    >>> apportion(8, {"a": 1 / 6, "b": 2 / 3, "c": 1 / 6})
+    {'a': 1, 'b': 6, 'c': 1}
+    """
+    total = sum(weights.values())
+    exact = {a: n * w / total for a, w in weights.items()}
+    counts = {a: int(x) for a, x in exact.items()}
+    for a in sorted(exact, key=lambda a: (counts[a] - exact[a], a))[:n - sum(counts.values())]:
+        counts[a] += 1
+    return counts
 
 
 def to_train(profile: dict, categories: list[str]) -> list[str]:
@@ -78,14 +95,21 @@ def to_train(profile: dict, categories: list[str]) -> list[str]:
     return [c for c in movable if margins[c] < 0] or movable
 
 
-def chunk_rows(fresh: dict[str, list[dict]], train: list[str], replay: list[dict], n: int,
-               rng: random.Random) -> list[dict] | None:
-    """``n`` training rows: half fresh examples of the categories to train (taken round robin, never reused),
-    half replay. None when a category has no fresh examples left."""
+def chunk_rows(fresh: dict[str, dict[str, list]], train: list[str], replay: list[dict], n: int,
+               rng: random.Random, aims: dict[str, dict[str, float]] | None = None) -> list[dict] | None:
+    """``n`` training rows: half fresh examples of the categories to train (an equal part each, its answers mixed
+    as ``aims`` says, evenly without one; never reused), half replay. None when an answer has too few left."""
     n_weak = round(n * FRESH_SHARE) if replay else n
-    if any(len(fresh[c]) < -(-n_weak // len(train)) for c in train):
-        return None
-    rows = [fresh[train[i % len(train)]].pop() for i in range(n_weak)]
+    rows = []
+    for i, cat in enumerate(train):
+        queues = fresh[cat]
+        weights = {a: (aims or {}).get(cat, {}).get(a, 0.0) for a in queues}
+        if not sum(weights.values()):
+            weights = dict.fromkeys(queues, 1.0)
+        counts = apportion(n_weak // len(train) + (i < n_weak % len(train)), weights)
+        if any(len(queues[a]) < m for a, m in counts.items()):
+            return None
+        rows += [queues[a].pop() for a in sorted(counts) for _ in range(counts[a])]
     rows += rng.sample(replay, min(n - n_weak, len(replay)))
     rng.shuffle(rows)
     return rows
@@ -119,16 +143,16 @@ def accepted(score: tuple, best: tuple | None, overshoot: list[str]) -> bool:
     return best is None or (score > best and not overshoot)
 
 
-def next_lr(step_lr: float, lr: float, stands: bool, overshoot: list[str]) -> float:
-    """The next chunk's learning rate: halved after an overshoot (down to ``LR_FLOOR`` of ``lr``), doubled after a
-    chunk that stands (up to ``lr``), kept for a retry after a chunk that was merely no better.
+def next_lr(step_lr: float, lr: float, stands: bool) -> float:
+    """The next chunk's learning rate: doubled after a chunk that stands (up to ``lr``), halved after one that is
+    undone (down to ``LR_FLOOR`` of ``lr``). An undone chunk overshot, or moved a category somewhere no better:
+    near the window a chunk at the full rate flips a partly learnt category from one tilted answer pattern to
+    another, and retrying at that rate repeats the flip.
 
-    >>> next_lr(5e-5, 5e-5, False, ["text"]), next_lr(2.5e-5, 5e-5, True, []), next_lr(2.5e-5, 5e-5, False, [])
-    (2.5e-05, 5e-05, 2.5e-05)
+    >>> next_lr(5e-5, 5e-5, False), next_lr(2.5e-5, 5e-5, True), next_lr(6.25e-6, 5e-5, False)
+    (2.5e-05, 5e-05, 6.25e-06)
     """
-    if overshoot:
-        return max(step_lr / 2, lr * LR_FLOOR)
-    return min(step_lr * 2, lr) if stands else step_lr
+    return min(step_lr * 2, lr) if stands else max(step_lr / 2, lr * LR_FLOOR)
 
 
 def top_up(model, processor, rows: list[dict], used: set[str], items: list[dict], targets: dict[str, float], *,
@@ -152,7 +176,8 @@ def top_up(model, processor, rows: list[dict], used: set[str], items: list[dict]
     for chunk in range(max_chunks + 1):
         profile = measure(model, processor, items, weak=sorted(targets), seed=seed, max_new_tokens=max_new_tokens)
         accuracy = profile["normalised_accuracy"]
-        margin = min(profile_margins(profile, sorted(targets)).values())
+        margins = profile_margins(profile, sorted(targets))
+        margin = min(margins.values())
         score = (margin, -distance(accuracy, targets))
         before = {c: best_profile["normalised_accuracy"][c] for c in targets} if best is not None else {}
         overshoot = overshot(before, accuracy)
@@ -161,14 +186,18 @@ def top_up(model, processor, rows: list[dict], used: set[str], items: list[dict]
             best_state, best, best_profile, chosen = copy.deepcopy(model.state_dict()), score, profile, chunk
         else:
             model.load_state_dict(best_state)
-        step_lr = next_lr(step_lr, lr, stands, overshoot)
+        step_lr = next_lr(step_lr, lr, stands)
         train = [] if chunk == max_chunks else to_train(best_profile, sorted(targets))
-        history.append({c: accuracy[c] for c in sorted(targets)} | {"margin": margin, "accepted": stands,
-                                                                     "trained": train, "lr": step_lr})
+        history.append({c: accuracy[c] for c in sorted(targets)} | {"margin": margin, "margins": margins,
+                                                                     "accepted": stands, "trained": train,
+                                                                     "lr": step_lr})
         log.info("top-up chunk %d: %s", chunk, history[-1])
         if not train:
             break
-        batch = chunk_rows(fresh, train, replay, steps * batch_size, rng)
+        aims = {c: aim(best_profile["answer_shares"][c]) for c in train}
+        log.info("top-up chunk %d aims at %s", chunk + 1, {c: {a: round(w, 2) for a, w in m.items()}
+                                                            for c, m in aims.items()})
+        batch = chunk_rows(fresh, train, replay, steps * batch_size, rng, aims)
         if batch is None:
             log.warning("top-up stopped: no fresh SFT examples left for %s (raise world.sft_size)", train)
             history[-1]["trained"] = []

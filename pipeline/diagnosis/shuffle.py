@@ -40,7 +40,8 @@ def shuffled(items: list[dict], seed: int | str) -> list[dict]:
 
 def gaps(results: pl.DataFrame, shuffled_results: pl.DataFrame) -> dict[str, ShuffleGap]:
     """Per cell (``category/image_type``) and ``overall``: accuracy with the true image, with a shuffled one, and
-    their paired difference with a 95% t interval over the items and a one-sided 95% lower bound (judge failures of the true pass left out)."""
+    their paired difference with a 95% t interval over the items and a one-sided 95% lower bound (judge failures
+    of the true pass left out)."""
     true = res.graded(results).select("item_id", "category", "image_type", true=pl.col("correct").cast(pl.Float64))
     pairs = true.join(shuffled_results.select("item_id", shuf=pl.col("correct").cast(pl.Float64)), on="item_id")
     pairs = pairs.with_columns(key=pl.col("category") + "/" + pl.col("image_type"), diff=pl.col("true") - pl.col("shuf"))

@@ -106,12 +106,14 @@ def balance_labels(flags: list[tuple[bool, bool]], rates: list[float], labels: l
     ...                ["t"] * 6, 1.5, 0.5)[3]
     (False, False)
     """
-    k = {t: len({lab for lab, tt in zip(labels, templates) if tt == t}) for t in set(templates)}
+    of: dict[str, list[int]] = {}
+    for i, t in enumerate(templates):
+        of.setdefault(t, []).append(i)
     out = list(flags)
-    for t in sorted(k):
-        kept = [i for i, (keep, _) in enumerate(flags) if keep and templates[i] == t]
+    for t in sorted(of):
+        kept = [i for i in of[t] if flags[i][0]]
         by_label = Counter(labels[i] for i in kept)
-        cap = label_cap(list(by_label.values()), k[t], share)
+        cap = label_cap(list(by_label.values()), len({labels[i] for i in of[t]}), share)
         taken: Counter = Counter()
         for _, i in sorted((abs(rates[i] - middle), i) for i in kept):
             taken[labels[i]] += 1

@@ -21,6 +21,8 @@ def test_profile_measures_weak_categories_against_chance_on_balanced_labels():
     assert p["probe_accuracy"]["counting"] == p["probe_accuracy"]["text"] == 0.25
     assert p["normalised_accuracy"] == {"counting": 0.0, "text": 0.0}  # both at chance
     assert p["top_answer_share"] == {"counting": 3 / 8, "text": 1.0}  # text has collapsed onto one answer
+    assert p["answer_shares"]["counting"] == {"1": 3 / 8, "2": 2 / 8, "3": 1 / 8, "4": 2 / 8}
+    assert p["answer_shares"]["text"] == {"1": 0.0, "2": 0.0, "3": 1.0, "4": 0.0}  # the answers it never gives
     assert p["zero_pass_share"]["counting"] == 6 / 8  # only the items it got right sample right
     assert p["valid_answer_rate"] == 1.0
 

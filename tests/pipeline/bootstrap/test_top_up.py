@@ -6,6 +6,7 @@ from pipeline.bootstrap.skills import ZERO_PASS_MAX
 from pipeline.bootstrap.top_up import (
     LR_FLOOR,
     accepted,
+    aim,
     chunk_rows,
     distance,
     fresh_rows,
@@ -25,7 +26,7 @@ def test_top_up_examples_are_the_rows_the_warm_up_left_unused():
     corpus = rows({"text": 50, "colour": 50})
     used = {f"text-{i}" for i in range(10)}
     fresh = fresh_rows(corpus, used, ["text"], seed=0)
-    ids = [r["item_id"] for r in fresh["text"]]
+    ids = [r["item_id"] for queue in fresh["text"].values() for r in queue]
     assert len(ids) == len(set(ids)) == 40 and not set(ids) & used
     assert fresh_rows(corpus, used, ["text"], seed=0) == fresh  # seeded
     with pytest.raises(ValueError, match=r"\['ocr'\]"):
@@ -40,8 +41,20 @@ def test_each_chunk_teaches_a_category_s_answers_equally_often():
     assert sorted(chunk) == ["a", "a", "b", "b", "c", "c"]
 
 
+def test_an_aimed_chunk_leans_to_the_answers_the_model_gives_too_rarely():
+    corpus = [{"item_id": f"text-{i}", "category": "text", "answer": "abc"[i % 3]} for i in range(90)]
+    fresh = fresh_rows(corpus, set(), ["text"], seed=0)
+    aims = {"text": aim({"a": 0.5, "b": 0.0, "c": 0.5})}  # the model never answers b
+    assert aims["text"]["b"] > 0.5 > aims["text"]["a"] == aims["text"]["c"]
+    chunk = [r["answer"] for r in chunk_rows(fresh, ["text"], [], 12, random.Random(0), aims)]
+    assert sorted(chunk) == ["a", "a"] + ["b"] * 8 + ["c", "c"]  # 12 split 1/6, 2/3, 1/6
+    assert aim({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}) == pytest.approx(dict.fromkeys("abc", 1 / 3))  # even stays even
+    assert aim({"a": 1.0, "b": 0.0, "c": 0.0}) == {"a": 0.0, "b": 0.5, "c": 0.5}  # collapsed: only the others
+    assert chunk_rows(fresh, ["text"], [], 60, random.Random(0), aims) is None  # 40 b rows wanted, 22 left
+
+
 def test_chunks_mix_fresh_weak_rows_with_replay_and_never_reuse_them():
-    fresh = {"a": rows({"a": 10}), "b": rows({"b": 10})}
+    fresh = {"a": {"1": rows({"a": 10})}, "b": {"1": rows({"b": 10})}}
     replay = rows({"colour": 30})
     rng = random.Random(0)
     first = chunk_rows(fresh, ["a", "b"], replay, 8, rng)
@@ -50,7 +63,7 @@ def test_chunks_mix_fresh_weak_rows_with_replay_and_never_reuse_them():
     second = chunk_rows(fresh, ["a", "b"], replay, 8, rng)
     weak_ids = [r["item_id"] for r in first + second if r["category"] != "colour"]
     assert len(weak_ids) == len(set(weak_ids)) == 8
-    assert len(fresh["a"]) == len(fresh["b"]) == 6
+    assert len(fresh["a"]["1"]) == len(fresh["b"]["1"]) == 6
     assert chunk_rows(fresh, ["a"], replay, 16, rng) is None  # 8 fresh rows wanted, 6 left
 
 
@@ -88,12 +101,11 @@ def test_a_chunk_stands_only_when_it_goes_deeper_without_pushing_a_weak_category
     assert overshot({"text": 0.5, "size": 0.20}, {"text": 0.47, "size": 0.44}) == []
 
 
-def test_the_step_halves_after_an_overshoot_recovers_after_progress_and_holds_for_a_retry():
+def test_the_step_halves_after_an_undone_chunk_and_recovers_after_progress():
     lr = 4e-5
-    assert next_lr(lr, lr, False, ["text"]) == lr / 2
-    assert next_lr(lr * LR_FLOOR, lr, False, ["text"]) == lr * LR_FLOOR  # the floor
-    assert next_lr(lr / 4, lr, True, []) == lr / 2 and next_lr(lr, lr, True, []) == lr  # back up, to the cap
-    assert next_lr(lr / 4, lr, False, []) == lr / 4  # merely no better: retry at the same step
+    assert next_lr(lr, lr, False) == lr / 2
+    assert next_lr(lr * LR_FLOOR, lr, False) == lr * LR_FLOOR  # the floor
+    assert next_lr(lr / 4, lr, True) == lr / 2 and next_lr(lr, lr, True) == lr  # back up, to the cap
 
 
 @pytest.mark.slow
@@ -130,7 +142,7 @@ def test_top_up_keeps_the_chunk_deepest_inside_the_window_and_leaves_the_model_t
     for i, h in enumerate(history[1:], 1):  # each chunk's step follows from the one before it
         best_before = max(j for j in stood if j < i)
         crossed = overshot({"weak": history[best_before]["weak"]}, {"weak": h["weak"]})
-        assert h["lr"] == pytest.approx(next_lr(history[i - 1]["lr"], kwargs["lr"], h["accepted"], crossed))
+        assert h["lr"] == pytest.approx(next_lr(history[i - 1]["lr"], kwargs["lr"], h["accepted"]))
         if not h["accepted"]:  # ... and an undone chunk was no deeper than the best before it, or overshot
             assert scores[i] <= scores[best_before] or crossed
     assert result["margin"] == history[result["chosen"]]["margin"]
