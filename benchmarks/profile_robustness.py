@@ -1,16 +1,19 @@
-"""Does the embedded default's round r0 meet its skill profile on any CPU and for any seed?
+"""Does the embedded default's round r0 pass its world checks on any CPU and for any seed?
 
-CPU training gives different floats on different instruction sets, and the profile's margins are a few
-points, so this runs the `bootstrap_vlm` recipe of params.yaml for every (seed, instruction set) pair, each in
-its own process: ``native`` as the machine is, and ``avx2`` with the variables that keep PyTorch, oneDNN and
-MKL off AVX-512 (emulating a machine without it; the row shows the kernels PyTorch really dispatched to).
-Each row is the stage's own profile (``metrics/r0/bootstrap.json``'s measures on that seed's probe set).
+CPU training gives different floats on different instruction sets, and the checks' margins are a few points,
+so this runs the `bootstrap_vlm` recipe of params.yaml for every (seed, instruction set) pair, each in its own
+process: ``native`` (``DPE_CPU=native``: the machine's widest kernels) and ``avx2`` (the stages' pinned AVX2
+floats, ``pipeline/run/cpu.py``; the row shows the kernels PyTorch really dispatched to). Each row is the stage's
+own profile and r0's world checks on that seed's dev set (``metrics/r0/bootstrap.json``'s ``vlm.checks.*``).
 
-The warm-up (minutes) is cached per (seed, instruction set) under ``--cache``; the top-up and the profile
-rerun every time, so changing ``bootstrap.vlm.weak`` or the top-up's rule costs minutes, not the warm-up, per row;
-each row's log (the top-up's profile after every chunk) is kept as ``log-s<seed>-<isa>.txt`` there:
+Each (seed, instruction set) is one unit file in ``benchmarks/profile_robustness/``, keyed like the world checks'
+ceiling units (the code, the params it reads, ``requirements.lock``, threads, instruction set) and written
+atomically: a run does the units the current key lacks, so the next session continues it, and ``report`` prints
+the current key's units. The warm-up (minutes) is cached per (seed, instruction set, code) under ``--cache``;
+each unit's log (the top-up's profile after every chunk) is kept there as ``log-s<seed>-<isa>.txt``:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.profile_robustness --seeds 0 1 --isa native avx2
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.profile_robustness run --seeds 0 1 --isa native avx2
+    .venv/bin/python -m benchmarks.profile_robustness report --seeds 0 1 --isa native avx2
 """
 
 from __future__ import annotations
@@ -26,14 +29,25 @@ from pathlib import Path
 
 import yaml
 
-AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
-ISAS = {"native": {}, "avx2": AVX2}
+from benchmarks.units import write_atomic
+from benchmarks.world_checks import ISAS, ROOT, unit_key
+
+STORE = ROOT / "benchmarks" / "profile_robustness"
+
+
+def raw_params(seed: int) -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text()) | {"seed": seed}
 
 
 def params_for(seed: int):
     from pipeline.config.params import parse_params
 
-    return parse_params(yaml.safe_load(Path("params.yaml").read_text()) | {"seed": seed})
+    return parse_params(raw_params(seed))
+
+
+def unit_path(seed: int, isa: str) -> Path:
+    """Where the current code's and params' unit of (seed, instruction set) is stored."""
+    return STORE / f"r0-{unit_key(raw_params(seed), isa)}-s{seed}-{isa}.json"
 
 
 def one(seed: int, isa: str, cache: Path) -> dict:
@@ -86,39 +100,66 @@ def row(r: dict) -> str:
             f"**{s['checks.met']}** |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--isa", nargs="+", choices=sorted(ISAS), default=["native", "avx2"])
-    parser.add_argument("--cache", type=Path, default=Path("data/benchmarks/profile"))
-    parser.add_argument("--out", type=Path, help="write every row's full measures as JSON here")
-    parser.add_argument("--one", nargs=2, metavar=("SEED", "ISA"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("pipeline").setLevel(logging.INFO)
-    if args.one:
-        print("RESULT " + json.dumps(one(int(args.one[0]), args.one[1], args.cache)))
-        return
-    args.cache.mkdir(parents=True, exist_ok=True)
-    results = []
-    for seed in args.seeds:
-        for isa in args.isa:
-            done = subprocess.run([sys.executable, __file__, "--one", str(seed), isa, "--cache", str(args.cache)],
-                                  env=os.environ | ISAS[isa], capture_output=True, text=True)
-            (args.cache / f"log-s{seed}-{isa}.txt").write_text(done.stderr)  # the top-up's chunk history
+def run(seeds: list[int], isas: list[str], cache: Path) -> None:
+    """Bootstrap and check every (seed, instruction set) the current key lacks, one process and one file each."""
+    cache.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        for isa in isas:
+            path = unit_path(seed, isa)
+            if path.exists():
+                logging.warning("%s done", path.name)
+                continue
+            done = subprocess.run([sys.executable, "-m", "benchmarks.profile_robustness", "one", str(seed), isa,
+                                   "--cache", str(cache)], env=os.environ | ISAS[isa], capture_output=True,
+                                  text=True, cwd=ROOT)
+            (cache / f"log-s{seed}-{isa}.txt").write_text(done.stderr)  # the top-up's chunk history
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
             if done.returncode or not lines:
                 sys.exit(f"seed {seed}, {isa} failed:\n{done.stderr[-3000:]}")
-            results.append(json.loads(lines[-1][len("RESULT "):]))
-            logging.warning("seed %d %s: checks met %d", seed, isa, results[-1]["skills"]["checks.met"])
-    print("| seed | instruction set (kernels) | top-up: chunk kept | weak (dev): chance-normalised / shuffle-gap "
-          "lower bound | strong (dev accuracy) | failed checks | met |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        print(row(r))
-    print(f"\nmet {sum(r['skills']['checks.met'] for r in results)} of {len(results)}")
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
+            unit = json.loads(lines[-1][len("RESULT "):])
+            write_atomic(path, unit, indent=1)
+            logging.warning("seed %d %s: checks met %d (%s)", seed, isa, unit["skills"]["checks.met"], path.name)
+
+
+def table(units: list[dict]) -> str:
+    lines = ["| seed | instruction set (kernels) | top-up: chunk kept | weak (dev): chance-normalised / shuffle-gap "
+             "lower bound | strong (dev accuracy) | failed checks | met |", "|---|---|---|---|---|---|---|"]
+    lines += [row(u) for u in units]
+    return "\n".join(lines + ["", f"met {sum(u['skills']['checks.met'] for u in units)} of {len(units)}"])
+
+
+def report(seeds: list[int], isas: list[str]) -> None:
+    """The current key's units of ``seeds`` × ``isas``, and the ones not measured yet."""
+    found, missing = [], []
+    for seed in seeds:
+        for isa in isas:
+            path = unit_path(seed, isa)
+            (found.append(json.loads(path.read_text())) if path.exists() else missing.append(f"s{seed} {isa}"))
+    print(table(found))
+    if missing:
+        print(f"\nnot measured with this code and params: {', '.join(missing)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "report", "one"])
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)  # one: SEED ISA
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--isa", nargs="+", choices=sorted(ISAS), default=["native", "avx2"])
+    parser.add_argument("--cache", type=Path, default=Path("data/benchmarks/profile"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("pipeline").setLevel(logging.INFO)
+    if args.command == "one":
+        from pipeline.run.cpu import pin
+
+        pin()  # as stages/__init__.py does, before torch loads (a no-op under DPE_CPU=native)
+        print("RESULT " + json.dumps(one(int(args.args[0]), args.args[1], args.cache)))
+    elif args.command == "run":
+        run(args.seeds, args.isa, args.cache)
+        report(args.seeds, args.isa)
+    else:
+        report(args.seeds, args.isa)
 
 
 if __name__ == "__main__":

@@ -26,3 +26,20 @@ def test_ceiling_table_names_every_cell_below_the_strong_line():
     assert text.strip().endswith("below 0.85: grid/table s0 native.")
     unit["cells"]["grid/table"]["accuracy"] = 0.9
     assert ceiling_table([unit]).strip().endswith("every cell reaches 0.85.")
+
+
+def test_profile_report_prints_the_current_key_s_units_and_names_the_missing_ones(tmp_path, monkeypatch, capsys):
+    from benchmarks import profile_robustness as pr
+
+    monkeypatch.setattr(pr, "STORE", tmp_path)
+    assert pr.unit_path(0, "avx2") != pr.unit_path(1, "avx2") != pr.unit_path(1, "native")
+    skills = {"probe_accuracy": {"overall": 0.9, "chart": 1.0, "text": 0.6}, "checks.chart.accuracy": 1.0,
+              "checks.text.normalised": 0.36, "checks.text.shuffle_gap_low": 0.19, "checks.failed": "text.top_share",
+              "checks.met": 0}
+    unit = {"seed": 1, "isa": "avx2", "kernels": "AVX2", "top_up": {"top-up chunk kept": 19, "top-up chunks run": 25},
+            "skills": skills}
+    pr.write_atomic(pr.unit_path(1, "avx2"), unit)
+    pr.report([0, 1], ["avx2"])
+    out = capsys.readouterr().out
+    assert "| 1 | avx2 (AVX2) | 19 of 25 | text 0.36 / 0.19 | chart 1.00 | text.top_share | **0** |" in out
+    assert "met 0 of 1" in out and out.strip().endswith("not measured with this code and params: s0 avx2")
