@@ -47,11 +47,11 @@ demo: install
 # The README's test command and the edit loop (a few minutes with the install): every stage end to end through
 # DVC on a micro repo, generate() with its journal and budgets, a GRPO step, the params and deps checks.
 test: install
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" --durations=10
 
 # The rest: crash trials, the long end-to-end runs, Ray, moto's S3, llama.cpp, Chromium (.ci/run runs test-all).
 test-slow: install-ray install-servers
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow --durations=20
 
 test-all: test test-slow
 
