@@ -21,15 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from benchmarks.units import write_atomic
+from benchmarks.units import run_unit, write_atomic
 from benchmarks.world_checks import ISAS, ROOT, unit_key
 
 STORE = ROOT / "benchmarks" / "profile_robustness"
@@ -109,14 +106,9 @@ def run(seeds: list[int], isas: list[str], cache: Path) -> None:
             if path.exists():
                 logging.warning("%s done", path.name)
                 continue
-            done = subprocess.run([sys.executable, "-m", "benchmarks.profile_robustness", "one", str(seed), isa,
-                                   "--cache", str(cache)], env=os.environ | ISAS[isa], capture_output=True,
-                                  text=True, cwd=ROOT)
-            (cache / f"log-s{seed}-{isa}.txt").write_text(done.stderr)  # the top-up's chunk history
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
-            if done.returncode or not lines:
-                sys.exit(f"seed {seed}, {isa} failed:\n{done.stderr[-3000:]}")
-            unit = json.loads(lines[-1][len("RESULT "):])
+            unit = run_unit(["benchmarks.profile_robustness", "one", str(seed), isa, "--cache", str(cache)],
+                            ISAS[isa], ROOT, f"seed {seed}, {isa}",
+                            log=cache / f"log-s{seed}-{isa}.txt")  # the top-up's chunk history
             write_atomic(path, unit, indent=1)
             logging.warning("seed %d %s: checks met %d (%s)", seed, isa, unit["skills"]["checks.met"], path.name)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -28,6 +30,19 @@ def write_atomic(path: Path, data: dict, indent: int = 0) -> None:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
         tmp.write(json.dumps(data, indent=indent, sort_keys=True) + "\n")
     os.replace(tmp.name, path)
+
+
+def run_unit(args: list[str], env: dict, cwd: Path, what: str, log: Path | None = None) -> dict:
+    """The result of one unit measured in its own process (``python -m <args>``, so each unit gets the floats its
+    environment pins): the JSON it printed on its last ``RESULT`` line. Its stderr goes to ``log`` first, failed or
+    not; exits naming ``what`` when the process failed or printed no result."""
+    done = subprocess.run([sys.executable, "-m", *args], env=os.environ | env, capture_output=True, text=True, cwd=cwd)
+    if log is not None:
+        log.write_text(done.stderr)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode or not lines:
+        sys.exit(f"{what} failed:\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
 
 
 def load_units(folder: Path) -> dict:

@@ -27,14 +27,11 @@ import argparse
 import hashlib
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from benchmarks.units import write_atomic
+from benchmarks.units import run_unit, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "benchmarks" / "world_checks"
@@ -104,13 +101,9 @@ def ceiling(seeds: list[int], isas: list[str], factor: float) -> None:
             if path.exists():
                 log.info("%s done", path.name)
                 continue
-            done = subprocess.run([sys.executable, "-m", "benchmarks.world_checks", "one", json.dumps(params)],
-                                  env=os.environ | ISAS[isa], capture_output=True, text=True, cwd=ROOT)
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
-            if done.returncode or not lines:
-                sys.exit(f"ceiling seed {seed} {isa} failed:\n{done.stderr[-3000:]}")
-            write_atomic(path, {"key": key, "seed": seed, "isa": isa, "factor": factor}
-                         | json.loads(lines[-1][len("RESULT "):]), indent=1)
+            result = run_unit(["benchmarks.world_checks", "one", json.dumps(params)], ISAS[isa], ROOT,
+                              f"ceiling seed {seed} {isa}")
+            write_atomic(path, {"key": key, "seed": seed, "isa": isa, "factor": factor} | result, indent=1)
             log.warning("wrote %s", path.name)
 
 

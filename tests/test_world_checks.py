@@ -43,3 +43,17 @@ def test_profile_report_prints_the_current_key_s_units_and_names_the_missing_one
     out = capsys.readouterr().out
     assert "| 1 | avx2 (AVX2) | 19 of 25 | text 0.36 / 0.19 | chart 1.00 | text.top_share | **0** |" in out
     assert "met 0 of 1" in out and out.strip().endswith("not measured with this code and params: s0 avx2")
+
+
+def test_a_unit_runs_in_its_own_process_with_its_environment_and_keeps_its_log(tmp_path):
+    from benchmarks.units import run_unit
+
+    (tmp_path / "unit.py").write_text("import os, sys\nprint('warming up', file=sys.stderr)\n"
+                                      "print('RESULT {\"isa\": \"%s\"}' % os.environ['PIN'])\n")
+    log = tmp_path / "log.txt"
+    assert run_unit(["unit"], {"PIN": "avx2"}, tmp_path, "unit s0", log=log) == {"isa": "avx2"}
+    assert log.read_text() == "warming up\n"
+    (tmp_path / "broken.py").write_text("import sys\nprint('no result', file=sys.stderr)\n")
+    with pytest.raises(SystemExit, match="unit s1 failed:\nno result"):
+        run_unit(["broken"], {}, tmp_path, "unit s1", log=log)
+    assert log.read_text() == "no result\n"  # kept for a failed unit too
