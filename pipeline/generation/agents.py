@@ -102,6 +102,11 @@ class AgentBackend(ABC):
         of real writers should say yes only after its label precision on aimed answers is measured."""
         return None
 
+    def fits(self, plan: Plan, image_id: str) -> bool:
+        """Can the pool image ``image_id`` give ``plan.target``? Only a backend that aims (``answer_space``) can
+        tell; the default says yes, so the search's first hits are used as they are."""
+        return True
+
     @abstractmethod
     def plan(self, request: PlanRequest, rng: random.Random) -> Reply[Plan]: ...
 

@@ -131,18 +131,16 @@ def apply_edits(source: Image.Image, specs: list[dict], fetch: Callable[[str], I
     return Applied(image, done, [EditOutput(ref, data) for ref, data in sorted(outputs.items())], calls)
 
 
-AIM_WIDTH = 4  # an aimed attempt's candidates: this many times generate.top_k
+AIM_WIDTHS = (4, 16, 64)  # an aimed attempt's search: this many times generate.top_k hits, widened in turn
 
 
 def retrieve(inputs: RoundInputs, plan, cell: str, skip: set[str], rng: random.Random, notes: list[str],
-             lane: int = 0) -> list[Hit]:
-    """Search hits for the plan: text→image hits for its first query that finds any, interleaved with
-    image→image hits from probe items the model failed in the cell, best first, each image once. ``lane``
-    (the attempt's place among its cell's attempts running at once) drops that many best hits, so
-    concurrent attempts of a cell do not all pick the same image. An attempt aimed at an answer (``plan.target``)
-    takes ``AIM_WIDTH`` times as many: a search ranks by likeness to the query, which can favour some answers (a
-    chart with many bars looks most like "a bar chart"), and the selector needs images that have the target."""
-    top = inputs.top_k * (AIM_WIDTH if getattr(plan, "target", "") else 1)
+             lane: int = 0, top: int | None = None) -> list[Hit]:
+    """``top`` (default ``generate.top_k``) search hits for the plan: text→image hits for its first query that
+    finds any, interleaved with image→image hits from probe items the model failed in the cell, best first, each
+    image once. ``lane`` (the attempt's place among its cell's attempts running at once) drops that many best
+    hits, so concurrent attempts of a cell do not all pick the same image."""
+    top = top or inputs.top_k
     k = top + lane
     text: list[Hit] = []
     for query in (plan.query, *plan.more_queries):
@@ -166,6 +164,31 @@ def retrieve(inputs: RoundInputs, plan, cell: str, skip: set[str], rng: random.R
                 taken.add(hit.image_id)
                 hits.append(hit)
     return hits[lane:][:top] or hits[:top]
+
+
+def aimed(inputs: RoundInputs, plan, cell: str, skip: set[str], rng: random.Random, notes: list[str],
+          lane: int = 0) -> list[Hit]:
+    """The hits an attempt chooses from. One aimed at an answer (``plan.target``) keeps only hits whose image
+    can give it (``backend.fits``), searching ``AIM_WIDTHS`` times ``generate.top_k`` deep in turn until some
+    can: a search ranks by likeness to the query and the failed probe images, which can leave an answer out of
+    the first hundred hits altogether (in the embedded world's CLIP no table of four columns is among a table
+    query's first 64), and a cell's samples would then never have that answer. Notes ``aim.widened`` when the
+    first depth had none, ``aim.missed`` when no depth had one (the first depth's hits are used)."""
+    target = getattr(plan, "target", "")
+    if not target:
+        return retrieve(inputs, plan, cell, skip, rng, notes, lane)
+    first = None
+    for depth, width in enumerate(AIM_WIDTHS):
+        hits = retrieve(inputs, plan, cell, skip, rng, notes, lane, inputs.top_k * width)
+        first = first or hits
+        fitting = [h for h in hits if inputs.backend.fits(plan, h.image_id)]
+        if fitting:
+            notes.extend(["aim.widened"] if depth else [])
+            return fitting[:inputs.top_k * AIM_WIDTHS[0]]
+        if len(hits) < inputs.top_k * width:  # the search has nothing deeper
+            break
+    notes.append("aim.missed")
+    return first
 
 
 def candidates(inputs: RoundInputs, hits: list[Hit]) -> list[Candidate]:
@@ -222,7 +245,7 @@ def attempt(inputs: RoundInputs, cell: str, attempt_id: str, skip: set[str], lan
     if planned.value is None:
         return Outcome(None, planned.reason or "no_reply", "", calls, notes)
     plan = planned.value
-    found = candidates(inputs, retrieve(inputs, plan, cell, skip, rng, notes, lane))
+    found = candidates(inputs, aimed(inputs, plan, cell, skip, rng, notes, lane))
     if not found:
         return Outcome(None, "no_retrieval", "", calls, notes)
     selected = backend.select(plan, found, rng)

@@ -97,14 +97,16 @@ class WorldBackend(AgentBackend):
             first = first or q
         return None if strict else first
 
+    def fits(self, plan, image_id: str) -> bool:
+        """Whether the image's scene (after the plan's edits) can answer the plan's target."""
+        if not plan.target:
+            return True
+        probe = random.Random(f"{self.seed}:{plan.cell}:{plan.target}:{image_id}:fits")
+        return image_id in self.scenes and self._asks(plan, image_id, probe, strict=True) is not None
+
     def select(self, plan, candidates: list, rng) -> Reply:
         """A candidate drawn at random, among those whose scene can answer the plan's target when any can."""
-        if plan.target:
-            probe = random.Random(f"{self.seed}:{plan.cell}:{plan.target}:select")
-            fits = [c for c in candidates
-                    if c.image_id in self.scenes and self._asks(plan, c.image_id, probe, strict=True) is not None]
-            candidates = fits or candidates
-        return super().select(plan, candidates, rng)
+        return super().select(plan, [c for c in candidates if self.fits(plan, c.image_id)] or candidates, rng)
 
     def _scene(self, image_id: str, edits: list[dict]) -> dict | None:
         raw = self.scenes.get(image_id)

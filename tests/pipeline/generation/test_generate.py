@@ -5,11 +5,12 @@ import json
 import random
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.diagnosis.itemsets import load_items
 from pipeline.generation.agents import PlanRequest
-from pipeline.generation.attempt import AIM_WIDTH, RoundInputs, attempt, retrieve
+from pipeline.generation.attempt import AIM_WIDTHS, RoundInputs, attempt, retrieve, target
 from pipeline.generation.dedup import Seen, question_key
 from pipeline.generation.edits import replay
 from pipeline.generation.generate import Budget, RoundState, generate
@@ -24,7 +25,7 @@ def context(world_pool, scenes=None, **extra) -> RoundInputs:
     out, clip_dir, pool_manifest, vectors = world_pool
     return RoundInputs(backend=WorldBackend(scenes or out / "scenes.parquet", list(DEFAULT_EDITS)),
                    search=PoolSearch(vectors, str(clip_dir)), pool_manifest=pool_manifest, brief="",
-                   diagnosis_hash="d" * 16, round_name="r1", seed=7, top_k=8, **extra)
+                   diagnosis_hash="d" * 16, round_name="r1", seed=7, top_k=extra.pop("top_k", 8), **extra)
 
 
 def test_generation_fills_quotas_with_lineage_and_counts_every_attempt(world_pool):
@@ -112,8 +113,49 @@ def test_an_attempt_reads_all_its_candidates_images_in_one_batch(world_pool, mon
     reads, real = [], lake.fetch_rows
     monkeypatch.setattr(lake, "fetch_rows", lambda table, ids, columns: reads.append(list(ids)) or
                         real(table, ids, columns))
-    out = attempt(context(world_pool), "table/table", "r1/table/table/00000", set())
-    assert len(reads) == 1 and len(reads[0]) == 8 * AIM_WIDTH and out.image_id in reads[0]  # an aimed attempt's candidates, one read
+    ctx = context(world_pool)
+    out = attempt(ctx, "table/table", "r1/table/table/00000", set())
+    assert len(reads) == 1 and out.image_id in reads[0]  # an aimed attempt's candidates, one read
+    assert 1 < len(reads[0]) <= 8 * AIM_WIDTHS[0]
+    plan = ctx.backend.plan(PlanRequest("table/table", "", (), out.sample.answer), random.Random(0)).value
+    assert all(ctx.backend.fits(plan, i) for i in reads[0])  # only images that can give the target are read
+
+
+def _table_scenes(path, tmp_path, wide: set[str]):
+    """The world's scenes with every table two columns wide, except the ``wide`` ones (four columns)."""
+    table = pq.read_table(path)
+    scenes = []
+    for image_id, raw in zip(table["image_id"].to_pylist(), table["scene"].to_pylist()):
+        scene = json.loads(raw)
+        if scene["image_type"] == "table":
+            columns = 4 if image_id in wide else 2
+            scene["cells"] = [(row * 4)[:columns] for row in scene["cells"]]
+        scenes.append(json.dumps(scene))
+    out = tmp_path / f"scenes-{len(wide)}.parquet"
+    pq.write_table(table.set_column(table.column_names.index("scene"), "scene", pa.array(scenes)), out)
+    return out
+
+
+def test_an_aimed_attempt_searches_deeper_until_an_image_can_give_its_answer(world_pool, tmp_path):
+    """Only the table the search ranks last has the target width: the attempt finds it by widening the search
+    (the first depth, 4 x top_k hits, does not reach it) and asks for that width; with no such table anywhere it
+    notes the miss and falls back to the first depth's hits."""
+    ctx = context(world_pool, top_k=2)
+    plan = ctx.backend.plan(PlanRequest("grid/table", "", ()), random.Random(0)).value
+    ranked = [h.image_id for h in ctx.search.by_text(plan.query, 1000, image_type="table")]  # by the CLIP's tag
+    tables = [i for i in ranked if json.loads(ctx.backend.scenes[i])["image_type"] == "table"]
+    assert ranked.index(tables[-1]) >= 2 * AIM_WIDTHS[0]  # the last table is beyond the first depth
+    attempt_id = next(f"r1/grid/table/{i:05d}" for i in range(9) if target(("narrow", "medium", "wide"),
+                                                                           f"r1/grid/table/{i:05d}", 7) == "wide")
+    deep = context(world_pool, top_k=2, scenes=_table_scenes(world_pool[0] / "scenes.parquet", tmp_path,
+                                                             {tables[-1]}))
+    found = attempt(deep, "grid/table", attempt_id, set())
+    assert found.sample.answer == "wide" and found.sample.source_image_id == tables[-1]
+    assert "aim.widened" in found.notes and "aim.missed" not in found.notes
+    none = context(world_pool, top_k=2, scenes=_table_scenes(world_pool[0] / "scenes.parquet", tmp_path, set()))
+    missed = attempt(none, "grid/table", attempt_id, set())
+    assert "aim.missed" in missed.notes, missed.notes
+    assert "aim.missed" in missed.notes and missed.image_id in ranked[:2 * AIM_WIDTHS[0]]  # the first depth's hits
 
 
 def test_the_world_aims_each_cells_attempts_at_its_answers_in_turn(world_pool):
