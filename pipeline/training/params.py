@@ -67,7 +67,7 @@ class GateConfig(ItemSetConfig):
     half: Literal["gate", "all"] = Field("gate", description=(
         "gate: the half of every cell that rounds may read (the other, choose, is kept for choosing defaults); "
         "all: every item (a source of your own kept for the gate alone)"))
-    steps: list[float] = Field(default_factory=lambda: [1.0, 0.5], min_length=1, description=(
+    steps: list[float] = Field(default_factory=lambda: [1.0, 0.5, 0.25], min_length=1, description=(
         "candidates: the trained update scaled by each step (1: as trained; 0.5: halfway from the previous model)"))
     min_gain: float = Field(0.0, description=(
         "the one-sided lower bound of a candidate's overall paired gain must exceed this"))
@@ -87,12 +87,12 @@ class GateConfig(ItemSetConfig):
 
 
 class TrainConfig(Section):
-    learning_rate: float = Field(2e-5, gt=0, lt=1)
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
     num_generations: int = Field(8, ge=2)
     prompts_per_step: int = Field(8, ge=1)
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(4.0, gt=0)
     max_steps: int = Field(60, ge=1)
-    beta: float = Field(0.5, ge=0)
+    beta: float = Field(0.1, ge=0)
     reference: Literal["previous", "base"] = Field("base", description=(
         "the KL term's reference: the base model r0 (drift cannot accumulate across rounds; full fine-tuning), "
         "or the round's starting model"))
