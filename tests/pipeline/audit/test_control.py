@@ -70,6 +70,6 @@ def test_a_control_arm_from_another_recipe_is_stale_but_yaml_quirks_are_not_diff
     theirs["audit"]["noise_runs"] = 5  # audit settings do not make another arm
     assert differences(theirs, ours, {"mixture.strategy": "uniform"}) == []
     theirs["mixture"]["budget"] = 64
-    theirs["train"]["beta"] = 0.1
+    theirs["train"]["beta"] = ours["train"]["beta"] + 0.4
     assert differences(theirs, ours, {"mixture.strategy": "uniform"}) == ["mixture.budget", "train.beta"]
     assert differences({"mixture": {"budget": -1}}, ours, {}) == ["params.yaml (not valid under this code)"]
