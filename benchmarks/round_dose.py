@@ -27,21 +27,17 @@ from pipeline.run.cpu import pin
 
 def overridden(pairs: list[str]):
     """params.yaml with ``KEY=VALUE`` (dotted keys, YAML values) applied, validated."""
-    from pipeline.config.params import parse_params
+    from pipeline.config.params import parse_params, with_overrides
 
+    sets = dict(pair.split("=", 1) for pair in pairs)
     raw = yaml.safe_load(open("params.yaml"))
-    for pair in pairs:
-        key, value = pair.split("=", 1)
-        *path, last = key.split(".")
-        node = raw
-        for part in path:
-            node = node[part]
-        node[last] = yaml.safe_load(value)
-    return parse_params(raw)
+    return parse_params(with_overrides(raw, {key: yaml.safe_load(value) for key, value in sets.items()}))
 
 
 def graded(model, processor, items: list[dict], weak: list[str], samples: int, temperature: float) -> dict:
     """Per category: greedy accuracy, and for the weak ones the mean sampled accuracy too."""
+    import polars as pl
+
     from pipeline.answers import results as res
     from pipeline.answers.engines import answer, greedy_results
 
@@ -50,10 +46,11 @@ def graded(model, processor, items: list[dict], weak: list[str], samples: int, t
     rows = [it for it in items if it["category"] in weak]
     sampled = answer(model, processor, rows, batch_size=4, samples=samples, temperature=temperature, seed=1,
                      desc="sampled")
-    for category in weak:
-        mine = [(r, s) for r, s in zip(rows, sampled) if r["category"] == category]
-        right = res.grade_sampled([r for r, _ in mine], [s for _, s in mine], "item_id")["correct"]
-        out[category]["sampled"] = float(right.mean())
+    graded_rows = res.grade_sampled(rows, sampled, "item_id").join(
+        pl.DataFrame({"item_id": [r["item_id"] for r in rows], "category": [r["category"] for r in rows]}),
+        on="item_id")
+    for category, right in graded_rows.group_by("category").agg(pl.col("correct").mean()).iter_rows():
+        out[category]["sampled"] = right
     return out
 
 

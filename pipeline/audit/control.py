@@ -69,30 +69,16 @@ def differences(theirs: dict, params: dict, overrides: dict) -> list[str]:
     ...             {"mixture.strategy": "uniform"})
     ['mixture.budget']
     """
-    from pipeline.config.params import ParamsError, parse_params
+    from pipeline.config.params import ParamsError, parse_params, with_overrides
 
     try:
         theirs = parse_params(theirs).model_dump(mode="json")
     except ParamsError:
         return ["params.yaml (not valid under this code)"]
-    ours = flatten(parse_params(_with(params, overrides)).model_dump(mode="json"))
+    ours = flatten(parse_params(with_overrides(params, overrides)).model_dump(mode="json"))
     mine = {k: v for k, v in ours.items() if not k.startswith("audit.")}
     other = {k: v for k, v in flatten(theirs).items() if not k.startswith("audit.")}
     return sorted(k for k in set(mine) | set(other) if mine.get(k) != other.get(k))
-
-
-def _with(params: dict, overrides: dict) -> dict:
-    """``params`` with dotted ``overrides`` set (the `dvc exp run -S` values of the control arm)."""
-    import copy
-
-    out = copy.deepcopy(params)
-    for dotted, value in overrides.items():
-        node = out
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return out
 
 
 def find_control(name: str | None, overrides: dict, before: str, after: str, params: dict,

@@ -103,3 +103,17 @@ def parse_params(raw: dict | None) -> Params:
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     return read(path, Params)
+
+
+def with_overrides(raw: dict, overrides: dict) -> dict:
+    """A copy of raw params with dotted ``overrides`` set (``{"train.beta": 0.1}``, as `dvc exp run -S` sets them)."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return out

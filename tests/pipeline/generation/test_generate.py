@@ -154,7 +154,6 @@ def test_an_aimed_attempt_searches_deeper_until_an_image_can_give_its_answer(wor
     assert "aim.widened" in found.notes and "aim.missed" not in found.notes
     none = context(world_pool, top_k=2, scenes=_table_scenes(world_pool[0] / "scenes.parquet", tmp_path, set()))
     missed = attempt(none, "grid/table", attempt_id, set())
-    assert "aim.missed" in missed.notes, missed.notes
     assert "aim.missed" in missed.notes and missed.image_id in ranked[:2 * AIM_WIDTHS[0]]  # the first depth's hits
 
 
